@@ -1,0 +1,362 @@
+//! [`Config::validate`]: every rule a configuration must satisfy before the server starts.
+//!
+//! Each error names the key, the offending value and what is accepted (DECISIONS D3).
+
+use std::fmt;
+
+use super::Config;
+
+/// One invalid configuration value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted key path, e.g. `websocket.auth_timeout_secs`.
+    pub key: String,
+    /// The offending value as written in JSON.
+    pub value: String,
+    /// What the key accepts.
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {} is invalid: expected {}", self.key, self.value, self.expected)
+    }
+}
+
+/// Every invalid value found, in key order of the configuration reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+struct Checker {
+    errors: Vec<ConfigError>,
+}
+
+impl Checker {
+    fn fail(&mut self, key: &str, value: impl fmt::Display, expected: impl Into<String>) {
+        self.errors.push(ConfigError {
+            key: key.to_owned(),
+            value: value.to_string(),
+            expected: expected.into(),
+        });
+    }
+
+    fn range(&mut self, key: &str, value: u64, min: u64, max: u64) {
+        if value < min || value > max {
+            self.fail(key, value, format!("an integer from {min} to {max}"));
+        }
+    }
+}
+
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| text.to_owned())
+}
+
+/// Largest sane value for durations in seconds: one week.
+const WEEK_SECS: u64 = 7 * 24 * 3600;
+
+impl Config {
+    /// Checks every rule; returns all violations at once.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut c = Checker { errors: Vec::new() };
+        let s = &self.server;
+        let p = &self.protocol;
+
+        c.range(
+            "server.default_max_players",
+            u64::from(s.default_max_players),
+            1,
+            u64::from(p.max_players_limit.max(1)),
+        );
+        c.range("server.ping_timeout", s.ping_timeout, 1, WEEK_SECS);
+        c.range("server.room_cleanup_interval", s.room_cleanup_interval, 1, WEEK_SECS);
+        c.range("server.max_rooms_per_game", s.max_rooms_per_game as u64, 1, 10_000_000);
+        c.range("server.empty_room_timeout", s.empty_room_timeout, 0, WEEK_SECS);
+        c.range("server.inactive_room_timeout", s.inactive_room_timeout, 1, WEEK_SECS);
+        c.range("server.reconnection_window", s.reconnection_window, 1, WEEK_SECS);
+        c.range("server.event_buffer_size", s.event_buffer_size as u64, 1, 100_000);
+        c.range("server.max_connections", s.max_connections as u64, 1, 10_000_000);
+        c.range("server.max_rooms", s.max_rooms as u64, 1, 10_000_000);
+        c.range("server.max_spectators_per_room", s.max_spectators_per_room as u64, 0, 100_000);
+        if let Some(prefix) = &s.room_code_prefix {
+            let trimmed = prefix.trim();
+            if !trimmed.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                c.fail("server.room_code_prefix", quoted(prefix), "ASCII letters and digits only");
+            } else if trimmed.len() >= p.room_code_length {
+                c.fail(
+                    "server.room_code_prefix",
+                    quoted(prefix),
+                    format!("fewer characters than protocol.room_code_length ({})", p.room_code_length),
+                );
+            }
+        }
+
+        c.range("rate_limit.time_window", self.rate_limit.time_window, 1, WEEK_SECS);
+
+        c.range("protocol.max_game_name_length", p.max_game_name_length as u64, 1, 1024);
+        c.range("protocol.room_code_length", p.room_code_length as u64, 4, 16);
+        c.range("protocol.max_player_name_length", p.max_player_name_length as u64, 1, 256);
+        c.range("protocol.max_players_limit", u64::from(p.max_players_limit), 1, 255);
+        let sdk = &p.sdk_compatibility;
+        for (table, versions) in
+            [("minimum_versions", &sdk.minimum_versions), ("recommended_versions", &sdk.recommended_versions)]
+        {
+            for (platform, version) in versions {
+                if let Err(e) = semver::Version::parse(version) {
+                    c.fail(
+                        &format!("protocol.sdk_compatibility.{table}.{platform}"),
+                        quoted(version),
+                        format!("a semantic version like 1.2.3 ({e})"),
+                    );
+                }
+                if platform.to_ascii_lowercase() != *platform {
+                    c.fail(
+                        &format!("protocol.sdk_compatibility.{table}"),
+                        quoted(platform),
+                        "lowercase platform names",
+                    );
+                }
+            }
+        }
+        for symbol in &p.player_name_validation.allowed_symbols {
+            if symbol.chars().count() != 1 {
+                c.fail(
+                    "protocol.player_name_validation.allowed_symbols",
+                    quoted(symbol),
+                    "single-character strings",
+                );
+            }
+        }
+
+        if let Some(level) = &self.logging.level {
+            const LEVELS: [&str; 7] = ["trace", "debug", "info", "warn", "warning", "error", "err"];
+            if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level.trim())) {
+                c.fail("logging.level", quoted(level), "one of trace, debug, info, warn, error, or null");
+            }
+        }
+        if self.logging.enable_file_logging && self.logging.filename.trim().is_empty() {
+            c.fail("logging.filename", quoted(&self.logging.filename), "a non-empty file name");
+        }
+
+        let sec = &self.security;
+        if let Err(entry) = crate::http::CorsPolicy::parse(&sec.cors_origins) {
+            c.fail(
+                "security.cors_origins",
+                quoted(&sec.cors_origins),
+                format!(
+                    "\"*\" or comma-separated origins like http://localhost:3000 (bad entry {})",
+                    quoted(&entry)
+                ),
+            );
+        }
+        if sec.require_metrics_auth && sec.metrics_auth_token.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            c.fail(
+                "security.metrics_auth_token",
+                "null",
+                "a token when security.require_metrics_auth is true (set SIGNAL_FISH_SECURITY__METRICS_AUTH_TOKEN, or SIGNAL_FISH_SECURITY__REQUIRE_METRICS_AUTH=false)",
+            );
+        }
+        c.range("security.max_message_size", sec.max_message_size as u64, 64, 1 << 20);
+        c.range("security.max_connections_per_ip", sec.max_connections_per_ip as u64, 0, 10_000_000);
+        if sec.transport.tls.enabled {
+            c.fail(
+                "security.transport.tls.enabled",
+                "true",
+                "false: this server speaks plain HTTP/WebSocket; terminate TLS at a reverse proxy",
+            );
+        }
+        if sec.transport.token_binding.enabled {
+            c.fail(
+                "security.transport.token_binding.enabled",
+                "true",
+                "false: token binding is not supported",
+            );
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, app) in sec.authorized_apps.iter().enumerate() {
+            let key = format!("security.authorized_apps[{i}]");
+            if app.app_id.is_empty() {
+                c.fail(&format!("{key}.app_id"), "\"\"", "a non-empty application id");
+            } else if !seen.insert(app.app_id.as_str()) {
+                c.fail(&format!("{key}.app_id"), quoted(&app.app_id), "an app_id not listed before");
+            }
+            if app.rate_limit_per_minute == Some(0) {
+                c.fail(&format!("{key}.rate_limit_per_minute"), 0, "at least 1, or null for no limit");
+            }
+            if app.max_rooms == Some(0) {
+                c.fail(&format!("{key}.max_rooms"), 0, "at least 1, or null for no limit");
+            }
+            if app.max_players_per_room == Some(0) {
+                c.fail(&format!("{key}.max_players_per_room"), 0, "at least 1, or null for no limit");
+            }
+        }
+
+        let m = &self.metrics;
+        c.range(
+            "metrics.dashboard_cache_refresh_interval_secs",
+            m.dashboard_cache_refresh_interval_secs,
+            1,
+            WEEK_SECS,
+        );
+        c.range("metrics.dashboard_cache_ttl_secs", m.dashboard_cache_ttl_secs, 0, WEEK_SECS);
+        c.range(
+            "metrics.dashboard_cache_history_window_secs",
+            m.dashboard_cache_history_window_secs,
+            0,
+            WEEK_SECS,
+        );
+
+        let w = &self.websocket;
+        c.range("websocket.batch_size", w.batch_size as u64, 1, 1024);
+        c.range("websocket.batch_interval_ms", w.batch_interval_ms, 1, 1000);
+        if w.auth_timeout_secs < 5 {
+            c.fail(
+                "websocket.auth_timeout_secs",
+                w.auth_timeout_secs,
+                "at least 5 seconds (an integer from 5 to 60)",
+            );
+        } else if w.auth_timeout_secs > 60 {
+            c.fail(
+                "websocket.auth_timeout_secs",
+                w.auth_timeout_secs,
+                "at most 60 seconds (an integer from 5 to 60)",
+            );
+        }
+        c.range("websocket.max_outbound_queue_bytes", w.max_outbound_queue_bytes as u64, 4096, 1 << 30);
+
+        if c.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(c.errors))
+        }
+    }
+
+    /// Settings that are allowed but probably a mistake, as human-readable lines.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let sec = &self.security;
+        if sec.require_websocket_auth && sec.authorized_apps.is_empty() {
+            out.push(
+                "security.require_websocket_auth is true but security.authorized_apps is empty: every client will be rejected"
+                    .to_owned(),
+            );
+        }
+        if sec.require_metrics_auth && sec.metrics_auth_token.as_deref().is_some_and(|t| t.len() < 16) {
+            out.push("security.metrics_auth_token is shorter than 16 characters".to_owned());
+        }
+        if sec.max_connections_per_ip == 0 {
+            out.push("security.max_connections_per_ip is 0: every connection will be rejected".to_owned());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_of(config: &Config) -> Vec<ConfigError> {
+        config.validate().err().map(|e| e.0).unwrap_or_default()
+    }
+
+    #[test]
+    fn auth_timeout_bounds_name_key_and_value() {
+        let mut config = Config::default();
+        config.websocket.auth_timeout_secs = 3;
+        let errors = errors_of(&config);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].key, "websocket.auth_timeout_secs");
+        assert_eq!(errors[0].value, "3");
+        assert!(errors[0].to_string().contains("at least 5"));
+        config.websocket.auth_timeout_secs = 61;
+        assert!(errors_of(&config)[0].expected.contains("at most 60"));
+    }
+
+    #[test]
+    fn metrics_auth_without_token_is_an_error() {
+        let mut config = Config::default();
+        config.security.require_metrics_auth = true;
+        assert_eq!(errors_of(&config)[0].key, "security.metrics_auth_token");
+        config.security.metrics_auth_token = Some("a-long-enough-secret-token".into());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn default_above_limit_is_an_error() {
+        let mut config = Config::default();
+        config.server.default_max_players = 9;
+        config.protocol.max_players_limit = 8;
+        assert_eq!(errors_of(&config)[0].key, "server.default_max_players");
+    }
+
+    #[test]
+    fn tls_and_token_binding_are_refused() {
+        let mut config = Config::default();
+        config.security.transport.tls.enabled = true;
+        config.security.transport.token_binding.enabled = true;
+        let keys: Vec<_> = errors_of(&config).into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["security.transport.tls.enabled", "security.transport.token_binding.enabled"]);
+    }
+
+    #[test]
+    fn bad_semver_and_symbols_and_prefix() {
+        let mut config = Config::default();
+        config.protocol.sdk_compatibility.minimum_versions.insert("godot".into(), "1.x".into());
+        config.protocol.player_name_validation.allowed_symbols.push("ab".into());
+        config.server.room_code_prefix = Some("ABCDEF".into());
+        let keys: Vec<_> = errors_of(&config).into_iter().map(|e| e.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "server.room_code_prefix",
+                "protocol.sdk_compatibility.minimum_versions.godot",
+                "protocol.player_name_validation.allowed_symbols"
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_app_ids_and_bad_cors() {
+        let mut config = Config::default();
+        let app = super::super::AuthorizedApp {
+            app_id: "g".into(),
+            app_secret: "s".into(),
+            app_name: "G".into(),
+            max_rooms: None,
+            max_players_per_room: None,
+            rate_limit_per_minute: Some(0),
+        };
+        config.security.authorized_apps = vec![app.clone(), app];
+        config.security.cors_origins = "http://ok.example, not a url".into();
+        let keys: Vec<_> = errors_of(&config).into_iter().map(|e| e.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "security.cors_origins",
+                "security.authorized_apps[0].rate_limit_per_minute",
+                "security.authorized_apps[1].app_id",
+                "security.authorized_apps[1].rate_limit_per_minute"
+            ]
+        );
+    }
+
+    #[test]
+    fn warnings_for_auth_without_apps() {
+        let mut config = Config::default();
+        config.security.require_websocket_auth = true;
+        assert_eq!(config.warnings().len(), 1);
+    }
+}

@@ -1,0 +1,487 @@
+//! The engine: every behaviour of protocol v2 as a deterministic state machine.
+//!
+//! [`Engine::step`] takes one [`Event`] and the current [`Instant`] and returns the
+//! [`Action`]s to perform. Nothing else changes the engine's state, and the same
+//! configuration, seed and events always give the same actions.
+//!
+//! Each concern lives in its own file: `auth` (Authenticate), `join` (JoinRoom), `lobby`
+//! (ready and game start), `authority`, `relay` (game data), `spectators`, `departure`
+//! (leave, disconnect, room removal), `reconnect`, `limits` (rate limits and connection
+//! caps), `routes` (HTTP), `dashboard` (metrics history), `invariants`.
+
+mod auth;
+mod authority;
+mod connection;
+mod dashboard;
+mod departure;
+mod invariants;
+mod join;
+mod limits;
+mod lobby;
+mod reconnect;
+mod relay;
+mod room;
+mod routes;
+mod snapshot;
+mod spectators;
+mod timers;
+
+use core::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::config::{Config, ConfigErrors};
+use crate::event::{Action, CloseCause, ConnId, Event, Frame};
+use crate::http::CorsPolicy;
+use crate::metrics::{Counters, Histogram, TransportStats};
+use crate::protocol::{ClientMessage, ErrorCode, GameDataEncoding, ServerMessage};
+use crate::rng::EngineRng;
+use crate::time::UnixMicros;
+use crate::Instant;
+
+use connection::Connection;
+use dashboard::Dashboard;
+use limits::IpState;
+use room::{Presence, Room, RoomKey};
+use timers::{Timer, TimerTable};
+
+pub use invariants::InvariantViolation;
+
+/// WebSocket close codes the engine uses.
+pub mod close_code {
+    /// Server shutting down, or the client went silent (liveness timeout).
+    pub const GOING_AWAY: u16 = 1001;
+    /// Policy violation: authentication failures, slow consumers, connection caps.
+    pub const POLICY: u16 = 1008;
+    /// The server is at its global connection cap.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// How long a freed room code is kept out of generation (DECISIONS D7).
+const CODE_QUARANTINE: Duration = Duration::from_secs(600);
+/// Most freed codes remembered for quarantine.
+const MAX_QUARANTINED_CODES: usize = 65_536;
+/// Most expired reconnection records remembered (to answer `RECONNECTION_EXPIRED`).
+const MAX_TOMBSTONES: usize = 16_384;
+/// Attempts to find an unused room code before giving up.
+const ROOM_CODE_ATTEMPTS: usize = 64;
+
+/// The Signal Fish engine. See the module documentation.
+pub struct Engine {
+    config: Config,
+    cors: CorsPolicy,
+    rng: EngineRng,
+    origin: Instant,
+    unix_micros_at_origin: u64,
+    now: Instant,
+    conns: BTreeMap<ConnId, Connection>,
+    ips: BTreeMap<IpAddr, IpState>,
+    rooms: BTreeMap<RoomKey, Room>,
+    room_index: BTreeMap<(String, String), RoomKey>,
+    rooms_per_game: BTreeMap<String, usize>,
+    rooms_per_app: BTreeMap<usize, usize>,
+    /// Room of every seated player, present or away.
+    seat_index: BTreeMap<Uuid, RoomKey>,
+    /// Reservations that ran out: (when, player, room), oldest first.
+    tombstones: VecDeque<(Instant, Uuid, Uuid)>,
+    /// Freed codes not to be generated again yet: (until, game, code), oldest first.
+    quarantine: VecDeque<(Instant, String, String)>,
+    quarantined: BTreeSet<(String, String)>,
+    /// Successful authentication look-ups per app in the last minute.
+    app_auth_log: BTreeMap<usize, VecDeque<Instant>>,
+    timers: TimerTable,
+    next_room_key: u64,
+    counters: Counters,
+    step_latency: Histogram,
+    transport: TransportStats,
+    dashboard: Dashboard,
+    shutting_down: bool,
+    announced_wake: Option<Instant>,
+    /// Away players whose event buffer overflowed during this step.
+    evictions: Vec<Uuid>,
+}
+
+impl Engine {
+    /// A new engine. `config` must be valid ([`Config::validate`]); `seed` determines every
+    /// generated id, code and token; `unix_ms_at_now` anchors wall-clock fields.
+    ///
+    /// # Panics
+    /// If `config` is invalid; use [`Engine::try_new`] to get the errors instead.
+    pub fn new(config: Config, seed: [u8; 32], now: Instant, unix_ms_at_now: u64) -> Engine {
+        match Engine::try_new(config, seed, now, unix_ms_at_now) {
+            Ok(engine) => engine,
+            Err(errors) => panic!("invalid configuration:\n{errors}"),
+        }
+    }
+
+    /// Like [`Engine::new`] but returns the configuration errors.
+    pub fn try_new(
+        config: Config,
+        seed: [u8; 32],
+        now: Instant,
+        unix_ms_at_now: u64,
+    ) -> Result<Engine, ConfigErrors> {
+        config.validate()?;
+        let cors =
+            CorsPolicy::parse(&config.security.cors_origins).expect("validate() accepted the CORS policy");
+        let dashboard = Dashboard::new(&config.metrics);
+        let mut engine = Engine {
+            config,
+            cors,
+            rng: EngineRng::from_seed(seed),
+            origin: now,
+            unix_micros_at_origin: unix_ms_at_now.saturating_mul(1000),
+            now,
+            conns: BTreeMap::new(),
+            ips: BTreeMap::new(),
+            rooms: BTreeMap::new(),
+            room_index: BTreeMap::new(),
+            rooms_per_game: BTreeMap::new(),
+            rooms_per_app: BTreeMap::new(),
+            seat_index: BTreeMap::new(),
+            tombstones: VecDeque::new(),
+            quarantine: VecDeque::new(),
+            quarantined: BTreeSet::new(),
+            app_auth_log: BTreeMap::new(),
+            timers: TimerTable::default(),
+            next_room_key: 1,
+            counters: Counters::default(),
+            step_latency: Histogram::default(),
+            transport: TransportStats::default(),
+            dashboard,
+            shutting_down: false,
+            announced_wake: None,
+            evictions: Vec::new(),
+        };
+        engine.take_dashboard_sample();
+        Ok(engine)
+    }
+
+    /// Processes one event and returns what to do.
+    pub fn step(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.step_into(event, now, &mut out);
+        out
+    }
+
+    /// Like [`Engine::step`] but appends to `out` (lets the caller reuse one buffer).
+    /// The actions end with a [`Action::WakeAt`] whenever the earliest deadline changed.
+    pub fn step_into(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
+        // Time never runs backwards inside the engine.
+        self.now = now.max(self.now);
+        self.fire_due_timers(out);
+        match event {
+            Event::Opened { conn, peer_ip, target } => self.on_opened(conn, peer_ip, &target, out),
+            Event::Text { conn, text } => self.on_text(conn, &text, out),
+            Event::Binary { conn, data } => self.on_binary(conn, &data, out),
+            Event::PongFrame { conn } => self.on_pong_frame(conn, out),
+            Event::Closed { conn, cause } => {
+                if cause == CloseCause::TransportError && self.conns.contains_key(&conn) {
+                    self.counters.websocket_errors_total += 1;
+                }
+                self.drop_connection(conn, out);
+            }
+            Event::Backlogged { conn } => {
+                if self.conns.contains_key(&conn) {
+                    self.counters.slow_consumers_closed_total += 1;
+                    self.close(conn, close_code::POLICY, "slow consumer", out);
+                }
+            }
+            Event::Http(request) => self.on_http(&request, out),
+            Event::Tick => {}
+            Event::Shutdown => self.on_shutdown(out),
+        }
+        self.fire_due_timers(out);
+        self.settle(out);
+        self.announce_wake(out);
+    }
+
+    /// The earliest pending deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Records how long a `step` took, as measured by the caller (the core has no clock).
+    pub fn record_step_latency(&mut self, elapsed: Duration) {
+        self.step_latency.record(elapsed);
+    }
+
+    /// Stores the transport's latest figures for the metrics endpoints.
+    pub fn report_transport_stats(&mut self, stats: TransportStats) {
+        self.transport = stats;
+    }
+
+    /// Monotonic counters (for tests and embedding applications).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Number of live connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Number of rooms.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// The player id of a connection.
+    pub fn player_id(&self, conn: ConnId) -> Option<Uuid> {
+        self.conns.get(&conn).map(|c| c.player_id)
+    }
+
+    /// Wall-clock time at core instant `at`.
+    fn unix_at(&self, at: Instant) -> UnixMicros {
+        UnixMicros(self.unix_micros_at_origin + at.saturating_duration_since(self.origin).as_micros() as u64)
+    }
+
+    fn unix_now(&self) -> UnixMicros {
+        self.unix_at(self.now)
+    }
+
+    // ----- inbound frames -----
+
+    fn on_text(&mut self, conn: ConnId, text: &str, out: &mut Vec<Action>) {
+        let max = self.config.security.max_message_size;
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.last_inbound = self.now;
+        self.counters.frames_received_total += 1;
+        if text.len() > max {
+            let message = format!("Message too large ({} bytes, max {max} bytes)", text.len());
+            self.counters.validation_errors_total += 1;
+            self.send(conn, &ServerMessage::error(message, ErrorCode::MessageTooLarge), out);
+            return;
+        }
+        let message = match ClientMessage::decode(text) {
+            Ok(message) => message,
+            Err(_) => {
+                self.counters.validation_errors_total += 1;
+                self.send(
+                    conn,
+                    &ServerMessage::error("Invalid client message", ErrorCode::InvalidInput),
+                    out,
+                );
+                return;
+            }
+        };
+        if let ClientMessage::Authenticate(request) = message {
+            self.on_authenticate(conn, request, out);
+            return;
+        }
+        if !self.conns[&conn].authenticated {
+            self.counters.auth_failures_total += 1;
+            self.send(
+                conn,
+                &ServerMessage::error("Authentication required", ErrorCode::AuthenticationRequired),
+                out,
+            );
+            self.close(conn, close_code::POLICY, "authentication required", out);
+            return;
+        }
+        match message {
+            ClientMessage::Authenticate(_) => unreachable!("handled above"),
+            ClientMessage::JoinRoom(request) => self.on_join_room(conn, request, out),
+            ClientMessage::LeaveRoom => self.on_leave_room(conn, out),
+            ClientMessage::GameData { data } => self.on_game_data(conn, data.get(), out),
+            ClientMessage::AuthorityRequest { become_authority } => {
+                self.on_authority_request(conn, become_authority, out)
+            }
+            ClientMessage::PlayerReady => self.on_player_ready(conn, out),
+            ClientMessage::ProvideConnectionInfo { connection_info } => {
+                self.on_provide_connection_info(conn, connection_info, out)
+            }
+            ClientMessage::Ping => self.send(conn, &ServerMessage::Pong, out),
+            ClientMessage::Reconnect(request) => self.on_reconnect(conn, request, out),
+            ClientMessage::JoinAsSpectator(request) => self.on_join_as_spectator(conn, request, out),
+            ClientMessage::LeaveSpectator => self.on_leave_spectator(conn, out),
+        }
+    }
+
+    fn on_pong_frame(&mut self, conn: ConnId, out: &mut Vec<Action>) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.last_inbound = self.now;
+        self.send(conn, &ServerMessage::Pong, out);
+    }
+
+    fn on_shutdown(&mut self, out: &mut Vec<Action>) {
+        self.shutting_down = true;
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.close(conn, close_code::GOING_AWAY, "server shutting down", out);
+        }
+    }
+
+    // ----- output helpers -----
+
+    /// Serialises `message` and queues it for `conn`.
+    fn send(&mut self, conn: ConnId, message: &ServerMessage, out: &mut Vec<Action>) {
+        self.send_frame(conn, Frame::Text(message.to_bytes()), out);
+    }
+
+    fn send_frame(&mut self, conn: ConnId, frame: Frame, out: &mut Vec<Action>) {
+        self.counters.frames_sent_total += 1;
+        out.push(Action::Send { conn, frame });
+    }
+
+    /// Closes `conn` with `code` after what is queued, and forgets it as if it had
+    /// dropped (an unexpected disconnect for its room).
+    fn close(&mut self, conn: ConnId, code: u16, reason: &'static str, out: &mut Vec<Action>) {
+        if self.conns.contains_key(&conn) {
+            out.push(Action::Close { conn, code, reason });
+            self.drop_connection(conn, out);
+        }
+    }
+
+    /// Sends a text frame to every member of a room (players, present or away, and
+    /// spectators) except `skip`. Away players get it buffered for replay.
+    fn deliver(&mut self, key: RoomKey, frame: &Bytes, skip: Option<Uuid>, out: &mut Vec<Action>) {
+        let Some(room) = self.rooms.get_mut(&key) else { return };
+        let limits = BufferLimits::of(&self.config);
+        for seat in &mut room.seats {
+            if Some(seat.player_id) == skip {
+                continue;
+            }
+            match &mut seat.presence {
+                Presence::Here(conn) => {
+                    self.counters.frames_sent_total += 1;
+                    out.push(Action::Send { conn: *conn, frame: Frame::Text(frame.clone()) });
+                }
+                Presence::Away { missed, missed_bytes, .. } => {
+                    buffer_for_away(
+                        seat.player_id,
+                        missed,
+                        missed_bytes,
+                        frame.clone(),
+                        limits,
+                        &mut self.counters,
+                        &mut self.evictions,
+                    );
+                }
+            }
+        }
+        for watcher in &room.watchers {
+            if Some(watcher.spectator_id) == skip {
+                continue;
+            }
+            self.counters.frames_sent_total += 1;
+            out.push(Action::Send { conn: watcher.conn, frame: Frame::Text(frame.clone()) });
+        }
+    }
+
+    /// Serialises once and delivers to the room.
+    fn deliver_message(
+        &mut self,
+        key: RoomKey,
+        message: &ServerMessage,
+        skip: Option<Uuid>,
+        out: &mut Vec<Action>,
+    ) {
+        let frame = message.to_bytes();
+        self.deliver(key, &frame, skip, out);
+    }
+
+    // ----- time -----
+
+    fn fire_due_timers(&mut self, out: &mut Vec<Action>) {
+        while let Some((at, timer)) = self.timers.pop_due(self.now) {
+            match timer {
+                Timer::AuthDeadline(conn) => self.on_auth_deadline(conn, at, out),
+                Timer::Liveness(conn) => self.on_liveness_timer(conn, at, out),
+                Timer::Reservation(player) => self.on_reservation_deadline(player, at, out),
+                Timer::RoomExpiry(key) => self.on_room_expiry_timer(key, at, out),
+                Timer::IpWindow(ip) => self.on_ip_window_end(ip),
+                Timer::Dashboard => self.on_dashboard_timer(at),
+            }
+            self.settle(out);
+        }
+    }
+
+    fn on_liveness_timer(&mut self, conn: ConnId, at: Instant, out: &mut Vec<Action>) {
+        let timeout = Duration::from_secs(self.config.server.ping_timeout);
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.liveness_at != at {
+            return;
+        }
+        let deadline = c.last_inbound + timeout;
+        if deadline > self.now {
+            c.liveness_at = deadline;
+            self.timers.schedule(deadline, Timer::Liveness(conn));
+            return;
+        }
+        self.counters.cleanup_expired_players_total += 1;
+        self.close(conn, close_code::GOING_AWAY, "ping timeout", out);
+    }
+
+    /// Ends reservations whose buffers overflowed during this step. Each departure can
+    /// overflow another buffer, so this runs until nothing is left; every player departs
+    /// at most once, so it terminates.
+    fn settle(&mut self, out: &mut Vec<Action>) {
+        while let Some(player) = self.evictions.pop() {
+            self.counters.reconnection_buffer_overflows_total += 1;
+            self.end_reservation(player, out);
+        }
+    }
+
+    fn announce_wake(&mut self, out: &mut Vec<Action>) {
+        let next = self.timers.next_deadline();
+        if next != self.announced_wake {
+            self.announced_wake = next;
+            if let Some(at) = next {
+                out.push(Action::WakeAt(at));
+            }
+        }
+    }
+}
+
+/// Bounds of a reservation's replay buffer.
+#[derive(Clone, Copy)]
+struct BufferLimits {
+    events: usize,
+    bytes: usize,
+}
+
+impl BufferLimits {
+    fn of(config: &Config) -> BufferLimits {
+        BufferLimits {
+            events: config.server.event_buffer_size,
+            bytes: config.websocket.max_outbound_queue_bytes,
+        }
+    }
+}
+
+/// Buffers one frame for an away player, or marks the player for eviction when the
+/// buffer is full (DECISIONS D19: never drop silently).
+fn buffer_for_away(
+    player: Uuid,
+    missed: &mut Vec<Bytes>,
+    missed_bytes: &mut usize,
+    frame: Bytes,
+    limits: BufferLimits,
+    counters: &mut Counters,
+    evictions: &mut Vec<Uuid>,
+) {
+    if evictions.contains(&player) {
+        return;
+    }
+    if missed.len() >= limits.events || *missed_bytes + frame.len() > limits.bytes {
+        evictions.push(player);
+        return;
+    }
+    *missed_bytes += frame.len();
+    missed.push(frame);
+    counters.reconnection_events_buffered_total += 1;
+}
+
+/// Whether a connection negotiated MessagePack game data.
+fn is_binary(format: GameDataEncoding) -> bool {
+    format == GameDataEncoding::MessagePack
+}

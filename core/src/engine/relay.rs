@@ -1,0 +1,127 @@
+//! Game-data relay, JSON and MessagePack (BEHAVIOUR §8, PROTOCOL §2.2, DECISIONS D21).
+//!
+//! JSON payloads are spliced into the outgoing frame as raw text, serialised once and
+//! shared by every recipient. Binary payloads are framed once for MessagePack recipients
+//! and translated once for JSON recipients.
+
+use bytes::Bytes;
+
+use super::connection::Role;
+use super::room::Presence;
+use super::{buffer_for_away, close_code, is_binary, BufferLimits, Engine};
+use crate::event::{Action, ConnId, Frame};
+use crate::protocol::{
+    binary_game_data_frame, game_data_frame, translate_to_json_frame, ErrorCode, GameDataEncoding,
+    ServerMessage,
+};
+
+impl Engine {
+    pub(super) fn on_game_data(&mut self, conn: ConnId, raw_payload: &str, out: &mut Vec<Action>) {
+        let c = &self.conns[&conn];
+        // Spectators and players outside a room have nowhere to send to (BEHAVIOUR §8).
+        let Role::Player(key) = c.role else { return };
+        let frame = game_data_frame(&c.player_id, raw_payload);
+        let sender = c.player_id;
+        self.counters.game_data_messages_total += 1;
+        let sent_before = self.counters.frames_sent_total;
+        self.deliver(key, &frame, Some(sender), out);
+        self.counters.game_data_deliveries_total += self.counters.frames_sent_total - sent_before;
+        self.rooms.get_mut(&key).expect("players have rooms").last_activity = self.now;
+    }
+
+    pub(super) fn on_binary(&mut self, conn: ConnId, payload: &Bytes, out: &mut Vec<Action>) {
+        let max = self.config.security.max_message_size;
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.last_inbound = self.now;
+        self.counters.frames_received_total += 1;
+        if !c.authenticated {
+            self.counters.auth_failures_total += 1;
+            let text = "Authentication required before sending binary data";
+            self.send(conn, &ServerMessage::error(text, ErrorCode::AuthenticationRequired), out);
+            self.close(conn, close_code::POLICY, "authentication required", out);
+            return;
+        }
+        if payload.len() > max {
+            self.counters.validation_errors_total += 1;
+            let text = format!("Binary payload exceeded maximum size ({max} bytes)");
+            self.send(conn, &ServerMessage::error(text, ErrorCode::MessageTooLarge), out);
+            return;
+        }
+        if !is_binary(c.format) {
+            self.counters.validation_errors_total += 1;
+            let text = "Binary payloads are disabled for this connection";
+            self.send(conn, &ServerMessage::error(text, ErrorCode::InvalidInput), out);
+            return;
+        }
+        let Role::Player(key) = c.role else { return };
+        let sender = c.player_id;
+        self.counters.game_data_messages_total += 1;
+
+        // Each rendering is built at most once, when a recipient first needs it.
+        let mut binary: Option<Bytes> = None;
+        let mut json: Option<Option<Bytes>> = None;
+        let limits = BufferLimits::of(&self.config);
+        let room = self.rooms.get_mut(&key).expect("players have rooms");
+        room.last_activity = self.now;
+        let recipients = room
+            .seats
+            .iter_mut()
+            .filter(|s| s.player_id != sender)
+            .map(|s| (s.player_id, &mut s.presence))
+            .map(|(id, presence)| match presence {
+                Presence::Here(conn) => (id, Target::Conn(*conn)),
+                Presence::Away { missed, missed_bytes, .. } => (id, Target::Away(missed, missed_bytes)),
+            })
+            .chain(room.watchers.iter().map(|w| (w.spectator_id, Target::Conn(w.conn))));
+        for (id, target) in recipients {
+            match target {
+                Target::Conn(to) => {
+                    let format = self.conns.get(&to).map_or(GameDataEncoding::Json, |c| c.format);
+                    let frame = if is_binary(format) {
+                        Frame::Binary(
+                            binary.get_or_insert_with(|| binary_game_data_frame(&sender, payload)).clone(),
+                        )
+                    } else {
+                        match json.get_or_insert_with(|| translate_to_json_frame(&sender, payload)) {
+                            Some(text) => Frame::Text(text.clone()),
+                            None => {
+                                self.counters.game_data_untranslatable_total += 1;
+                                continue;
+                            }
+                        }
+                    };
+                    self.counters.frames_sent_total += 1;
+                    self.counters.game_data_deliveries_total += 1;
+                    out.push(Action::Send { conn: to, frame });
+                }
+                Target::Away(missed, missed_bytes) => {
+                    // Replay is JSON; keep the JSON form, or the defined binary envelope
+                    // when the payload has no JSON form.
+                    let text = match json.get_or_insert_with(|| translate_to_json_frame(&sender, payload)) {
+                        Some(text) => text.clone(),
+                        None => ServerMessage::GameDataBinary {
+                            from_player: sender,
+                            encoding: GameDataEncoding::MessagePack,
+                            payload: payload.to_vec(),
+                        }
+                        .to_bytes(),
+                    };
+                    buffer_for_away(
+                        id,
+                        missed,
+                        missed_bytes,
+                        text,
+                        limits,
+                        &mut self.counters,
+                        &mut self.evictions,
+                    );
+                }
+            }
+        }
+    }
+}
+
+enum Target<'a> {
+    Conn(ConnId),
+    Away(&'a mut Vec<Bytes>, &'a mut usize),
+}

@@ -1,0 +1,93 @@
+//! Room state: seats, spectators, lobby, authority.
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::event::ConnId;
+use crate::protocol::{ConnectionInfo, LobbyState};
+use crate::time::UnixMicros;
+use crate::Instant;
+
+/// Internal handle of a room (never on the wire; ordered by creation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct RoomKey(pub u64);
+
+/// Whether a seated player is connected.
+#[derive(Clone, Debug)]
+pub(crate) enum Presence {
+    /// Connected on this connection.
+    Here(ConnId),
+    /// Disconnected; the seat is reserved until `deadline` (DECISIONS D16).
+    Away {
+        /// When the reservation ends.
+        deadline: Instant,
+        /// Room messages sent meanwhile (JSON envelopes), replayed on `Reconnect`.
+        missed: Vec<Bytes>,
+        /// Sum of `missed` lengths.
+        missed_bytes: usize,
+    },
+}
+
+/// A player's seat.
+#[derive(Clone, Debug)]
+pub(crate) struct Seat {
+    pub player_id: Uuid,
+    pub name: String,
+    pub joined_at: UnixMicros,
+    pub connection_info: Option<ConnectionInfo>,
+    /// Secret for `Reconnect`; rotated on every successful reconnect.
+    pub token: String,
+    pub presence: Presence,
+}
+
+/// A spectator.
+#[derive(Clone, Debug)]
+pub(crate) struct Watcher {
+    pub spectator_id: Uuid,
+    pub conn: ConnId,
+    pub name: String,
+    pub joined_at: UnixMicros,
+}
+
+/// One room of one game.
+#[derive(Clone, Debug)]
+pub(crate) struct Room {
+    pub id: Uuid,
+    pub code: String,
+    pub game: String,
+    pub max_players: u8,
+    pub supports_authority: bool,
+    pub relay_type: String,
+    /// In join order.
+    pub seats: Vec<Seat>,
+    /// In join order.
+    pub watchers: Vec<Watcher>,
+    pub authority: Option<Uuid>,
+    pub lobby: LobbyState,
+    /// Ready players in the order they readied.
+    pub ready: Vec<Uuid>,
+    pub last_activity: Instant,
+    /// When the expiry timer entry is set.
+    pub expiry_at: Instant,
+    /// The app (index into `authorized_apps`) whose client created it.
+    pub creator_app: Option<usize>,
+}
+
+impl Room {
+    pub(crate) fn seat(&self, player_id: Uuid) -> Option<&Seat> {
+        self.seats.iter().find(|s| s.player_id == player_id)
+    }
+
+    pub(crate) fn seat_mut(&mut self, player_id: Uuid) -> Option<&mut Seat> {
+        self.seats.iter_mut().find(|s| s.player_id == player_id)
+    }
+
+    /// Full in the lobby sense: every seat taken and more than one seat.
+    pub(crate) fn is_full_lobby(&self) -> bool {
+        self.max_players > 1 && self.seats.len() == usize::from(self.max_players)
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.seats.len() >= usize::from(self.max_players)
+    }
+}

@@ -1,0 +1,92 @@
+//! Room snapshots as clients see them: `PlayerInfo`, `RoomJoined`, `Reconnected`,
+//! `SpectatorJoined`, `GameStarting` (DECISIONS D9: the true lobby state and ready set).
+
+use uuid::Uuid;
+
+use super::room::{Room, Seat};
+use super::Engine;
+use crate::protocol::{PeerConnectionInfo, PlayerInfo, ReconnectedPayload, RoomJoinedPayload, SpectatorInfo};
+
+impl Engine {
+    pub(super) fn player_info(room: &Room, seat: &Seat) -> PlayerInfo {
+        PlayerInfo {
+            id: seat.player_id,
+            name: seat.name.clone(),
+            is_authority: room.authority == Some(seat.player_id),
+            is_ready: room.ready.contains(&seat.player_id),
+            connected_at: seat.joined_at.to_rfc3339_z(),
+            connection_info: seat.connection_info.clone(),
+        }
+    }
+
+    pub(super) fn player_infos(room: &Room) -> Vec<PlayerInfo> {
+        room.seats.iter().map(|s| Engine::player_info(room, s)).collect()
+    }
+
+    pub(super) fn spectator_infos(room: &Room) -> Vec<SpectatorInfo> {
+        room.watchers
+            .iter()
+            .map(|w| SpectatorInfo {
+                id: w.spectator_id,
+                name: w.name.clone(),
+                connected_at: w.joined_at.to_rfc3339_z(),
+            })
+            .collect()
+    }
+
+    pub(super) fn room_joined(room: &Room, player_id: Uuid, token: Option<String>) -> RoomJoinedPayload {
+        RoomJoinedPayload {
+            room_id: room.id,
+            room_code: room.code.clone(),
+            player_id,
+            game_name: room.game.clone(),
+            max_players: room.max_players,
+            supports_authority: room.supports_authority,
+            current_players: Engine::player_infos(room),
+            is_authority: room.authority == Some(player_id),
+            lobby_state: room.lobby,
+            ready_players: room.ready.clone(),
+            relay_type: room.relay_type.clone(),
+            current_spectators: Engine::spectator_infos(room),
+            reconnection_token: token,
+        }
+    }
+
+    pub(super) fn reconnected(
+        room: &Room,
+        player_id: Uuid,
+        missed_events: Vec<crate::protocol::RawJson>,
+        token: Option<String>,
+    ) -> ReconnectedPayload {
+        let joined = Engine::room_joined(room, player_id, None);
+        ReconnectedPayload {
+            room_id: joined.room_id,
+            room_code: joined.room_code,
+            player_id,
+            game_name: joined.game_name,
+            max_players: joined.max_players,
+            supports_authority: joined.supports_authority,
+            current_players: joined.current_players,
+            is_authority: joined.is_authority,
+            lobby_state: joined.lobby_state,
+            ready_players: joined.ready_players,
+            relay_type: joined.relay_type,
+            current_spectators: joined.current_spectators,
+            missed_events,
+            reconnection_token: token,
+        }
+    }
+
+    pub(super) fn peer_connections(room: &Room) -> Vec<PeerConnectionInfo> {
+        room.seats
+            .iter()
+            .map(|s| PeerConnectionInfo {
+                player_id: s.player_id,
+                player_name: s.name.clone(),
+                is_authority: room.authority == Some(s.player_id),
+                relay_type: room.relay_type.clone(),
+                connection_info: s.connection_info.clone(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,128 @@
+//! Spectators (BEHAVIOUR §11, DECISIONS D14).
+//!
+//! Failures to join are answered with `SpectatorJoinFailed` (the documented message):
+//! the official SDKs only release a pending spectator join on `SpectatorJoined` or
+//! `SpectatorJoinFailed`, so an `Error` there would wedge them.
+
+use uuid::Uuid;
+
+use super::connection::Role;
+use super::room::{RoomKey, Watcher};
+use super::Engine;
+use crate::event::{Action, ConnId};
+use crate::protocol::{
+    ErrorCode, JoinAsSpectator, ServerMessage, SpectatorInfo, SpectatorJoinedPayload,
+    SpectatorStateChangeReason,
+};
+use crate::validation::validate_player_name;
+
+impl Engine {
+    pub(super) fn on_join_as_spectator(
+        &mut self,
+        conn: ConnId,
+        request: JoinAsSpectator,
+        out: &mut Vec<Action>,
+    ) {
+        match self.try_join_as_spectator(conn, request, out) {
+            Ok(()) => {}
+            Err((reason, code)) => {
+                if code == ErrorCode::InvalidPlayerName {
+                    self.counters.validation_errors_total += 1;
+                }
+                self.send(conn, &ServerMessage::SpectatorJoinFailed { reason, error_code: Some(code) }, out);
+            }
+        }
+    }
+
+    fn try_join_as_spectator(
+        &mut self,
+        conn: ConnId,
+        request: JoinAsSpectator,
+        out: &mut Vec<Action>,
+    ) -> Result<(), (String, ErrorCode)> {
+        validate_player_name(&request.spectator_name, &self.config.protocol)
+            .map_err(|r| (r, ErrorCode::InvalidPlayerName))?;
+        let c = &self.conns[&conn];
+        if c.role != Role::Idle {
+            return Err(("Already in a room".to_owned(), ErrorCode::AlreadyInRoom));
+        }
+        let spectator_id = c.player_id;
+        let code = request.room_code.to_ascii_uppercase();
+        let Some(&key) = self.room_index.get(&(request.game_name, code)) else {
+            return Err(("Room not found".to_owned(), ErrorCode::RoomNotFound));
+        };
+        let cap = self.config.server.max_spectators_per_room;
+        let joined_at = self.unix_now();
+        let room = self.rooms.get_mut(&key).expect("indexed rooms exist");
+        if room.watchers.len() >= cap {
+            return Err(("Spectator limit reached".to_owned(), ErrorCode::TooManySpectators));
+        }
+        room.watchers.push(Watcher { spectator_id, conn, name: request.spectator_name, joined_at });
+        self.conns.get_mut(&conn).expect("checked").role = Role::Spectator(key);
+
+        let room = &self.rooms[&key];
+        let spectators = Engine::spectator_infos(room);
+        let me = spectators.last().cloned().expect("just added");
+        let joined = ServerMessage::SpectatorJoined(SpectatorJoinedPayload {
+            room_id: room.id,
+            room_code: room.code.clone(),
+            spectator_id,
+            game_name: room.game.clone(),
+            current_players: Engine::player_infos(room),
+            current_spectators: spectators.clone(),
+            lobby_state: room.lobby,
+            reason: Some(SpectatorStateChangeReason::Joined),
+        });
+        self.send(conn, &joined, out);
+        let announce = ServerMessage::NewSpectatorJoined {
+            spectator: me,
+            current_spectators: spectators,
+            reason: Some(SpectatorStateChangeReason::Joined),
+        };
+        self.deliver_message(key, &announce, Some(spectator_id), out);
+        Ok(())
+    }
+
+    pub(super) fn on_leave_spectator(&mut self, conn: ConnId, out: &mut Vec<Action>) {
+        let c = &self.conns[&conn];
+        let Role::Spectator(key) = c.role else {
+            let text = "You are not currently spectating a room";
+            self.send(conn, &ServerMessage::error(text, ErrorCode::NotASpectator), out);
+            return;
+        };
+        let spectator_id = c.player_id;
+        self.conns.get_mut(&conn).expect("checked").role = Role::Idle;
+        self.detach_spectator(key, spectator_id, SpectatorStateChangeReason::VoluntaryLeave, Some(conn), out);
+    }
+
+    /// Removes a spectator: `SpectatorLeft` to it (when still connected), then
+    /// `SpectatorDisconnected` to the room.
+    pub(super) fn detach_spectator(
+        &mut self,
+        key: RoomKey,
+        spectator_id: Uuid,
+        reason: SpectatorStateChangeReason,
+        leaver: Option<ConnId>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(room) = self.rooms.get_mut(&key) else { return };
+        room.watchers.retain(|w| w.spectator_id != spectator_id);
+        let remaining: Vec<SpectatorInfo> = Engine::spectator_infos(room);
+        let (room_id, room_code) = (room.id, room.code.clone());
+        if let Some(conn) = leaver {
+            let left = ServerMessage::SpectatorLeft {
+                room_id: Some(room_id),
+                room_code: Some(room_code),
+                reason: Some(reason),
+                current_spectators: remaining.clone(),
+            };
+            self.send(conn, &left, out);
+        }
+        let gone = ServerMessage::SpectatorDisconnected {
+            spectator_id,
+            reason: Some(reason),
+            current_spectators: remaining,
+        };
+        self.deliver_message(key, &gone, None, out);
+    }
+}

@@ -1,0 +1,138 @@
+//! What the outside world tells the engine.
+
+use core::net::IpAddr;
+
+use bytes::Bytes;
+
+use crate::http::HttpRequest;
+
+/// A connection's id, chosen by the caller (the shell or the simulator). Never reused
+/// while the engine still knows the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// Why a connection ended, as seen by the transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseCause {
+    /// The client sent a close frame or shut the socket down cleanly.
+    ClientClosed,
+    /// The socket failed (reset, protocol error, write failure).
+    TransportError,
+    /// The client sent a frame above the transport's hard cap; the shell closed it (1009).
+    FrameTooLarge,
+}
+
+/// One input to [`crate::Engine::step`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A WebSocket upgrade on `/v2/ws` completed.
+    Opened {
+        /// The new connection.
+        conn: ConnId,
+        /// The TCP peer's address (proxy headers are not trusted).
+        peer_ip: IpAddr,
+        /// The request target, path and query (`/v2/ws?reconnection_token=true`).
+        target: String,
+    },
+    /// A text frame.
+    Text {
+        /// From.
+        conn: ConnId,
+        /// The frame's text.
+        text: String,
+    },
+    /// A binary frame.
+    Binary {
+        /// From.
+        conn: ConnId,
+        /// The frame's bytes.
+        data: Bytes,
+    },
+    /// A WebSocket-level Pong frame (treated like a JSON `Ping`).
+    PongFrame {
+        /// From.
+        conn: ConnId,
+    },
+    /// The connection ended without the engine asking for it.
+    Closed {
+        /// Which.
+        conn: ConnId,
+        /// Why.
+        cause: CloseCause,
+    },
+    /// The connection's outbound queue hit its byte bound: the client is not reading.
+    Backlogged {
+        /// Which.
+        conn: ConnId,
+    },
+    /// An HTTP request other than a WebSocket upgrade.
+    Http(HttpRequest),
+    /// The wake-up time the engine asked for has come (spurious ticks are harmless).
+    Tick,
+    /// Stop: close every connection with 1001 and refuse new ones.
+    Shutdown,
+}
+
+/// Outgoing WebSocket frame content, shared between recipients without copying.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A text frame; always valid UTF-8.
+    Text(Bytes),
+    /// A binary frame.
+    Binary(Bytes),
+}
+
+impl Frame {
+    /// The frame's payload length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Text(b) | Frame::Binary(b) => b.len(),
+        }
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The text of a text frame.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            // Text frames are built from serialised JSON only.
+            Frame::Text(b) => std::str::from_utf8(b).ok(),
+            Frame::Binary(_) => None,
+        }
+    }
+}
+
+/// One output of [`crate::Engine::step`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Queue a frame for a connection.
+    Send {
+        /// To.
+        conn: ConnId,
+        /// What.
+        frame: Frame,
+    },
+    /// Flush what is queued for the connection, then close it with this code. The engine
+    /// has already forgotten the connection; a later `Closed` for it is ignored.
+    Close {
+        /// Which.
+        conn: ConnId,
+        /// WebSocket close code.
+        code: u16,
+        /// Close reason text.
+        reason: &'static str,
+    },
+    /// Answer an HTTP request.
+    Http(crate::http::HttpResponse),
+    /// Call `step(Event::Tick, t)` at `t` (replaces any earlier wake-up request).
+    WakeAt(crate::Instant),
+}

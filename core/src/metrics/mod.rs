@@ -1,0 +1,124 @@
+//! Counters and histograms kept by the engine, and their renderings (OPERATIONS §4–5).
+//!
+//! Names follow the original wherever it measured the same thing (DECISIONS D22); every
+//! metric here moves in normal operation.
+
+mod histogram;
+mod json;
+mod prometheus;
+
+pub use histogram::Histogram;
+pub use json::{render_json, DashboardSample, JsonMetricsInput, Percentiles};
+pub use prometheus::render_prometheus;
+
+/// Monotonic counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// WebSocket connections registered since start.
+    pub connections_total: u64,
+    /// Registered connections that ended (any cause).
+    pub disconnections_total: u64,
+    /// Connections refused by the per-IP or global cap.
+    pub connections_rejected_total: u64,
+    /// Connections that ended with a transport error.
+    pub websocket_errors_total: u64,
+    /// Rooms created.
+    pub rooms_created_total: u64,
+    /// Joins into existing rooms.
+    pub rooms_joined_total: u64,
+    /// Rooms removed (any reason).
+    pub rooms_deleted_total: u64,
+    /// Room creations that reached the per-game cap check.
+    pub room_cap_checks_total: u64,
+    /// `MAX_ROOMS_PER_GAME_EXCEEDED` rejections.
+    pub room_cap_denials_total: u64,
+    /// Rate-limit rejections (room operations and per-app authentication).
+    pub rate_limit_rejections_total: u64,
+    /// Rate-limit windows restarted.
+    pub rate_limit_resets_total: u64,
+    /// Invalid client input answered with an error.
+    pub validation_errors_total: u64,
+    /// Players that entered a room (creations, joins, reconnections).
+    pub players_joined_total: u64,
+    /// Players that left a room for good.
+    pub players_left_total: u64,
+    /// Authority grants and releases.
+    pub authority_transfers_total: u64,
+    /// Game-data messages accepted for relay (JSON and binary).
+    pub game_data_messages_total: u64,
+    /// Game-data frames delivered to recipients.
+    pub game_data_deliveries_total: u64,
+    /// Binary payloads that could not be translated for a JSON recipient (D21).
+    pub game_data_untranslatable_total: u64,
+    /// Seats reserved for a disconnected player.
+    pub reconnection_tokens_issued_total: u64,
+    /// `Reconnect` requests refused.
+    pub reconnection_validation_failures_total: u64,
+    /// Successful reconnections.
+    pub reconnection_completions_total: u64,
+    /// Room events buffered for absent players.
+    pub reconnection_events_buffered_total: u64,
+    /// Reservations ended because the event buffer overflowed.
+    pub reconnection_buffer_overflows_total: u64,
+    /// Empty rooms removed after `empty_room_timeout`.
+    pub cleanup_empty_rooms_total: u64,
+    /// Rooms with players removed after `inactive_room_timeout`.
+    pub cleanup_inactive_rooms_total: u64,
+    /// Connections closed for liveness timeout.
+    pub cleanup_expired_players_total: u64,
+    /// Connections closed because they did not read (D19).
+    pub slow_consumers_closed_total: u64,
+    /// Connections closed for not authenticating in time.
+    pub auth_timeouts_total: u64,
+    /// Authentication attempts refused.
+    pub auth_failures_total: u64,
+    /// Inbound frames (text and binary).
+    pub frames_received_total: u64,
+    /// Outbound frames queued.
+    pub frames_sent_total: u64,
+    /// Dashboard samples taken.
+    pub dashboard_refreshes_total: u64,
+}
+
+/// Figures only the transport knows, reported to the engine for rendering.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Bytes queued for all connections, not yet written.
+    pub outbound_queue_bytes: u64,
+    /// Bytes written to sockets since start.
+    pub bytes_written_total: u64,
+    /// Bytes read from sockets since start.
+    pub bytes_read_total: u64,
+}
+
+/// Gauges computed from engine state at render time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Gauges {
+    /// Registered connections.
+    pub connections_active: u64,
+    /// Rooms.
+    pub rooms_active: u64,
+    /// Seated players (connected or reserved).
+    pub players_active: u64,
+    /// Seats reserved for disconnected players.
+    pub reconnection_sessions_active: u64,
+    /// Spectators.
+    pub spectators_active: u64,
+    /// Pending timers.
+    pub timers_pending: u64,
+    /// Seconds since the last dashboard sample.
+    pub dashboard_age_seconds: u64,
+}
+
+/// Everything a rendering needs, gathered by the engine.
+#[derive(Clone, Debug)]
+pub struct MetricsView<'a> {
+    /// Counters.
+    pub counters: &'a Counters,
+    /// Gauges.
+    pub gauges: Gauges,
+    /// Time taken by `step`, measured by the caller.
+    pub step_latency: &'a Histogram,
+    /// Transport figures.
+    pub transport: TransportStats,
+}

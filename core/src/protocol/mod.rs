@@ -1,0 +1,24 @@
+//! Protocol v2 on the wire: message types, shared payloads, error codes, MessagePack
+//! game data. Byte-exact with `PROTOCOL.md`.
+
+mod client;
+mod error_code;
+mod msgpack;
+mod raw;
+mod server;
+mod types;
+
+pub use client::{
+    Authenticate, ClientMessage, DecodeError, JoinAsSpectator, JoinRoom, Reconnect, CLIENT_MESSAGE_TYPES,
+};
+pub use error_code::ErrorCode;
+pub use msgpack::{binary_game_data_frame, translate_to_json_frame};
+pub use raw::{RawJson, RawJsonRef};
+pub use server::{
+    game_data_frame, ProtocolInfoPayload, ReconnectedPayload, RoomJoinedPayload, ServerMessage,
+    SpectatorJoinedPayload, SERVER_MESSAGE_TYPES,
+};
+pub use types::{
+    ConnectionInfo, GameDataEncoding, LobbyState, PeerConnectionInfo, PlayerInfo, PlayerNameRules,
+    RateLimitInfo, RelayTransport, SpectatorInfo, SpectatorStateChangeReason,
+};

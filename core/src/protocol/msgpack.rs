@@ -1,0 +1,112 @@
+//! MessagePack game data (PROTOCOL §2.2).
+//!
+//! A MessagePack recipient gets one binary frame: a 3-entry map `from_player` (bin, the 16
+//! UUID bytes), `encoding` (`"message_pack"`), `payload` (bin, the bytes as sent). A JSON
+//! recipient gets the payload translated once into a text `GameData`.
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::server::game_data_frame;
+
+/// Deepest nesting translated (the same bound serde_json applies to text input).
+const MAX_DEPTH: usize = 128;
+
+/// The binary frame delivered to MessagePack recipients.
+pub fn binary_game_data_frame(from_player: &Uuid, payload: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(64 + payload.len());
+    out.push(0x83); // fixmap, 3 entries
+    push_fixstr(&mut out, "from_player");
+    out.extend_from_slice(&[0xc4, 0x10]); // bin 8, 16 bytes
+    out.extend_from_slice(from_player.as_bytes());
+    push_fixstr(&mut out, "encoding");
+    push_fixstr(&mut out, "message_pack");
+    push_fixstr(&mut out, "payload");
+    push_bin_header(&mut out, payload.len());
+    out.extend_from_slice(payload);
+    Bytes::from(out)
+}
+
+fn push_fixstr(out: &mut Vec<u8>, text: &str) {
+    debug_assert!(text.len() < 32);
+    out.push(0xa0 | text.len() as u8);
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn push_bin_header(out: &mut Vec<u8>, len: usize) {
+    if let Ok(len) = u8::try_from(len) {
+        out.extend_from_slice(&[0xc4, len]);
+    } else if let Ok(len) = u16::try_from(len) {
+        out.push(0xc5);
+        out.extend_from_slice(&len.to_be_bytes());
+    } else {
+        let len = u32::try_from(len).expect("payloads are bounded far below 4 GiB");
+        out.push(0xc6);
+        out.extend_from_slice(&len.to_be_bytes());
+    }
+}
+
+/// The text `GameData` for JSON recipients, or `None` when the payload has no JSON form
+/// (not valid MessagePack, trailing bytes, `bin`/`ext` values, non-string map keys).
+pub fn translate_to_json_frame(from_player: &Uuid, payload: &[u8]) -> Option<Bytes> {
+    let mut deserializer = rmp_serde::Deserializer::new(std::io::Cursor::new(payload));
+    // Bounded nesting keeps hostile payloads from exhausting the stack.
+    deserializer.set_max_depth(MAX_DEPTH);
+    let value: serde_json::Value = serde::Deserialize::deserialize(&mut deserializer).ok()?;
+    if deserializer.position() != payload.len() as u64 {
+        return None;
+    }
+    let text = serde_json::to_string(&value).ok()?;
+    Some(game_data_frame(from_player, &text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn matches_the_protocol_example_byte_for_byte() {
+        let sender: Uuid = "a94e8724-3387-4fce-97b1-2976e4a3034d".parse().unwrap();
+        let payload = [0x82, 0xa3, b'p', b'o', b's', 0x92, 0x01, 0x02, 0xa1, b'n', 0xa1, b'x'];
+        let frame = binary_game_data_frame(&sender, &payload);
+        let expected = "83ab66726f6d5f706c61796572c410a94e872433874fce97b12976e4a3034da8656e636f64696e67ac6d6573736167655f7061636ba77061796c6f6164c40c82a3706f73920102a16ea178";
+        assert_eq!(hex(&frame), expected);
+    }
+
+    #[test]
+    fn large_payloads_use_bin16_and_bin32() {
+        let sender = Uuid::nil();
+        let frame = binary_game_data_frame(&sender, &vec![0u8; 300]);
+        let at = frame.len() - 300 - 3;
+        assert_eq!(&frame[at..at + 3], &[0xc5, 0x01, 0x2c]);
+        let frame = binary_game_data_frame(&sender, &vec![0u8; 70_000]);
+        let at = frame.len() - 70_000 - 5;
+        assert_eq!(&frame[at..at + 5], &[0xc6, 0x00, 0x01, 0x11, 0x70]);
+    }
+
+    #[test]
+    fn translation_to_json_sorts_keys() {
+        let sender: Uuid = "a94e8724-3387-4fce-97b1-2976e4a3034d".parse().unwrap();
+        let payload = [0x82, 0xa3, b'p', b'o', b's', 0x92, 0x01, 0x02, 0xa1, b'n', 0xa1, b'x'];
+        let frame = translate_to_json_frame(&sender, &payload).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&frame).unwrap(),
+            r#"{"type":"GameData","data":{"from_player":"a94e8724-3387-4fce-97b1-2976e4a3034d","data":{"n":"x","pos":[1,2]}}}"#
+        );
+    }
+
+    #[test]
+    fn untranslatable_payloads_are_refused() {
+        let sender = Uuid::nil();
+        assert!(translate_to_json_frame(&sender, &[0xc4, 0x01, 0x00]).is_none(), "bin value");
+        assert!(translate_to_json_frame(&sender, &[0x81, 0x01, 0x02]).is_none(), "int key");
+        assert!(translate_to_json_frame(&sender, &[0xc1]).is_none(), "reserved byte");
+        assert!(translate_to_json_frame(&sender, &[0x01, 0x02]).is_none(), "trailing bytes");
+        assert!(translate_to_json_frame(&sender, &[]).is_none(), "empty");
+        assert!(translate_to_json_frame(&sender, &[0xd4, 0x01, 0x00]).is_none(), "ext");
+    }
+}

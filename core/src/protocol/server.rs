@@ -1,0 +1,385 @@
+//! Server → client messages (PROTOCOL §6). Field order here is output order.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error_code::ErrorCode;
+use super::raw::RawJson;
+use super::types::{
+    GameDataEncoding, LobbyState, PeerConnectionInfo, PlayerInfo, PlayerNameRules, RateLimitInfo,
+    SpectatorInfo, SpectatorStateChangeReason,
+};
+
+/// `ProtocolInfo` payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProtocolInfoPayload {
+    /// Platform as sent by the client.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub platform: Option<String>,
+    /// SDK version as sent.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sdk_version: Option<String>,
+    /// Configured minimum for the platform.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub minimum_version: Option<String>,
+    /// Configured recommendation for the platform.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recommended_version: Option<String>,
+    /// Capabilities.
+    pub capabilities: Vec<String>,
+    /// Platform note.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub notes: Option<String>,
+    /// Supported game-data encodings.
+    pub game_data_formats: Vec<GameDataEncoding>,
+    /// Name rules.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub player_name_rules: Option<PlayerNameRules>,
+}
+
+/// `RoomJoined` payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoomJoinedPayload {
+    /// Room id.
+    pub room_id: Uuid,
+    /// Room code (uppercase).
+    pub room_code: String,
+    /// The recipient's player id.
+    pub player_id: Uuid,
+    /// Game name.
+    pub game_name: String,
+    /// Capacity.
+    pub max_players: u8,
+    /// Whether the room has an authority.
+    pub supports_authority: bool,
+    /// All players, the recipient included.
+    pub current_players: Vec<PlayerInfo>,
+    /// Whether the recipient holds authority.
+    pub is_authority: bool,
+    /// Lobby state.
+    pub lobby_state: LobbyState,
+    /// Ready players.
+    pub ready_players: Vec<Uuid>,
+    /// Relay type label.
+    pub relay_type: String,
+    /// Spectators.
+    pub current_spectators: Vec<SpectatorInfo>,
+    /// Reconnection token, only for connections that opted in (DECISIONS D15).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reconnection_token: Option<String>,
+}
+
+/// `Reconnected` payload: the `RoomJoined` snapshot plus what was missed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReconnectedPayload {
+    /// Room id.
+    pub room_id: Uuid,
+    /// Room code.
+    pub room_code: String,
+    /// The recipient's player id.
+    pub player_id: Uuid,
+    /// Game name.
+    pub game_name: String,
+    /// Capacity.
+    pub max_players: u8,
+    /// Whether the room has an authority.
+    pub supports_authority: bool,
+    /// All players.
+    pub current_players: Vec<PlayerInfo>,
+    /// Whether the recipient holds authority.
+    pub is_authority: bool,
+    /// Lobby state.
+    pub lobby_state: LobbyState,
+    /// Ready players.
+    pub ready_players: Vec<Uuid>,
+    /// Relay type label.
+    pub relay_type: String,
+    /// Spectators.
+    pub current_spectators: Vec<SpectatorInfo>,
+    /// Server messages sent to the room while the player was away, in order.
+    pub missed_events: Vec<RawJson>,
+    /// The new reconnection token, only for connections that opted in.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reconnection_token: Option<String>,
+}
+
+/// `SpectatorJoined` payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpectatorJoinedPayload {
+    /// Room id.
+    pub room_id: Uuid,
+    /// Room code.
+    pub room_code: String,
+    /// The recipient's id.
+    pub spectator_id: Uuid,
+    /// Game name.
+    pub game_name: String,
+    /// Players.
+    pub current_players: Vec<PlayerInfo>,
+    /// Spectators, the recipient included.
+    pub current_spectators: Vec<SpectatorInfo>,
+    /// Lobby state.
+    pub lobby_state: LobbyState,
+    /// Always `joined`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<SpectatorStateChangeReason>,
+}
+
+/// A message the server sends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum ServerMessage {
+    /// Authentication succeeded.
+    Authenticated {
+        /// App name.
+        app_name: String,
+        /// Never present.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        organization: Option<String>,
+        /// Advertised limits.
+        rate_limits: RateLimitInfo,
+    },
+    /// Compatibility details, right after `Authenticated`.
+    ProtocolInfo(ProtocolInfoPayload),
+    /// Authentication failed.
+    AuthenticationError {
+        /// Reason text.
+        error: String,
+        /// Code.
+        error_code: ErrorCode,
+    },
+    /// Joined a room.
+    RoomJoined(RoomJoinedPayload),
+    /// Join failed.
+    RoomJoinFailed {
+        /// Reason text.
+        reason: String,
+        /// Code.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        error_code: Option<ErrorCode>,
+    },
+    /// Left the room.
+    RoomLeft,
+    /// Another player joined.
+    PlayerJoined {
+        /// The newcomer.
+        player: PlayerInfo,
+    },
+    /// A player left.
+    PlayerLeft {
+        /// Who.
+        player_id: Uuid,
+    },
+    /// Relayed JSON game data.
+    GameData {
+        /// Sender.
+        from_player: Uuid,
+        /// Payload as sent.
+        data: RawJson,
+    },
+    /// Binary game data as JSON (defined, not emitted as text).
+    GameDataBinary {
+        /// Sender.
+        from_player: Uuid,
+        /// Encoding.
+        encoding: GameDataEncoding,
+        /// Payload bytes, as an array of numbers.
+        payload: Vec<u8>,
+    },
+    /// Authority holder changed.
+    AuthorityChanged {
+        /// New holder or null.
+        authority_player: Option<Uuid>,
+        /// Whether the recipient is the holder.
+        you_are_authority: bool,
+    },
+    /// Answer to `AuthorityRequest`.
+    AuthorityResponse {
+        /// Granted?
+        granted: bool,
+        /// Denial reason; null when granted.
+        reason: Option<String>,
+        /// Denial code.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        error_code: Option<ErrorCode>,
+    },
+    /// Lobby state or ready set changed.
+    LobbyStateChanged {
+        /// State.
+        lobby_state: LobbyState,
+        /// Ready players.
+        ready_players: Vec<Uuid>,
+        /// Whether all are ready.
+        all_ready: bool,
+    },
+    /// Everyone is ready.
+    GameStarting {
+        /// One entry per player.
+        peer_connections: Vec<PeerConnectionInfo>,
+    },
+    /// Heartbeat answer.
+    Pong,
+    /// Session resumed.
+    Reconnected(ReconnectedPayload),
+    /// Reconnect failed.
+    ReconnectionFailed {
+        /// Reason text.
+        reason: String,
+        /// Code.
+        error_code: ErrorCode,
+    },
+    /// A player resumed its session.
+    PlayerReconnected {
+        /// Who.
+        player_id: Uuid,
+    },
+    /// Now spectating.
+    SpectatorJoined(SpectatorJoinedPayload),
+    /// Spectating failed (defined; failures use `Error`).
+    SpectatorJoinFailed {
+        /// Reason.
+        reason: String,
+        /// Code.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        error_code: Option<ErrorCode>,
+    },
+    /// No longer spectating.
+    SpectatorLeft {
+        /// Room id.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        room_id: Option<Uuid>,
+        /// Room code, omitted when the room no longer exists.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        room_code: Option<String>,
+        /// Why.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        reason: Option<SpectatorStateChangeReason>,
+        /// Remaining spectators.
+        current_spectators: Vec<SpectatorInfo>,
+    },
+    /// Another spectator started watching.
+    NewSpectatorJoined {
+        /// The newcomer.
+        spectator: SpectatorInfo,
+        /// All spectators.
+        current_spectators: Vec<SpectatorInfo>,
+        /// Always `joined`.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        reason: Option<SpectatorStateChangeReason>,
+    },
+    /// A spectator stopped watching.
+    SpectatorDisconnected {
+        /// Who.
+        spectator_id: Uuid,
+        /// Why.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        reason: Option<SpectatorStateChangeReason>,
+        /// Remaining spectators.
+        current_spectators: Vec<SpectatorInfo>,
+    },
+    /// Something went wrong.
+    Error {
+        /// Text.
+        message: String,
+        /// Code.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        error_code: Option<ErrorCode>,
+    },
+}
+
+/// Every server message type name, in PROTOCOL §6 order.
+pub const SERVER_MESSAGE_TYPES: [&str; 24] = [
+    "Authenticated",
+    "ProtocolInfo",
+    "AuthenticationError",
+    "RoomJoined",
+    "RoomJoinFailed",
+    "RoomLeft",
+    "PlayerJoined",
+    "PlayerLeft",
+    "GameData",
+    "GameDataBinary",
+    "AuthorityChanged",
+    "AuthorityResponse",
+    "LobbyStateChanged",
+    "GameStarting",
+    "Pong",
+    "Reconnected",
+    "ReconnectionFailed",
+    "PlayerReconnected",
+    "SpectatorJoined",
+    "SpectatorJoinFailed",
+    "SpectatorLeft",
+    "NewSpectatorJoined",
+    "SpectatorDisconnected",
+    "Error",
+];
+
+impl ServerMessage {
+    /// An `Error` with a code.
+    pub fn error(message: impl Into<String>, code: ErrorCode) -> ServerMessage {
+        ServerMessage::Error { message: message.into(), error_code: Some(code) }
+    }
+
+    /// Compact JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialise")
+    }
+
+    /// Compact JSON as shareable bytes (serialised once, cloned per recipient).
+    pub fn to_bytes(&self) -> Bytes {
+        Bytes::from(serde_json::to_vec(self).expect("server messages always serialise"))
+    }
+
+    /// Parses a server message (for clients, tests and tools).
+    pub fn decode(text: &str) -> Result<ServerMessage, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The message's `type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ServerMessage::Authenticated { .. } => "Authenticated",
+            ServerMessage::ProtocolInfo(_) => "ProtocolInfo",
+            ServerMessage::AuthenticationError { .. } => "AuthenticationError",
+            ServerMessage::RoomJoined(_) => "RoomJoined",
+            ServerMessage::RoomJoinFailed { .. } => "RoomJoinFailed",
+            ServerMessage::RoomLeft => "RoomLeft",
+            ServerMessage::PlayerJoined { .. } => "PlayerJoined",
+            ServerMessage::PlayerLeft { .. } => "PlayerLeft",
+            ServerMessage::GameData { .. } => "GameData",
+            ServerMessage::GameDataBinary { .. } => "GameDataBinary",
+            ServerMessage::AuthorityChanged { .. } => "AuthorityChanged",
+            ServerMessage::AuthorityResponse { .. } => "AuthorityResponse",
+            ServerMessage::LobbyStateChanged { .. } => "LobbyStateChanged",
+            ServerMessage::GameStarting { .. } => "GameStarting",
+            ServerMessage::Pong => "Pong",
+            ServerMessage::Reconnected(_) => "Reconnected",
+            ServerMessage::ReconnectionFailed { .. } => "ReconnectionFailed",
+            ServerMessage::PlayerReconnected { .. } => "PlayerReconnected",
+            ServerMessage::SpectatorJoined(_) => "SpectatorJoined",
+            ServerMessage::SpectatorJoinFailed { .. } => "SpectatorJoinFailed",
+            ServerMessage::SpectatorLeft { .. } => "SpectatorLeft",
+            ServerMessage::NewSpectatorJoined { .. } => "NewSpectatorJoined",
+            ServerMessage::SpectatorDisconnected { .. } => "SpectatorDisconnected",
+            ServerMessage::Error { .. } => "Error",
+        }
+    }
+}
+
+/// The relay hot path: `GameData{from_player, data}` with the payload spliced in as sent,
+/// never parsed into a value and re-serialised (DECISIONS D21).
+pub fn game_data_frame(from_player: &Uuid, raw_payload: &str) -> Bytes {
+    const HEAD: &str = r#"{"type":"GameData","data":{"from_player":""#;
+    const MIDDLE: &str = r#"","data":"#;
+    const TAIL: &str = "}}";
+    let mut out = Vec::with_capacity(HEAD.len() + 36 + MIDDLE.len() + raw_payload.len() + TAIL.len());
+    out.extend_from_slice(HEAD.as_bytes());
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    out.extend_from_slice(from_player.hyphenated().encode_lower(&mut id).as_bytes());
+    out.extend_from_slice(MIDDLE.as_bytes());
+    out.extend_from_slice(raw_payload.as_bytes());
+    out.extend_from_slice(TAIL.as_bytes());
+    Bytes::from(out)
+}
