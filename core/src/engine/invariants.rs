@@ -85,11 +85,6 @@ impl Engine {
         ensure!(self.rooms.len() <= config.server.max_rooms, "room cap exceeded");
         for (key, room) in &self.rooms {
             *per_game.entry(room.game.as_str()).or_default() += 1;
-            ensure!(
-                self.room_index.get(&(room.game.clone(), room.code.clone())) == Some(key),
-                "room {} is not indexed",
-                room.code
-            );
             ensure!(room.seats.len() <= usize::from(room.max_players), "room {} over capacity", room.code);
             ensure!(
                 room.watchers.len() <= config.server.max_spectators_per_room,
@@ -170,6 +165,13 @@ impl Engine {
                     );
                 }
             }
+        }
+        for ((game, code), key) in &self.room_index {
+            let room = self.rooms.get(key);
+            ensure!(
+                room.is_some_and(|r| r.game == *game && r.code == *code),
+                "room index entry {code} is wrong"
+            );
         }
         ensure!(seats.len() == self.seat_index.len(), "seat index has stale entries");
         ensure!(self.room_index.len() == self.rooms.len(), "room index has stale entries");
