@@ -217,3 +217,33 @@ fn liveness_timeout_counts_as_an_unexpected_disconnect() {
     let reply = reconnect(&mut h, b2, &r.bob, &r.room_id, &r.token);
     assert_eq!(reply["type"], "Reconnected");
 }
+
+#[test]
+fn binary_payloads_without_json_form_are_replayed_as_game_data_binary() {
+    let mut h = Harness::with_config(patient());
+    let a = h.connect();
+    let b = h.connect_opted_in();
+    h.send(a, r#"{"type":"Authenticate","data":{"app_id":"x","game_data_format":"message_pack"}}"#);
+    let (code, _) = h.create(a, "g", "Alice", 2);
+    let out = h.join(b, "g", &code, "Bob");
+    let data = out.to(b)[0]["data"].clone();
+    h.drop_conn(b);
+    h.send_binary(a, &[0xc4, 0x02, 0xab, 0xcd]); // a MessagePack bin: no JSON form
+    h.send_binary(a, &[0x91, 0x05]); // [5]
+    let b2 = h.connect_opted_in();
+    let resumed = reconnect(
+        &mut h,
+        b2,
+        data["player_id"].as_str().unwrap(),
+        data["room_id"].as_str().unwrap(),
+        data["reconnection_token"].as_str().unwrap(),
+    );
+    let alice = h.player_id(a);
+    assert_eq!(
+        resumed["data"]["missed_events"],
+        json!([
+            {"type":"GameDataBinary","data":{"from_player":alice,"encoding":"message_pack","payload":[0xc4, 0x02, 0xab, 0xcd]}},
+            {"type":"GameData","data":{"from_player":alice,"data":[5]}}
+        ])
+    );
+}

@@ -27,7 +27,7 @@ fn json_payload_is_spliced_byte_for_byte_without_echo() {
     let expected =
         format!(r#"{{"type":"GameData","data":{{"from_player":"{}","data":{payload}}}}}"#, h.player_id(a));
     for member in [b, c, s] {
-        assert_eq!(out.texts(member), [expected.clone()], "member {member}");
+        assert_eq!(out.texts(member), std::slice::from_ref(&expected), "member {member}");
     }
     assert!(out.nothing_to(a), "no echo to the sender");
     assert_eq!(h.engine.counters().game_data_messages_total, 1);

@@ -150,8 +150,14 @@ fn already_in_a_room_duplicate_names_and_full_rooms() {
         ("Player name already exists in this room".into(), "INVALID_PLAYER_NAME".into())
     );
     h.join(b, "g", &code, "Bob");
-    let reply = join_raw(&mut h, c, json!({"game_name":"g","room_code":code,"player_name":"Carol"}));
-    assert_eq!(join_failure(&reply), ("Room is full".into(), "ROOM_FULL".into()));
+    let out = h.send_json(
+        c,
+        json!({"type":"JoinRoom","data":{"game_name":"g","room_code":code,"player_name":"Carol"}}),
+    );
+    assert_eq!(
+        out.texts(c),
+        [r#"{"type":"RoomJoinFailed","data":{"reason":"Room is full","error_code":"ROOM_FULL"}}"#]
+    );
     // The same code under another game is a different room.
     let joined = join_raw(&mut h, d, json!({"game_name":"other","room_code":code,"player_name":"Dan"}));
     assert_eq!(joined["type"], "RoomJoined");

@@ -71,6 +71,31 @@ error_codes! {
     ServiceUnavailable = "SERVICE_UNAVAILABLE",
 }
 
+impl ErrorCode {
+    /// Whether this engine ever sends the code. The others exist for clients of other
+    /// servers: token binding and app lifecycle are not implemented (`UNAUTHORIZED`,
+    /// `INVALID_TOKEN`, `APP_ID_*`), pre-auth messages get `AUTHENTICATION_REQUIRED`
+    /// (DECISIONS D6) rather than `MISSING_APP_ID`, spectating is never disabled, a
+    /// single-threaded engine has no insert races or storage faults, and it is never
+    /// partially available.
+    pub const fn is_emitted(self) -> bool {
+        !matches!(
+            self,
+            ErrorCode::Unauthorized
+                | ErrorCode::InvalidToken
+                | ErrorCode::AppIdExpired
+                | ErrorCode::AppIdRevoked
+                | ErrorCode::AppIdSuspended
+                | ErrorCode::MissingAppId
+                | ErrorCode::SpectatorNotAllowed
+                | ErrorCode::SpectatorJoinFailed
+                | ErrorCode::InternalError
+                | ErrorCode::StorageError
+                | ErrorCode::ServiceUnavailable
+        )
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

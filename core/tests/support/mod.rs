@@ -1,6 +1,8 @@
 //! A small driver for engine tests: virtual time, named connections, decoded output.
 #![allow(dead_code)]
 
+pub mod workload;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
