@@ -1,0 +1,627 @@
+//! The simulator: one engine, a virtual clock, named virtual connections and faults.
+//!
+//! Time only moves when asked ([`Sim::advance_to`]); every deadline on the way fires with
+//! its own `Tick` at exactly its instant, in order, so no timer ever fires late or inside
+//! another event's step. Each input is delivered [`Sim::spacing`] after the previous one
+//! (1 ms by default) so that distinct events get distinct timestamps, as on a real server.
+//!
+//! After every step the simulator checks the engine's own invariants
+//! ([`Engine::check_invariants`]) and its own view of the wire:
+//! * no frame or close for a connection the engine already closed or never saw opened;
+//! * every frame is a well-formed server message in canonical form, every binary frame
+//!   the game-data envelope;
+//! * every HTTP request is answered in its step, exactly once;
+//! * `WakeAt` comes last, lies in the future and always matches `next_deadline()`;
+//! * a `Tick` at a deadline leaves no timer due;
+//! * the engine never panics.
+//!
+//! Violations are collected, not panicked on, so a run can be reported and shrunk.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use bytes::Bytes;
+use signal_fish_core::http::HttpRequest;
+use signal_fish_core::protocol::ServerMessage;
+use signal_fish_core::{Action, CloseCause, Config, ConnId, Engine, Event, Frame, Instant};
+
+use crate::duration::format_secs;
+use crate::frames::{parse_binary_game_data, to_hex};
+use crate::observe::Observation;
+use crate::rng::engine_seed;
+
+/// Most timers one `advance` may fire before the simulator calls it a timer storm.
+const MAX_TICKS_PER_ADVANCE: usize = 1_000_000;
+/// Most deadline jumps in one `stabilize`.
+const MAX_STABILIZE_STEPS: usize = 1_000_000;
+
+/// Where a virtual connection stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    /// Open.
+    Open,
+    /// The engine closed it with this code.
+    ClosedByServer(u16),
+    /// The client closed or dropped it.
+    ClosedByClient,
+}
+
+/// A broken rule, with when it was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// Step number (1-based) during or after which it was seen.
+    pub step: u64,
+    /// Virtual time since the start.
+    pub at: Duration,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "step {} at {}: {}", self.step, format_secs(self.at), self.message)
+    }
+}
+
+/// A misuse of the simulator by its caller (a scenario or workload error, not an engine
+/// bug): an unknown or closed connection name, a duplicate name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimError(pub String);
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Every event and action of a run, for comparing two runs of the same input.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// FNV-1a hash of everything recorded.
+    pub hash: u64,
+    /// Entries recorded.
+    pub entries: u64,
+    /// The entries themselves, when kept.
+    pub lines: Option<Vec<String>>,
+}
+
+impl Trace {
+    fn record(&mut self, line: String) {
+        let mut hash = if self.entries == 0 { 0xcbf2_9ce4_8422_2325 } else { self.hash };
+        for b in line.as_bytes().iter().chain(b"\n") {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.hash = hash;
+        self.entries += 1;
+        if let Some(lines) = &mut self.lines {
+            lines.push(line);
+        }
+    }
+
+    /// The first entry where two traces differ, as a readable message.
+    pub fn first_difference(&self, other: &Trace) -> Option<String> {
+        if self.hash == other.hash && self.entries == other.entries {
+            return None;
+        }
+        if let (Some(a), Some(b)) = (&self.lines, &other.lines) {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                if x != y {
+                    return Some(format!("entry {}: first run `{x}`, second run `{y}`", i + 1));
+                }
+            }
+            return Some(format!("first run has {} entries, second run {}", a.len(), b.len()));
+        }
+        Some(format!("trace hashes differ ({:016x} vs {:016x})", self.hash, other.hash))
+    }
+}
+
+struct SimConn {
+    name: String,
+    state: ConnState,
+}
+
+/// A simulated world: the engine and the clients around it.
+pub struct Sim {
+    engine: Engine,
+    now: Instant,
+    spacing: Duration,
+    conns: BTreeMap<ConnId, SimConn>,
+    names: BTreeMap<String, ConnId>,
+    next_conn: u64,
+    announced: Option<Instant>,
+    observations: Vec<Observation>,
+    violations: Vec<Violation>,
+    trace: Trace,
+    steps: u64,
+    next_http: u64,
+    http_pending: BTreeMap<u64, String>,
+    broken: bool,
+}
+
+impl Sim {
+    /// A world at virtual time zero. `seed` is expanded to the engine's 32-byte seed;
+    /// `unix_ms` is the wall-clock time at the start. `keep_trace` keeps every trace
+    /// entry (for readable determinism reports) rather than only its hash.
+    pub fn new(config: Config, seed: u64, unix_ms: u64, keep_trace: bool) -> Result<Sim, String> {
+        let engine = Engine::try_new(config, engine_seed(seed), Instant::ZERO, unix_ms)
+            .map_err(|e| format!("invalid configuration:\n{e}"))?;
+        let announced = engine.next_deadline();
+        Ok(Sim {
+            engine,
+            now: Instant::ZERO,
+            spacing: Duration::from_millis(1),
+            conns: BTreeMap::new(),
+            names: BTreeMap::new(),
+            next_conn: 1,
+            announced,
+            observations: Vec::new(),
+            violations: Vec::new(),
+            trace: Trace { lines: keep_trace.then(Vec::new), ..Trace::default() },
+            steps: 0,
+            next_http: 1,
+            http_pending: BTreeMap::new(),
+            broken: false,
+        })
+    }
+
+    /// The engine (read-only: everything that changes it goes through the simulator).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_micros(self.now.as_micros())
+    }
+
+    /// Virtual time between consecutive inputs.
+    pub fn spacing(&self) -> Duration {
+        self.spacing
+    }
+
+    /// Sets the virtual time between consecutive inputs (zero delivers them at once).
+    pub fn set_spacing(&mut self, spacing: Duration) {
+        self.spacing = spacing;
+    }
+
+    /// Rules broken so far.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// Whether the engine panicked (nothing more is stepped).
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// The record of every event and action so far.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Takes what was observed since the last call.
+    pub fn take_observations(&mut self) -> Vec<Observation> {
+        std::mem::take(&mut self.observations)
+    }
+
+    /// A connection's state by name.
+    pub fn conn_state(&self, name: &str) -> Option<&ConnState> {
+        self.names.get(name).map(|id| &self.conns[id].state)
+    }
+
+    /// Names of all connections ever opened, in opening order.
+    pub fn conn_names(&self) -> Vec<String> {
+        self.conns.values().map(|c| c.name.clone()).collect()
+    }
+
+    /// Opens a WebSocket connection named `name` from `ip` on `target`
+    /// (`/v2/ws`, or `/v2/ws?reconnection_token=true`).
+    pub fn connect(&mut self, name: &str, ip: IpAddr, target: &str) -> Result<(), SimError> {
+        if self.names.contains_key(name) {
+            return Err(SimError(format!("connection `{name}` already exists; use a new name")));
+        }
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.names.insert(name.to_owned(), conn);
+        self.conns.insert(conn, SimConn { name: name.to_owned(), state: ConnState::Open });
+        self.input(Event::Opened { conn, peer_ip: ip, target: target.to_owned() });
+        Ok(())
+    }
+
+    /// A text frame from `name`.
+    pub fn text(&mut self, name: &str, text: &str) -> Result<(), SimError> {
+        let conn = self.open_conn(name)?;
+        self.input(Event::Text { conn, text: text.to_owned() });
+        Ok(())
+    }
+
+    /// A binary frame from `name`.
+    pub fn binary(&mut self, name: &str, data: Vec<u8>) -> Result<(), SimError> {
+        let conn = self.open_conn(name)?;
+        self.input(Event::Binary { conn, data: Bytes::from(data) });
+        Ok(())
+    }
+
+    /// A WebSocket-level Pong frame from `name`.
+    pub fn pong(&mut self, name: &str) -> Result<(), SimError> {
+        let conn = self.open_conn(name)?;
+        self.input(Event::PongFrame { conn });
+        Ok(())
+    }
+
+    /// The client closes cleanly (close frame).
+    pub fn close(&mut self, name: &str) -> Result<(), SimError> {
+        self.client_gone(name, CloseCause::ClientClosed)
+    }
+
+    /// The connection drops abruptly (reset, no close frame).
+    pub fn drop_conn(&mut self, name: &str) -> Result<(), SimError> {
+        self.client_gone(name, CloseCause::TransportError)
+    }
+
+    /// The client sent a frame above the transport's hard cap; the shell closed it.
+    pub fn oversize(&mut self, name: &str) -> Result<(), SimError> {
+        self.client_gone(name, CloseCause::FrameTooLarge)
+    }
+
+    /// The connection's outbound queue hit its byte bound (the client stopped reading).
+    pub fn backlog(&mut self, name: &str) -> Result<(), SimError> {
+        let conn = self.open_conn(name)?;
+        self.input(Event::Backlogged { conn });
+        Ok(())
+    }
+
+    /// A frame that was in flight when the engine closed the connection: the engine
+    /// must ignore it. Allowed only for connections the server closed.
+    pub fn late_text(&mut self, name: &str, text: &str) -> Result<(), SimError> {
+        let conn = *self.names.get(name).ok_or_else(|| unknown(name))?;
+        if !matches!(self.conns[&conn].state, ConnState::ClosedByServer(_)) {
+            return Err(SimError(format!("`{name}` was not closed by the server")));
+        }
+        let before = self.observations.len();
+        self.input(Event::Text { conn, text: text.to_owned() });
+        if self.observations[before..].iter().any(|o| !matches!(o, Observation::Wake { .. })) {
+            self.violate(format!("a late frame from closed connection `{name}` produced output"));
+        }
+        Ok(())
+    }
+
+    /// An HTTP request (not a WebSocket upgrade).
+    pub fn http(&mut self, method: &str, target: &str, headers: Vec<(String, String)>) {
+        let id = self.next_http;
+        self.next_http += 1;
+        self.http_pending.insert(id, method.to_owned());
+        let request = HttpRequest { id, method: method.to_owned(), target: target.to_owned(), headers };
+        self.input(Event::Http(request));
+    }
+
+    /// Server shutdown (SIGTERM).
+    pub fn shutdown(&mut self) {
+        self.input(Event::Shutdown);
+    }
+
+    /// Moves the clock forward by `by`, firing every deadline on the way.
+    pub fn advance(&mut self, by: Duration) {
+        self.advance_to(self.now + by);
+    }
+
+    /// Jumps to the next deadline and fires it (and everything due with it).
+    pub fn advance_to_next_deadline(&mut self) {
+        if let Some(at) = self.engine.next_deadline() {
+            self.advance_to(at.max(self.now));
+        }
+    }
+
+    /// Moves the clock to `target`, firing each deadline up to it at its own instant.
+    pub fn advance_to(&mut self, target: Instant) {
+        let mut ticks = 0;
+        while let Some(due) = self.engine.next_deadline() {
+            if due > target || self.broken {
+                break;
+            }
+            ticks += 1;
+            if ticks > MAX_TICKS_PER_ADVANCE {
+                self.violate(format!("more than {MAX_TICKS_PER_ADVANCE} timers fired in one advance"));
+                break;
+            }
+            self.now = self.now.max(due);
+            self.observations.push(Observation::Wake { at: self.elapsed() });
+            self.step(Event::Tick);
+            if let Some(next) = self.engine.next_deadline() {
+                if next <= self.now && !self.broken {
+                    self.violate(format!(
+                        "a timer due at {} is still pending after the tick at {}",
+                        format_secs(Duration::from_micros(next.as_micros())),
+                        format_secs(self.elapsed())
+                    ));
+                    break;
+                }
+            }
+        }
+        self.now = self.now.max(target);
+    }
+
+    /// Lets time run with every client silent until nothing has happened for longer
+    /// than the longest configured timeout (so every pending timeout has played out).
+    /// The periodic dashboard sample alone does not count as something happening.
+    pub fn stabilize(&mut self) {
+        let horizon = self.stabilize_horizon();
+        let mut last_change = self.now;
+        let mut shape = self.shape();
+        for _ in 0..MAX_STABILIZE_STEPS {
+            let Some(due) = self.engine.next_deadline() else { return };
+            if due > last_change + horizon || self.broken {
+                return;
+            }
+            let before = self.observations.len();
+            self.advance_to(due.max(self.now));
+            let observed = self.observations[before..].iter().any(|o| !matches!(o, Observation::Wake { .. }));
+            let now_shape = self.shape();
+            if observed || now_shape != shape {
+                last_change = self.now;
+                shape = now_shape;
+            }
+        }
+        self.violate(format!("stabilize did not settle within {MAX_STABILIZE_STEPS} deadlines"));
+    }
+
+    /// One line summarising the engine's state.
+    pub fn state_line(&self) -> String {
+        let g = self.engine.metrics_view().gauges;
+        format!(
+            "state now={} connections={} rooms={} players={} away={} spectators={}",
+            format_secs(self.elapsed()),
+            g.connections_active,
+            g.rooms_active,
+            g.players_active,
+            g.reconnection_sessions_active,
+            g.spectators_active
+        )
+    }
+
+    /// Records a `state` reply as an observation.
+    pub fn observe_state(&mut self) {
+        let line = self.state_line();
+        self.observations.push(Observation::State(line));
+    }
+
+    /// Records a violation found by a caller's own checks.
+    pub fn violate(&mut self, message: String) {
+        self.violations.push(Violation { step: self.steps, at: self.elapsed(), message });
+    }
+
+    fn stabilize_horizon(&self) -> Duration {
+        let c = self.engine.config();
+        let secs = [
+            c.server.ping_timeout,
+            c.websocket.auth_timeout_secs,
+            c.server.empty_room_timeout,
+            c.server.inactive_room_timeout,
+            c.server.reconnection_window,
+            c.rate_limit.time_window,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        Duration::from_secs(secs + 1)
+    }
+
+    /// What changes when something happens (the dashboard sample changes nothing here).
+    fn shape(&self) -> (u64, u64, u64, u64, u64) {
+        let g = self.engine.metrics_view().gauges;
+        (
+            g.connections_active,
+            g.rooms_active,
+            g.players_active,
+            g.reconnection_sessions_active,
+            g.spectators_active,
+        )
+    }
+
+    fn open_conn(&self, name: &str) -> Result<ConnId, SimError> {
+        let conn = *self.names.get(name).ok_or_else(|| unknown(name))?;
+        match &self.conns[&conn].state {
+            ConnState::Open => Ok(conn),
+            ConnState::ClosedByServer(code) => {
+                Err(SimError(format!("connection `{name}` was closed by the server ({code})")))
+            }
+            ConnState::ClosedByClient => Err(SimError(format!("connection `{name}` is already closed"))),
+        }
+    }
+
+    fn client_gone(&mut self, name: &str, cause: CloseCause) -> Result<(), SimError> {
+        let conn = self.open_conn(name)?;
+        self.conns.get_mut(&conn).expect("named").state = ConnState::ClosedByClient;
+        self.input(Event::Closed { conn, cause });
+        Ok(())
+    }
+
+    /// Delivers an input `spacing` after the previous one.
+    fn input(&mut self, event: Event) {
+        self.advance_to(self.now + self.spacing);
+        self.step(event);
+    }
+
+    fn step(&mut self, event: Event) {
+        if self.broken {
+            return;
+        }
+        self.steps += 1;
+        let now = self.now;
+        self.trace.record(format!("{} {}", now.as_micros(), describe_event(&event)));
+        let engine = &mut self.engine;
+        let actions = match catch_unwind(AssertUnwindSafe(|| engine.step(event, now))) {
+            Ok(actions) => actions,
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "non-text panic".to_owned());
+                self.violate(format!("engine panicked: {message}"));
+                self.broken = true;
+                return;
+            }
+        };
+        let count = actions.len();
+        for (i, action) in actions.into_iter().enumerate() {
+            self.trace.record(describe_action(&action));
+            self.apply(action, i + 1 == count);
+        }
+        if !self.http_pending.is_empty() {
+            let ids: Vec<u64> = std::mem::take(&mut self.http_pending).into_keys().collect();
+            self.violate(format!("HTTP requests {ids:?} were not answered in their step"));
+        }
+        let next = self.engine.next_deadline();
+        if next.is_none() {
+            self.announced = None;
+        }
+        if next != self.announced {
+            self.violate(format!(
+                "next deadline is {next:?} but the last WakeAt announced {:?}",
+                self.announced
+            ));
+            self.announced = next;
+        }
+        if let Err(violation) = self.engine.check_invariants() {
+            self.violate(violation.to_string());
+        }
+    }
+
+    fn apply(&mut self, action: Action, last: bool) {
+        match action {
+            Action::Send { conn, frame } => {
+                let Some(name) = self.recipient(conn, "frame") else { return };
+                if let Some(problem) = frame_problem(&frame) {
+                    self.violate(format!("malformed frame to `{name}`: {problem}"));
+                }
+                self.observations.push(Observation::Frame { conn: name, frame });
+            }
+            Action::Close { conn, code, reason } => {
+                let Some(name) = self.recipient(conn, "close") else { return };
+                self.conns.get_mut(&conn).expect("checked").state = ConnState::ClosedByServer(code);
+                self.observations.push(Observation::Closed { conn: name, code, reason: reason.to_owned() });
+            }
+            Action::Http(response) => match self.http_pending.remove(&response.id) {
+                Some(method) => self.observations.push(Observation::Http { method, response }),
+                None => self.violate(format!("HTTP response for unknown request {}", response.id)),
+            },
+            Action::WakeAt(at) => {
+                if !last {
+                    self.violate("WakeAt is not the last action of its step".to_owned());
+                }
+                if at <= self.now {
+                    self.violate(format!("WakeAt({at}) is not in the future (now {})", self.now));
+                }
+                self.announced = Some(at);
+            }
+        }
+    }
+
+    /// The name of an open connection an action is for, or a violation.
+    fn recipient(&mut self, conn: ConnId, what: &str) -> Option<String> {
+        let Some(c) = self.conns.get(&conn) else {
+            self.violate(format!("{what} for unknown connection {conn}"));
+            return None;
+        };
+        let name = c.name.clone();
+        match c.state.clone() {
+            ConnState::Open => Some(name),
+            ConnState::ClosedByServer(code) => {
+                self.violate(format!("{what} for `{name}` after the server closed it ({code})"));
+                None
+            }
+            ConnState::ClosedByClient => {
+                self.violate(format!("{what} for `{name}` after the client closed it"));
+                None
+            }
+        }
+    }
+}
+
+fn unknown(name: &str) -> SimError {
+    SimError(format!("no connection named `{name}` (connect it first)"))
+}
+
+/// Why a frame is not what a client may receive, if it is not.
+fn frame_problem(frame: &Frame) -> Option<String> {
+    match frame {
+        Frame::Text(bytes) => {
+            let Ok(text) = std::str::from_utf8(bytes) else {
+                return Some("text frame is not UTF-8".to_owned());
+            };
+            match ServerMessage::decode(text) {
+                Err(e) => Some(format!("not a server message ({e}): {text}")),
+                Ok(message) if message.to_json() != text => {
+                    Some(format!("not in canonical form: {text} (canonical: {})", message.to_json()))
+                }
+                Ok(_) => None,
+            }
+        }
+        Frame::Binary(bytes) => match parse_binary_game_data(bytes) {
+            Some(frame) if frame.encoding == "message_pack" => None,
+            _ => Some(format!("binary frame is not the game-data envelope: {}", to_hex(bytes))),
+        },
+    }
+}
+
+fn describe_event(event: &Event) -> String {
+    match event {
+        Event::Binary { conn, data } => format!("Binary {conn} {}", to_hex(data)),
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_action(action: &Action) -> String {
+    match action {
+        Action::Send { conn, frame: Frame::Text(b) } => {
+            format!("Send {conn} {}", String::from_utf8_lossy(b))
+        }
+        Action::Send { conn, frame: Frame::Binary(b) } => format!("Send {conn} binary {}", to_hex(b)),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip() -> IpAddr {
+        "127.0.0.1".parse().unwrap()
+    }
+
+    #[test]
+    fn join_and_liveness_close() {
+        let mut sim = Sim::new(Config::default(), 1, 1_772_366_400_000, true).unwrap();
+        sim.connect("alice", ip(), "/v2/ws").unwrap();
+        sim.text("alice", r#"{"type":"JoinRoom","data":{"game_name":"g","player_name":"Alice"}}"#).unwrap();
+        let seen = sim.take_observations();
+        assert!(matches!(&seen[0], Observation::Frame { conn, .. } if conn == "alice"));
+        sim.advance(Duration::from_secs(31));
+        let seen = sim.take_observations();
+        assert!(seen.iter().any(|o| matches!(o, Observation::Closed { code: 1001, .. })), "{seen:?}");
+        assert_eq!(sim.conn_state("alice"), Some(&ConnState::ClosedByServer(1001)));
+        assert!(sim.text("alice", "{}").is_err());
+        assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    }
+
+    #[test]
+    fn same_inputs_same_trace() {
+        let run = || {
+            let mut sim = Sim::new(Config::default(), 9, 0, false).unwrap();
+            sim.connect("a", ip(), "/v2/ws").unwrap();
+            sim.text("a", r#"{"type":"JoinRoom","data":{"game_name":"g","player_name":"A"}}"#).unwrap();
+            sim.stabilize();
+            sim.trace().clone()
+        };
+        assert_eq!(run().first_difference(&run()), None);
+    }
+}

@@ -1,0 +1,103 @@
+//! Replays every scenario under `scenarios/` in the simulator (each twice; traces must be
+//! identical) and checks that a changed expected line is caught and pointed at.
+//!
+//! `REWRITE=1 cargo test -p signal-fish-sim --test scenarios` regenerates expected output.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use signal_fish_sim::scenario::{collect, run_file, Scenario, Status};
+
+/// Runs from the workspace root so reports read `scenarios/rooms/x.scn:12`.
+fn at_workspace_root() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent");
+        std::env::set_current_dir(root).expect("workspace root exists");
+    });
+}
+
+fn scenario_files() -> (Vec<PathBuf>, Vec<PathBuf>) {
+    at_workspace_root();
+    collect(&[PathBuf::from("scenarios")]).expect("scenarios/ is readable")
+}
+
+#[test]
+fn every_scenario_replays_deterministically() {
+    let (files, pending) = scenario_files();
+    let rewrite = std::env::var("REWRITE").is_ok_and(|v| v == "1");
+    let mut failed = Vec::new();
+    let mut stanzas = 0;
+    for file in &files {
+        let outcome = run_file(file, rewrite);
+        stanzas += outcome.stanzas;
+        if outcome.status == Status::Failed {
+            failed.push(outcome.report);
+        }
+    }
+    for report in &failed {
+        eprintln!("{report}\n");
+    }
+    println!(
+        "scenarios: {} run in the simulator ({stanzas} stanzas), {} passed, {} failed, {} pending (scenarios/pending)",
+        files.len(),
+        files.len() - failed.len(),
+        failed.len(),
+        pending.len()
+    );
+    assert!(files.len() >= 3, "expected the scenario library under scenarios/, found {}", files.len());
+    assert!(failed.is_empty(), "{} scenario(s) failed; reports above", failed.len());
+}
+
+/// Every scenario, with one expected line changed (or one removed), must fail with a
+/// report naming that file and line.
+#[test]
+fn a_changed_expected_line_is_reported_at_its_line() {
+    let (files, _) = scenario_files();
+    let scratch = std::env::temp_dir().join(format!("signal-fish-sim-mutations-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("temp dir");
+    let mut checked = 0;
+    for (n, file) in files.iter().enumerate() {
+        let scenario = Scenario::load(file).expect("parses");
+        let outputs: Vec<(usize, String)> = scenario
+            .stanzas
+            .iter()
+            .filter_map(|s| s.expected.as_ref())
+            .flat_map(|e| e.lines.clone())
+            .collect();
+        if outputs.is_empty() {
+            continue;
+        }
+        // A different line for each file, spread over the transcript.
+        let (line, text) = &outputs[(n * 7919) % outputs.len()];
+        for (kind, replacement) in [("changed", Some(format!("{text}x"))), ("removed", None)] {
+            let mut lines = scenario.lines.clone();
+            match &replacement {
+                Some(r) => lines[line - 1] = r.clone(),
+                None => {
+                    lines.remove(line - 1);
+                }
+            }
+            let copy = scratch.join(format!("{n}-{kind}.scn"));
+            std::fs::write(&copy, lines.join("\n") + "\n").expect("write copy");
+            let outcome = run_file(&copy, false);
+            assert_eq!(
+                outcome.status,
+                Status::Failed,
+                "{kind} line {line} of {} went unnoticed",
+                file.display()
+            );
+            let pointer = format!("{}:{line}: output differs", copy.display());
+            assert!(
+                outcome.report.contains(&pointer),
+                "{kind} line {line} of {}: report does not point at it:\n{}",
+                file.display(),
+                outcome.report
+            );
+            checked += 1;
+        }
+    }
+    std::fs::remove_dir_all(&scratch).ok();
+    assert!(checked > 0);
+    println!("mutations: {checked} changed or removed expected lines were each reported at their line");
+}
