@@ -27,6 +27,8 @@
 pub mod config;
 mod engine;
 mod event;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod protocol;
@@ -35,7 +37,7 @@ mod time;
 pub mod validation;
 
 pub use config::Config;
-pub use engine::{close_code, Engine, InvariantViolation};
+pub use engine::{close_code, Engine, InvariantViolation, RoomSummary};
 pub use event::{Action, CloseCause, ConnId, Event, Frame};
 pub use rng::{EngineRng, ROOM_CODE_ALPHABET};
 pub use time::{Instant, UnixMicros};

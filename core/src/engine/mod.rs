@@ -14,6 +14,7 @@ mod authority;
 mod connection;
 mod dashboard;
 mod departure;
+mod inspect;
 mod invariants;
 mod join;
 mod limits;
@@ -48,6 +49,7 @@ use limits::IpState;
 use room::{Presence, Room, RoomKey};
 use timers::{Timer, TimerTable};
 
+pub use inspect::RoomSummary;
 pub use invariants::InvariantViolation;
 
 /// WebSocket close codes the engine uses.

@@ -1,0 +1,11 @@
+//! Harnesses shared by the cargo-fuzz targets in `fuzz/` and the tests that replay their
+//! committed corpus with the normal test suite (feature `fuzzing`).
+//!
+//! Each harness takes raw fuzzer bytes and panics on any finding.
+
+mod decode;
+mod model;
+mod sequence;
+
+pub use decode::decode_frame;
+pub use sequence::engine_sequence;

@@ -1,0 +1,53 @@
+//! Replays the committed fuzz corpus (fuzz/corpus/) through the same harnesses the
+//! cargo-fuzz targets use, so every input ever found stays a regression test without a
+//! nightly toolchain. Random inputs exercise the harnesses too.
+
+use proptest::prelude::*;
+use signal_fish_core::fuzzing::{decode_frame, engine_sequence};
+
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let mut inputs: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            (path.display().to_string(), std::fs::read(&path).unwrap())
+        })
+        .collect();
+    inputs.sort();
+    inputs
+}
+
+#[test]
+fn decode_frame_corpus() {
+    let inputs = corpus("decode_frame");
+    assert!(inputs.len() >= 10, "the decode_frame corpus has {} inputs", inputs.len());
+    for (name, data) in inputs {
+        let result = std::panic::catch_unwind(|| decode_frame(&data));
+        assert!(result.is_ok(), "decode_frame panicked on {name}");
+    }
+}
+
+#[test]
+fn engine_sequence_corpus() {
+    let inputs = corpus("engine_sequence");
+    assert!(inputs.len() >= 10, "the engine_sequence corpus has {} inputs", inputs.len());
+    for (name, data) in inputs {
+        let result = std::panic::catch_unwind(|| engine_sequence(&data));
+        assert!(result.is_ok(), "engine_sequence panicked on {name}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_through_the_engine_harness(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        engine_sequence(&data);
+    }
+
+    #[test]
+    fn random_bytes_through_the_decode_harness(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        decode_frame(&data);
+    }
+}
