@@ -247,3 +247,20 @@ fn binary_payloads_without_json_form_are_replayed_as_game_data_binary() {
         ])
     );
 }
+
+#[test]
+fn a_reserved_seat_in_a_removed_room_answers_room_not_found() {
+    let mut config = patient();
+    config.server.inactive_room_timeout = 100;
+    config.server.reconnection_window = 200;
+    let mut h = Harness::with_config(config);
+    let r = setup(&mut h);
+    h.drop_conn(r.b);
+    let out = h.advance(secs(100));
+    assert_eq!(out.texts(r.a), [r#"{"type":"RoomLeft"}"#], "the room expired with Alice in it");
+    let b2 = h.connect_opted_in();
+    assert_eq!(
+        failure(&reconnect(&mut h, b2, &r.bob, &r.room_id, &r.token)),
+        ("Room no longer exists".into(), "ROOM_NOT_FOUND".into())
+    );
+}

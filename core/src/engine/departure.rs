@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::connection::Role;
 use super::room::{Presence, RoomKey};
 use super::timers::Timer;
-use super::{Engine, MAX_TOMBSTONES};
+use super::{Engine, TombstoneReason};
 use crate::event::{Action, ConnId};
 use crate::protocol::{LobbyState, ServerMessage, SpectatorStateChangeReason};
 use crate::Instant;
@@ -73,12 +73,8 @@ impl Engine {
         if !matches!(room.seat(player_id).map(|s| &s.presence), Some(Presence::Away { .. })) {
             return;
         }
-        let room_id = room.id;
         self.remove_player(key, player_id, None, out);
-        if self.tombstones.len() >= MAX_TOMBSTONES {
-            self.tombstones.pop_front();
-        }
-        self.tombstones.push_back((self.now, player_id, room_id));
+        self.bury(player_id, TombstoneReason::Expired);
     }
 
     /// Removes a player from its room for good. `leaver` is the connection that asked
@@ -193,6 +189,7 @@ impl Engine {
                 }
                 Presence::Away { deadline, .. } => {
                     self.timers.cancel(deadline, Timer::Reservation(seat.player_id));
+                    self.bury(seat.player_id, TombstoneReason::RoomGone);
                 }
             }
         }

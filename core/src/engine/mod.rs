@@ -87,8 +87,8 @@ pub struct Engine {
     rooms_per_app: BTreeMap<usize, usize>,
     /// Room of every seated player, present or away.
     seat_index: BTreeMap<Uuid, RoomKey>,
-    /// Reservations that ran out: (when, player, room), oldest first.
-    tombstones: VecDeque<(Instant, Uuid, Uuid)>,
+    /// Reservations that ended without a reconnect, oldest first.
+    tombstones: VecDeque<Tombstone>,
     /// Freed codes not to be generated again yet: (until, game, code), oldest first.
     quarantine: VecDeque<(Instant, String, String)>,
     quarantined: BTreeSet<(String, String)>,
@@ -441,6 +441,32 @@ impl Engine {
                 out.push(Action::WakeAt(at));
             }
         }
+    }
+}
+
+/// Why a reservation ended without a reconnect; remembered for a while so a late
+/// `Reconnect` gets a precise answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TombstoneReason {
+    /// The window ran out or the replay buffer overflowed.
+    Expired,
+    /// The room was removed.
+    RoomGone,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Tombstone {
+    at: Instant,
+    player_id: Uuid,
+    reason: TombstoneReason,
+}
+
+impl Engine {
+    fn bury(&mut self, player_id: Uuid, reason: TombstoneReason) {
+        if self.tombstones.len() >= MAX_TOMBSTONES {
+            self.tombstones.pop_front();
+        }
+        self.tombstones.push_back(Tombstone { at: self.now, player_id, reason });
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::connection::Role;
 use super::room::Presence;
 use super::timers::Timer;
-use super::{close_code, Engine};
+use super::{close_code, Engine, TombstoneReason};
 use crate::event::{Action, ConnId};
 use crate::protocol::{ErrorCode, RawJson, Reconnect, ServerMessage};
 
@@ -44,13 +44,16 @@ impl Engine {
         let Some(&key) = self.seat_index.get(&request.player_id) else {
             let window = Duration::from_secs(self.config.server.reconnection_window);
             let now = self.now;
-            let expired = self.tombstones.iter().any(|(at, player, _)| {
-                *player == request.player_id && now.saturating_duration_since(*at) < window
-            });
-            return Err(if expired {
-                ("Reconnection window has expired", ErrorCode::ReconnectionExpired)
-            } else {
-                ("No disconnection record found", ErrorCode::ReconnectionFailed)
+            let buried =
+                self.tombstones.iter().rev().find(|t| {
+                    t.player_id == request.player_id && now.saturating_duration_since(t.at) < window
+                });
+            return Err(match buried.map(|t| t.reason) {
+                Some(TombstoneReason::Expired) => {
+                    ("Reconnection window has expired", ErrorCode::ReconnectionExpired)
+                }
+                Some(TombstoneReason::RoomGone) => ("Room no longer exists", ErrorCode::RoomNotFound),
+                None => ("No disconnection record found", ErrorCode::ReconnectionFailed),
             });
         };
         let room = &self.rooms[&key];
