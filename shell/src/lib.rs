@@ -1,1 +1,54 @@
-//! Placeholder until the shell lands.
+//! # signal-fish-server
+//!
+//! The Signal Fish signaling and lobby server (protocol v2) on [smol]: one TCP listener
+//! serving the WebSocket endpoint `/v2/ws` and the HTTP endpoints (health, JSON and
+//! Prometheus metrics), driving the Sans-IO engine of [`signal_fish_core`].
+//!
+//! One driver task owns the engine and is the only caller of `step`; connection tasks
+//! turn socket input into events on a bounded channel; each connection has a writer
+//! draining a byte-bounded outbound queue with one flush per batch. The engine's
+//! `WakeAt` is the only timer.
+//!
+//! Embedding in a smol application:
+//!
+//! ```no_run
+//! use signal_fish_server::{Config, Server};
+//!
+//! smol::block_on(async {
+//!     let mut config = Config::default();
+//!     config.server.default_max_players = 4;
+//!     let server = Server::bind(config, "127.0.0.1:0".parse().unwrap()).expect("bind");
+//!     let addr = server.local_addr();
+//!     let stop = server.shutdown_handle();
+//!     let running = smol::spawn(server.run());
+//!     println!("ws://{addr}/v2/ws");
+//!     // ... later:
+//!     stop.shutdown();
+//!     running.await;
+//! });
+//! ```
+//!
+//! [`config::load`] reads `config.json` and `SIGNAL_FISH_*` overrides the way the binary
+//! does; [`logging::init`] installs the binary's tracing subscriber.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+mod clock;
+pub mod config;
+mod connection;
+mod driver;
+mod http;
+mod latch;
+pub mod logging;
+mod outbox;
+mod seed;
+mod server;
+mod shared;
+pub mod signals;
+mod stats;
+mod websocket;
+
+pub use server::{Server, ServerError, ShutdownHandle};
+pub use signal_fish_core::Config;

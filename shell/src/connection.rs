@@ -1,0 +1,138 @@
+//! One accepted TCP connection: read the request head (bounded in size and time), then
+//! either complete a WebSocket upgrade on `/v2/ws` or hand the request to the engine
+//! and write its answer. Plain HTTP connections may send several requests (keep-alive).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_net::TcpStream;
+use signal_fish_core::http::{HttpRequest, HttpResponse};
+use smol::channel::bounded;
+use smol::future::FutureExt as _;
+use smol::io::AsyncWriteExt;
+use smol::Timer;
+
+use crate::driver::Inbound;
+use crate::http::{encode_response, read_head, simple_response, HeadError, RequestHead};
+use crate::shared::{LiveGuard, Shared};
+use crate::websocket;
+
+/// Largest request head accepted.
+const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Time allowed for a request head to arrive (slow-loris bound), and for an idle
+/// keep-alive connection to send its next request.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for writing a response.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time the engine has to answer an HTTP request.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests served on one keep-alive connection.
+const MAX_REQUESTS_PER_CONNECTION: usize = 100;
+
+enum HeadOutcome {
+    Head(RequestHead),
+    Failed(HeadError),
+    TimedOut,
+    Stopping,
+}
+
+/// Serves one TCP connection until it closes.
+pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, live: LiveGuard) {
+    let _live = live;
+    // Small frames must not wait for Nagle's algorithm; batching is done above TCP.
+    let _ = stream.set_nodelay(true);
+    let mut stream = stream;
+    let mut buf = Vec::new();
+    for served in 0..MAX_REQUESTS_PER_CONNECTION {
+        let read = async {
+            match read_head(&mut stream, &mut buf, MAX_HEAD_BYTES).await {
+                Ok(head) => HeadOutcome::Head(head),
+                Err(e) => HeadOutcome::Failed(e),
+            }
+        };
+        let head = read
+            .or(async {
+                Timer::after(HEAD_TIMEOUT).await;
+                HeadOutcome::TimedOut
+            })
+            .or(async {
+                // A connection waiting for a request does not hold up shutdown.
+                shared.stopping.wait().await;
+                HeadOutcome::Stopping
+            })
+            .await;
+        let head = match head {
+            HeadOutcome::Head(head) => head,
+            HeadOutcome::Failed(HeadError::Closed) | HeadOutcome::Stopping => return,
+            HeadOutcome::Failed(HeadError::Io(error)) => {
+                tracing::debug!(%peer, %error, "reading a request failed");
+                return;
+            }
+            HeadOutcome::Failed(HeadError::TooLarge) => {
+                let text = "Request Header Fields Too Large";
+                write_response(&mut stream, &simple_response(431, text), false, false).await;
+                return;
+            }
+            HeadOutcome::Failed(HeadError::Malformed(message)) => {
+                let text = format!("Bad Request: {message}");
+                write_response(&mut stream, &simple_response(400, &text), false, false).await;
+                return;
+            }
+            HeadOutcome::TimedOut => {
+                if served > 0 || !buf.is_empty() {
+                    let text = "Request Timeout";
+                    write_response(&mut stream, &simple_response(408, text), false, false).await;
+                }
+                return;
+            }
+        };
+        if websocket::is_upgrade(&head) {
+            let leftover = std::mem::take(&mut buf);
+            return websocket::serve(stream, peer, head, leftover, shared).await;
+        }
+        let keep_alive = head.keep_alive() && !head.has_body() && !shared.stopping.is_set();
+        let head_only = head.method == "HEAD";
+        let response = answer(&shared, head).await;
+        if !write_response(&mut stream, &response, head_only, keep_alive).await || !keep_alive {
+            return;
+        }
+    }
+}
+
+/// Asks the engine for the response to a plain HTTP request.
+async fn answer(shared: &Shared, head: RequestHead) -> HttpResponse {
+    let request = HttpRequest {
+        id: shared.new_http_id(),
+        method: head.method,
+        target: head.target,
+        headers: head.headers,
+    };
+    let (reply, response) = bounded(1);
+    let unavailable = || simple_response(503, "Service Unavailable: the server is shutting down");
+    if shared.inbox.send(Inbound::Http { request, reply }).await.is_err() {
+        return unavailable();
+    }
+    let answered = async { response.recv().await.unwrap_or_else(|_| unavailable()) };
+    let timed_out = async {
+        Timer::after(ANSWER_TIMEOUT).await;
+        simple_response(503, "Service Unavailable: no answer in time")
+    };
+    answered.or(timed_out).await
+}
+
+/// Writes a response; false if the socket failed or was too slow.
+async fn write_response(
+    stream: &mut TcpStream,
+    response: &HttpResponse,
+    head_only: bool,
+    keep_alive: bool,
+) -> bool {
+    let bytes = encode_response(response, head_only, keep_alive);
+    let write = async { stream.write_all(&bytes).await.is_ok() && stream.flush().await.is_ok() };
+    let timed_out = async {
+        Timer::after(WRITE_TIMEOUT).await;
+        false
+    };
+    write.or(timed_out).await
+}

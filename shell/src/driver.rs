@@ -1,0 +1,255 @@
+//! The driver: the one task that owns the [`Engine`] and the only caller of `step`.
+//!
+//! Connection tasks send [`Inbound`] messages on a bounded channel. On every wake-up the
+//! driver takes every message that is ready (up to a bound), steps the engine for each,
+//! and routes the actions: frames to per-connection outboxes, closes to their writers,
+//! HTTP responses to the waiting request tasks, and `WakeAt` to its single timer.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use signal_fish_core::http::{HttpRequest, HttpResponse};
+use signal_fish_core::{Action, ConnId, Engine, Event, Instant};
+use smol::channel::{Receiver, Sender};
+use smol::future::FutureExt as _;
+use smol::Timer;
+
+use crate::clock::Clock;
+use crate::outbox::{Outbox, Push};
+use crate::shared::Shared;
+
+/// Messages processed per wake-up before timers are looked at again.
+const MAX_DRAIN: usize = 1024;
+/// How long connections get to flush and close after `Shutdown` (DECISIONS D23).
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How often the driver looks whether every connection is gone while shutting down.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(20);
+
+/// What connection tasks tell the driver.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A WebSocket upgrade completed.
+    Opened {
+        /// The new connection's id.
+        conn: ConnId,
+        /// The TCP peer's address.
+        peer_ip: IpAddr,
+        /// The upgrade's request target.
+        target: String,
+        /// Where frames for it go.
+        outbox: Arc<Outbox>,
+    },
+    /// A frame or the end of a connection (`Text`, `Binary`, `PongFrame`, `Closed`).
+    Event(Event),
+    /// A plain HTTP request and where to send the answer.
+    Http {
+        /// The request.
+        request: HttpRequest,
+        /// The request task's reply slot.
+        reply: Sender<HttpResponse>,
+    },
+}
+
+enum Wake {
+    Message(Inbound),
+    Timer,
+    Stop,
+    ShutdownPoll,
+}
+
+/// See the module documentation.
+pub(crate) struct Driver {
+    engine: Engine,
+    clock: Clock,
+    inbox: Receiver<Inbound>,
+    shared: Arc<Shared>,
+    conns: HashMap<ConnId, Arc<Outbox>>,
+    http: HashMap<u64, Sender<HttpResponse>>,
+    actions: Vec<Action>,
+    backlogged: Vec<ConnId>,
+    wake_at: Option<Instant>,
+    timer: Timer,
+    shutdown_deadline: Option<std::time::Instant>,
+}
+
+impl Driver {
+    pub(crate) fn new(engine: Engine, clock: Clock, inbox: Receiver<Inbound>, shared: Arc<Shared>) -> Driver {
+        let mut driver = Driver {
+            engine,
+            clock,
+            inbox,
+            shared,
+            conns: HashMap::new(),
+            http: HashMap::new(),
+            actions: Vec::with_capacity(64),
+            backlogged: Vec::new(),
+            wake_at: None,
+            timer: Timer::never(),
+            shutdown_deadline: None,
+        };
+        // The engine has timers from birth (dashboard sampling); arm the first one.
+        driver.set_wake(driver.engine.next_deadline());
+        driver
+    }
+
+    /// Runs until shutdown has completed (every connection closed, or the grace period
+    /// is over).
+    pub(crate) async fn run(mut self) {
+        loop {
+            match self.wait().await {
+                Wake::Message(message) => self.handle(message),
+                Wake::Stop => self.begin_shutdown(),
+                Wake::Timer | Wake::ShutdownPoll => {}
+            }
+            for _ in 0..MAX_DRAIN {
+                match self.inbox.try_recv() {
+                    Ok(message) => self.handle(message),
+                    Err(_) => break,
+                }
+            }
+            if self.wake_at.is_some_and(|at| self.clock.now() >= at) {
+                self.step(Event::Tick);
+                // If the tick changed nothing the engine announces nothing; keep the
+                // deadline it still has.
+                if self.wake_at.is_some_and(|at| self.clock.now() >= at) {
+                    self.set_wake(self.engine.next_deadline());
+                }
+            }
+            if let Some(deadline) = self.shutdown_deadline {
+                if self.shared.live_connections() == 0 || std::time::Instant::now() >= deadline {
+                    break;
+                }
+            }
+        }
+        // Anyone still waiting for an HTTP answer gets none; their tasks answer 503.
+        self.http.clear();
+    }
+
+    async fn wait(&mut self) -> Wake {
+        let inbox = &self.inbox;
+        let timer = &mut self.timer;
+        let stopping = &self.shared.stopping;
+        let shutting_down = self.shutdown_deadline.is_some();
+        let message = async {
+            match inbox.recv().await {
+                Ok(message) => Wake::Message(message),
+                // Every sender is gone: nothing more can happen but timers.
+                Err(_) => smol::future::pending().await,
+            }
+        };
+        let timer = async {
+            timer.await;
+            Wake::Timer
+        };
+        let control = async {
+            if shutting_down {
+                Timer::after(SHUTDOWN_POLL).await;
+                Wake::ShutdownPoll
+            } else {
+                stopping.wait().await;
+                Wake::Stop
+            }
+        };
+        message.or(timer).or(control).await
+    }
+
+    fn handle(&mut self, message: Inbound) {
+        match message {
+            Inbound::Opened { conn, peer_ip, target, outbox } => {
+                tracing::debug!(%conn, %peer_ip, %target, "websocket opened");
+                self.conns.insert(conn, outbox);
+                self.step(Event::Opened { conn, peer_ip, target });
+            }
+            Inbound::Event(event) => {
+                let conn = match &event {
+                    Event::Text { conn, .. }
+                    | Event::Binary { conn, .. }
+                    | Event::PongFrame { conn }
+                    | Event::Closed { conn, .. }
+                    | Event::Backlogged { conn } => *conn,
+                    _ => return,
+                };
+                // Frames still in flight from a connection the engine closed are moot.
+                if !self.conns.contains_key(&conn) {
+                    return;
+                }
+                if let Event::Closed { cause, .. } = &event {
+                    tracing::debug!(%conn, ?cause, "websocket closed by transport");
+                    self.conns.remove(&conn);
+                }
+                self.step(event);
+            }
+            Inbound::Http { request, reply } => {
+                self.engine.report_transport_stats(self.shared.counters.snapshot());
+                self.http.insert(request.id, reply);
+                self.step(Event::Http(request));
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        tracing::info!(connections = self.conns.len(), "shutting down: closing connections with 1001");
+        self.shutdown_deadline = Some(std::time::Instant::now() + SHUTDOWN_GRACE);
+        self.step(Event::Shutdown);
+    }
+
+    /// Steps the engine, routes its actions, then tells it about every connection whose
+    /// outbox overflowed (which closes them, so this ends).
+    fn step(&mut self, event: Event) {
+        self.step_once(event);
+        while let Some(conn) = self.backlogged.pop() {
+            if self.conns.contains_key(&conn) {
+                self.step_once(Event::Backlogged { conn });
+            }
+        }
+    }
+
+    fn step_once(&mut self, event: Event) {
+        let started = std::time::Instant::now();
+        let now = self.clock.to_core(started);
+        let mut actions = std::mem::take(&mut self.actions);
+        self.engine.step_into(event, now, &mut actions);
+        self.engine.record_step_latency(started.elapsed());
+        for action in actions.drain(..) {
+            self.perform(action);
+        }
+        self.actions = actions;
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Send { conn, frame } => {
+                let Some(outbox) = self.conns.get(&conn) else { return };
+                if outbox.push(frame) == Push::Full && !self.backlogged.contains(&conn) {
+                    self.backlogged.push(conn);
+                }
+            }
+            Action::Close { conn, code, reason } => {
+                if let Some(outbox) = self.conns.remove(&conn) {
+                    tracing::debug!(%conn, code, reason, "closing websocket");
+                    outbox.close(code, reason);
+                }
+            }
+            Action::Http(response) => {
+                if let Some(reply) = self.http.remove(&response.id) {
+                    // The request task may have given up (timeout); nothing to do then.
+                    let _ = reply.try_send(response);
+                }
+            }
+            Action::WakeAt(at) => self.set_wake(Some(at)),
+        }
+    }
+
+    fn set_wake(&mut self, at: Option<Instant>) {
+        self.wake_at = at;
+        match at {
+            Some(at) => self.timer.set_at(self.clock.to_std(at)),
+            None => self.timer = Timer::never(),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Plain HTTP on the WebSocket port: reading request heads and writing responses. What
+//! to answer is the engine's business (`Event::Http` → `Action::Http`).
+
+mod head;
+mod response;
+
+pub(crate) use head::{read_head, HeadError, RequestHead};
+pub(crate) use response::{encode_response, simple_response};

@@ -1,0 +1,175 @@
+//! [`Server`]: bind a listener, then run the driver, the accept loop and every
+//! connection on one smol executor until shutdown.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_net::TcpListener;
+use signal_fish_core::config::ConfigErrors;
+use signal_fish_core::{Config, Engine};
+use smol::future::FutureExt as _;
+use smol::{Executor, Timer};
+
+use crate::clock::Clock;
+use crate::connection;
+use crate::driver::Driver;
+use crate::latch::Latch;
+use crate::seed::os_seed;
+use crate::shared::{LiveGuard, Shared};
+
+/// Messages connection tasks may have in flight to the driver before they wait.
+const INBOX_CAPACITY: usize = 4096;
+/// Pause after a failed `accept` (for example, out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// A bound Signal Fish server, ready to [`run`](Server::run).
+///
+/// ```no_run
+/// use signal_fish_server::{Config, Server};
+///
+/// let server = Server::bind(Config::default(), "127.0.0.1:3536".parse().unwrap()).unwrap();
+/// let stop = server.shutdown_handle();
+/// println!("listening on {}", server.local_addr());
+/// // Call `stop.shutdown()` from anywhere (another task, a signal handler) to end `run`.
+/// smol::block_on(server.run());
+/// ```
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    engine: Engine,
+    clock: Clock,
+    config: Config,
+    stopping: Latch,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
+}
+
+/// Ends a running [`Server`]: it stops accepting, closes every WebSocket with 1001
+/// after what is queued for it, and `run` returns within a few seconds.
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle {
+    stopping: Latch,
+}
+
+impl ShutdownHandle {
+    /// Starts the shutdown. Calling it again does nothing.
+    pub fn shutdown(&self) {
+        self.stopping.set();
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug)]
+pub enum ServerError {
+    /// The configuration is invalid (every problem, each naming its key).
+    Config(ConfigErrors),
+    /// The address could not be bound.
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The OS gave no randomness for the engine's seed.
+    Randomness(String),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Config(errors) => write!(f, "invalid configuration:\n{errors}"),
+            ServerError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            ServerError::Randomness(e) => write!(f, "no OS randomness for the engine seed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::Config(errors) => Some(errors),
+            ServerError::Bind { source, .. } => Some(source),
+            ServerError::Randomness(_) => None,
+        }
+    }
+}
+
+impl Server {
+    /// Validates `config`, seeds a new engine from OS randomness and binds `addr`
+    /// (port 0 picks a free port; see [`Server::local_addr`]). The config's own `port`
+    /// is not used here: the binary passes `0.0.0.0:<port>`.
+    pub fn bind(config: Config, addr: SocketAddr) -> Result<Server, ServerError> {
+        let clock = Clock::start();
+        let seed = os_seed().map_err(|e| ServerError::Randomness(e.to_string()))?;
+        let engine = Engine::try_new(config.clone(), seed, clock.now(), clock.unix_ms_at_origin())
+            .map_err(ServerError::Config)?;
+        let bind_error = |source| ServerError::Bind { addr, source };
+        let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+        let listener = TcpListener::try_from(listener).map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        Ok(Server { listener, local_addr, engine, clock, config, stopping: Latch::new() })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A handle that stops the server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle { stopping: self.stopping.clone() }
+    }
+
+    /// Serves until [`ShutdownHandle::shutdown`] is called and the shutdown completed.
+    /// Every task of the server runs inside this future (on its own smol executor), so
+    /// it can be awaited from any smol application or driven by `smol::block_on`.
+    pub async fn run(self) {
+        let Server { listener, engine, clock, config, stopping, .. } = self;
+        let (inbox_tx, inbox_rx) = smol::channel::bounded(INBOX_CAPACITY);
+        let shared = Arc::new(Shared::new(&config, inbox_tx, stopping));
+        let driver = Driver::new(engine, clock, inbox_rx, shared.clone());
+        let executor = Executor::new();
+        let accept = async {
+            accept_loop(&listener, &shared, &executor).await;
+            // Stop listening at once; the driver finishes the shutdown.
+            drop(listener);
+            smol::future::pending::<()>().await
+        };
+        executor.run(driver.run().or(accept)).await;
+        // Dropping the executor here cancels whatever is left after the grace period.
+    }
+}
+
+async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, executor: &Executor<'_>) {
+    loop {
+        let accepted = async { Some(listener.accept().await) }
+            .or(async {
+                shared.stopping.wait().await;
+                None
+            })
+            .await;
+        let Some(result) = accepted else { return };
+        match result {
+            Ok((stream, peer)) => match LiveGuard::try_new(shared) {
+                Some(live) => executor.spawn(connection::serve(stream, peer, shared.clone(), live)).detach(),
+                None => tracing::debug!(%peer, "refusing a TCP connection: too many open"),
+            },
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                Timer::after(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}

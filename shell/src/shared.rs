@@ -1,0 +1,103 @@
+//! State every task of one server shares: the driver's inbox, id counters, limits.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use signal_fish_core::{Config, ConnId};
+use smol::channel::Sender;
+
+use crate::driver::Inbound;
+use crate::latch::Latch;
+use crate::stats::TransportCounters;
+
+/// Size of a WebSocket read buffer: small, since most messages are a few hundred bytes.
+const WS_READ_BUFFER: usize = 8 * 1024;
+/// Output bytes tungstenite collects before it writes on its own; batches are normally
+/// written by an explicit flush long before this.
+const WS_WRITE_BUFFER: usize = 64 * 1024;
+/// TCP connections (WebSocket or plain HTTP) beyond `server.max_connections` that may
+/// be open at once: room for handshakes, metrics scrapes and the engine's own refusals.
+const EXTRA_TCP_CONNECTIONS: usize = 256;
+
+/// See the module documentation.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The driver's inbox (bounded: readers wait when the engine is busy).
+    pub inbox: Sender<Inbound>,
+    /// Transport byte counters.
+    pub counters: Arc<TransportCounters>,
+    /// WebSocket settings for every connection.
+    pub ws_config: WebSocketConfig,
+    /// `websocket.max_outbound_queue_bytes`.
+    pub max_queue_bytes: usize,
+    /// Frames per write: `websocket.batch_size` with batching on, else 1.
+    pub batch_size: usize,
+    /// Most TCP connections served at once.
+    pub max_tcp: usize,
+    /// Set when the server starts shutting down.
+    pub stopping: Latch,
+    next_conn: AtomicU64,
+    next_http: AtomicU64,
+    live: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &Config, inbox: Sender<Inbound>, stopping: Latch) -> Shared {
+        let cap = config.hard_message_cap();
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(WS_READ_BUFFER)
+            .write_buffer_size(WS_WRITE_BUFFER)
+            .max_message_size(Some(cap))
+            .max_frame_size(Some(cap));
+        let batch_size =
+            if config.websocket.enable_batching { config.websocket.batch_size.max(1) } else { 1 };
+        Shared {
+            inbox,
+            counters: Arc::default(),
+            ws_config,
+            max_queue_bytes: config.websocket.max_outbound_queue_bytes,
+            batch_size,
+            max_tcp: config.server.max_connections.saturating_add(EXTRA_TCP_CONNECTIONS),
+            stopping,
+            next_conn: AtomicU64::new(1),
+            next_http: AtomicU64::new(1),
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    /// A connection id never used before by this server.
+    pub(crate) fn new_conn_id(&self) -> ConnId {
+        ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// An HTTP request id never used before by this server.
+    pub(crate) fn new_http_id(&self) -> u64 {
+        self.next_http.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// TCP connections being served.
+    pub(crate) fn live_connections(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+}
+
+/// Counts one served TCP connection for as long as it lives.
+#[derive(Debug)]
+pub(crate) struct LiveGuard(Arc<Shared>);
+
+impl LiveGuard {
+    /// Counts a connection, unless `max_tcp` are already being served.
+    pub(crate) fn try_new(shared: &Arc<Shared>) -> Option<LiveGuard> {
+        let counted = shared
+            .live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < shared.max_tcp).then_some(n + 1));
+        counted.ok().map(|_| LiveGuard(shared.clone()))
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,41 @@
+//! Byte counters only the transport knows; the driver reports them to the engine before
+//! each metrics request.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use signal_fish_core::metrics::TransportStats;
+
+/// Shared by every connection task and the driver.
+#[derive(Debug, Default)]
+pub(crate) struct TransportCounters {
+    queued_bytes: AtomicU64,
+    written_bytes: AtomicU64,
+    read_bytes: AtomicU64,
+}
+
+impl TransportCounters {
+    pub(crate) fn queued(&self, bytes: usize) {
+        self.queued_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes leave the queue, either written (`written = true`) or discarded with a
+    /// connection that is gone.
+    pub(crate) fn dequeued(&self, bytes: usize, written: bool) {
+        self.queued_bytes.fetch_sub(bytes as u64, Ordering::Relaxed);
+        if written {
+            self.written_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn read(&self, bytes: usize) {
+        self.read_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> TransportStats {
+        TransportStats {
+            outbound_queue_bytes: self.queued_bytes.load(Ordering::Relaxed),
+            bytes_written_total: self.written_bytes.load(Ordering::Relaxed),
+            bytes_read_total: self.read_bytes.load(Ordering::Relaxed),
+        }
+    }
+}

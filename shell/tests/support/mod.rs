@@ -1,0 +1,231 @@
+//! Helpers for end-to-end tests: an in-process server on 127.0.0.1:0, a blocking
+//! WebSocket client and a raw HTTP client, all with timeouts so no test can hang.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use signal_fish_server::{Config, Server, ShutdownHandle};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+/// Longest any single read in a test waits.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A server running on its own thread; shut down and joined on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    handle: ShutdownHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start(config: Config) -> TestServer {
+        let server = Server::bind(config, "127.0.0.1:0".parse().unwrap()).expect("bind");
+        let addr = server.local_addr();
+        let handle = server.shutdown_handle();
+        let thread = std::thread::spawn(move || smol::block_on(server.run()));
+        TestServer { addr, handle, thread: Some(thread) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Starts the shutdown and waits (bounded) for `run` to return; returns how long it took.
+    pub fn shutdown(&mut self) -> Duration {
+        let started = Instant::now();
+        self.handle.shutdown();
+        if let Some(thread) = self.thread.take() {
+            // run() is bounded by the server's own grace period; the join cannot hang longer.
+            thread.join().expect("server thread panicked");
+        }
+        started.elapsed()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.shutdown();
+        }
+    }
+}
+
+/// A config for tests: defaults, file logging off.
+pub fn test_config() -> Config {
+    let mut config = Config::default();
+    config.logging.enable_file_logging = false;
+    config
+}
+
+/// A blocking WebSocket client.
+pub struct Client {
+    pub ws: WebSocket<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(server: &TestServer) -> Client {
+        Client::connect_path(server, "/v2/ws")
+    }
+
+    pub fn connect_path(server: &TestServer, path: &str) -> Client {
+        Client::connect_from(server.addr, path, None)
+    }
+
+    /// Connects from a chosen loopback source address (per-IP limits).
+    pub fn connect_from(addr: SocketAddr, path: &str, source: Option<&str>) -> Client {
+        let stream = match source {
+            None => TcpStream::connect(addr).expect("connect"),
+            Some(ip) => connect_from_ip(addr, ip),
+        };
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        let url = format!("ws://{addr}{path}");
+        let (ws, response) = tungstenite::client::client(url.as_str(), stream).expect("handshake");
+        assert_eq!(response.status(), 101);
+        Client { ws }
+    }
+
+    pub fn send_json(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).expect("send");
+    }
+
+    pub fn send(&mut self, message: Message) {
+        self.ws.send(message).expect("send");
+    }
+
+    /// The next text message as JSON (skips nothing: a binary or close frame fails).
+    pub fn recv(&mut self) -> Value {
+        match self.recv_message() {
+            Message::Text(text) => serde_json::from_str(&text).expect("server sent invalid JSON"),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// The next text message, as sent.
+    pub fn recv_text(&mut self) -> String {
+        match self.recv_message() {
+            Message::Text(text) => text.as_str().to_owned(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// The next data or close message (pings and pongs are skipped).
+    pub fn recv_message(&mut self) -> Message {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Ping(_)) => continue,
+                Ok(message) => return message,
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+    }
+
+    /// The next message must be of this type; returns its `data`.
+    pub fn expect(&mut self, kind: &str) -> Value {
+        let message = self.recv();
+        assert_eq!(message["type"], kind, "unexpected message: {message}");
+        message.get("data").cloned().unwrap_or(Value::Null)
+    }
+
+    /// Reads until the server's close frame; returns its code. Messages before it are
+    /// returned too.
+    pub fn expect_close(&mut self) -> (u16, Vec<Message>) {
+        let mut before = Vec::new();
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while Instant::now() < deadline {
+            match self.ws.read() {
+                Ok(Message::Close(Some(frame))) => return (u16::from(frame.code), before),
+                Ok(Message::Close(None)) => return (u16::from(CloseCode::Status), before),
+                Ok(message) => before.push(message),
+                Err(e) => panic!("connection ended without a close frame: {e} (after {before:?})"),
+            }
+        }
+        panic!("no close frame within {IO_TIMEOUT:?}");
+    }
+
+    /// Joins (or creates) a room; returns the `RoomJoined` data.
+    pub fn join(&mut self, game: &str, name: &str, code: Option<&str>) -> Value {
+        let code = code.map(|c| format!(r#","room_code":"{c}""#)).unwrap_or_default();
+        self.send_json(&format!(
+            r#"{{"type":"JoinRoom","data":{{"game_name":"{game}","player_name":"{name}"{code}}}}}"#
+        ));
+        self.expect("RoomJoined")
+    }
+}
+
+fn connect_from_ip(addr: SocketAddr, ip: &str) -> TcpStream {
+    // std has no bind-before-connect; socket2 does. Any 127.0.0.0/8 source works on Linux.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let source: SocketAddr = format!("{ip}:0").parse().unwrap();
+    socket.bind(&source.into()).expect("bind source address");
+    socket.connect_timeout(&addr.into(), IO_TIMEOUT).expect("connect");
+    socket.into()
+}
+
+/// An HTTP response read by [`http`].
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends `request` (a full HTTP/1.1 request head; `Connection: close` is wise) and
+/// reads the whole response until the server closes.
+pub fn http_raw(addr: SocketAddr, request: &str) -> HttpReply {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    parse_reply(&raw)
+}
+
+/// `GET`-style request with extra header lines.
+pub fn http(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> HttpReply {
+    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    http_raw(addr, &request)
+}
+
+pub fn parse_reply(raw: &[u8]) -> HttpReply {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").expect("no header end");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    HttpReply { status, headers, body: body.to_owned() }
+}
+
+/// Polls `check` every 10 ms until it holds or `IO_TIMEOUT` passes.
+pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
