@@ -17,10 +17,10 @@
 #![warn(missing_docs)]
 
 pub mod backend;
-
 pub mod duration;
 pub mod frames;
 pub mod observe;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod swarm;

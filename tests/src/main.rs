@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use argh::FromArgs;
 use signal_fish_sim::scenario::{collect, run_file, Status};
+use signal_fish_sim::swarm::{self, SwarmOptions};
 
 /// Deterministic simulator of the Signal Fish engine: replay scenario transcripts, run
 /// seeded random workloads, and report which behaviours the scenarios cover.
@@ -18,6 +20,7 @@ struct Cli {
 #[argh(subcommand)]
 enum Subcommand {
     Run(RunArgs),
+    Swarm(SwarmArgs),
 }
 
 /// Replay scenario files or folders (folders recursively; `pending/` folders are
@@ -33,10 +36,39 @@ struct RunArgs {
     paths: Vec<PathBuf>,
 }
 
+/// Run random multi-client workloads from seeds 0..N (or from --start), check every
+/// invariant after every step, and write each failing seed as a minimal .scn file.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "swarm")]
+struct SwarmArgs {
+    /// how many seeds to run
+    #[argh(option)]
+    seeds: u64,
+    /// first seed (default 0)
+    #[argh(option, default = "0")]
+    start: u64,
+    /// operations per seed (default 500)
+    #[argh(option, default = "500")]
+    steps: usize,
+    /// worker threads (default: available cores)
+    #[argh(option)]
+    threads: Option<usize>,
+    /// where failing seeds are written (default scenarios/regressions)
+    #[argh(option, default = "PathBuf::from(\"scenarios/regressions\")")]
+    out: PathBuf,
+    /// stop after this many failing seeds (default 5)
+    #[argh(option, default = "5")]
+    max_failures: usize,
+    /// also write passing seeds as scenarios, to see what the workloads do
+    #[argh(switch)]
+    record: bool,
+}
+
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
     match cli.command {
         Subcommand::Run(args) => run(args),
+        Subcommand::Swarm(args) => run_swarm(args),
     }
 }
 
@@ -79,6 +111,35 @@ fn run(args: RunArgs) -> ExitCode {
     }
     println!("{passed} passed, {failed} failed");
     if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_swarm(args: SwarmArgs) -> ExitCode {
+    let threads =
+        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let options = SwarmOptions {
+        start: args.start,
+        seeds: args.seeds,
+        steps: args.steps,
+        threads,
+        out_dir: args.out,
+        max_failures: args.max_failures,
+        record: args.record,
+    };
+    let began = Instant::now();
+    let report = swarm::run(&options, &mut |line| println!("{line}"));
+    println!(
+        "swarm: {} seeds x {} steps in {:.1}s on {threads} threads ({} engine steps)",
+        report.seeds_run,
+        args.steps,
+        began.elapsed().as_secs_f64(),
+        report.engine_steps
+    );
+    println!("{} passed, {} failed", report.seeds_run - report.failures.len() as u64, report.failures.len());
+    if report.failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

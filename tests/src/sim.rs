@@ -228,32 +228,36 @@ impl Sim {
         if self.names.contains_key(name) {
             return Err(SimError(format!("connection `{name}` already exists; use a new name")));
         }
+        self.pass_time();
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         self.names.insert(name.to_owned(), conn);
         self.conns.insert(conn, SimConn { name: name.to_owned(), state: ConnState::Open });
-        self.input(Event::Opened { conn, peer_ip: ip, target: target.to_owned() });
+        self.step(Event::Opened { conn, peer_ip: ip, target: target.to_owned() });
         Ok(())
     }
 
     /// A text frame from `name`.
     pub fn text(&mut self, name: &str, text: &str) -> Result<(), SimError> {
+        self.pass_time();
         let conn = self.open_conn(name)?;
-        self.input(Event::Text { conn, text: text.to_owned() });
+        self.step(Event::Text { conn, text: text.to_owned() });
         Ok(())
     }
 
     /// A binary frame from `name`.
     pub fn binary(&mut self, name: &str, data: Vec<u8>) -> Result<(), SimError> {
+        self.pass_time();
         let conn = self.open_conn(name)?;
-        self.input(Event::Binary { conn, data: Bytes::from(data) });
+        self.step(Event::Binary { conn, data: Bytes::from(data) });
         Ok(())
     }
 
     /// A WebSocket-level Pong frame from `name`.
     pub fn pong(&mut self, name: &str) -> Result<(), SimError> {
+        self.pass_time();
         let conn = self.open_conn(name)?;
-        self.input(Event::PongFrame { conn });
+        self.step(Event::PongFrame { conn });
         Ok(())
     }
 
@@ -274,20 +278,22 @@ impl Sim {
 
     /// The connection's outbound queue hit its byte bound (the client stopped reading).
     pub fn backlog(&mut self, name: &str) -> Result<(), SimError> {
+        self.pass_time();
         let conn = self.open_conn(name)?;
-        self.input(Event::Backlogged { conn });
+        self.step(Event::Backlogged { conn });
         Ok(())
     }
 
     /// A frame that was in flight when the engine closed the connection: the engine
     /// must ignore it. Allowed only for connections the server closed.
     pub fn late_text(&mut self, name: &str, text: &str) -> Result<(), SimError> {
+        self.pass_time();
         let conn = *self.names.get(name).ok_or_else(|| unknown(name))?;
         if !matches!(self.conns[&conn].state, ConnState::ClosedByServer(_)) {
             return Err(SimError(format!("`{name}` was not closed by the server")));
         }
         let before = self.observations.len();
-        self.input(Event::Text { conn, text: text.to_owned() });
+        self.step(Event::Text { conn, text: text.to_owned() });
         if self.observations[before..].iter().any(|o| !matches!(o, Observation::Wake { .. })) {
             self.violate(format!("a late frame from closed connection `{name}` produced output"));
         }
@@ -296,16 +302,18 @@ impl Sim {
 
     /// An HTTP request (not a WebSocket upgrade).
     pub fn http(&mut self, method: &str, target: &str, headers: Vec<(String, String)>) {
+        self.pass_time();
         let id = self.next_http;
         self.next_http += 1;
         self.http_pending.insert(id, method.to_owned());
         let request = HttpRequest { id, method: method.to_owned(), target: target.to_owned(), headers };
-        self.input(Event::Http(request));
+        self.step(Event::Http(request));
     }
 
     /// Server shutdown (SIGTERM).
     pub fn shutdown(&mut self) {
-        self.input(Event::Shutdown);
+        self.pass_time();
+        self.step(Event::Shutdown);
     }
 
     /// Moves the clock forward by `by`, firing every deadline on the way.
@@ -438,16 +446,17 @@ impl Sim {
     }
 
     fn client_gone(&mut self, name: &str, cause: CloseCause) -> Result<(), SimError> {
+        self.pass_time();
         let conn = self.open_conn(name)?;
         self.conns.get_mut(&conn).expect("named").state = ConnState::ClosedByClient;
-        self.input(Event::Closed { conn, cause });
+        self.step(Event::Closed { conn, cause });
         Ok(())
     }
 
-    /// Delivers an input `spacing` after the previous one.
-    fn input(&mut self, event: Event) {
+    /// Lets `spacing` pass before an input (timers due meanwhile fire first, so the
+    /// input may find its connection already closed by the server).
+    fn pass_time(&mut self) {
         self.advance_to(self.now + self.spacing);
-        self.step(event);
     }
 
     fn step(&mut self, event: Event) {

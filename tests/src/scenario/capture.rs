@@ -242,6 +242,23 @@ impl Captures {
         Ok(out)
     }
 
+    /// Replaces captured values in an input by their `$names` (the inverse of
+    /// [`Captures::substitute`]), for writing inputs that were built from raw values.
+    pub fn name_values_in(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for value in string_values(text) {
+            if let Some(name) = self.by_value.get(&value.raw) {
+                out.push_str(&text[last..value.span.0]);
+                out.push('$');
+                out.push_str(name);
+                last = value.span.1;
+            }
+        }
+        out.push_str(&text[last..]);
+        out
+    }
+
     /// Replaces generated values in a JSON text by their names, capturing new ones.
     pub fn render_json(&mut self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());

@@ -22,7 +22,12 @@ pub struct Header {
     pub sim_only: Option<String>,
     /// Topics the scenario declares it covers (`D9`, `timer:liveness`, …).
     pub covers: Vec<String>,
+    /// Virtual time between consecutive inputs.
+    pub spacing: std::time::Duration,
 }
+
+/// Virtual time between consecutive inputs unless a scenario says otherwise.
+pub const DEFAULT_SPACING: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The expected output block of a stanza.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +94,7 @@ impl Scenario {
             unix_ms: DEFAULT_UNIX_MS,
             sim_only: None,
             covers: Vec::new(),
+            spacing: DEFAULT_SPACING,
         };
         let mut seen_seed = false;
         let mut i = 0;
@@ -125,6 +131,7 @@ impl Scenario {
                     header.sim_only = Some(rest.to_owned());
                 }
                 "covers" => header.covers.extend(rest.split_whitespace().map(str::to_owned)),
+                "spacing" => header.spacing = crate::duration::parse_duration(rest).map_err(|e| at(i, e))?,
                 _ => break,
             }
             i += 1;
@@ -144,7 +151,7 @@ impl Scenario {
             while i < lines.len() && !lines[i].trim().is_empty() && lines[i].trim() != "----" {
                 let line = lines[i].trim();
                 if !line.starts_with('#') {
-                    if ["seed", "config", "unix_ms", "sim-only", "covers"]
+                    if ["seed", "config", "unix_ms", "sim-only", "covers", "spacing"]
                         .contains(&line.split_whitespace().next().unwrap_or(""))
                     {
                         return Err(at(i, "header lines must come before the first command".to_owned()));

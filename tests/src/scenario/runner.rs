@@ -64,8 +64,9 @@ fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
 /// A simulator for a scenario's header.
 pub fn sim_backend(scenario: &Scenario, keep_trace: bool) -> Result<SimBackend, String> {
     let config = build_config(&scenario.path, &scenario.header)?;
-    let sim = Sim::new(config, scenario.header.seed, scenario.header.unix_ms, keep_trace)
+    let mut sim = Sim::new(config, scenario.header.seed, scenario.header.unix_ms, keep_trace)
         .map_err(|e| format!("{}:1: {e}", scenario.path.display()))?;
+    sim.set_spacing(scenario.header.spacing);
     Ok(SimBackend { sim })
 }
 
@@ -100,7 +101,8 @@ pub fn run_on(scenario: &Scenario, backend: &mut dyn Backend) -> Transcript {
     transcript
 }
 
-fn execute(command: &Command, backend: &mut dyn Backend, captures: &Captures) -> Result<(), String> {
+/// Runs one command on a backend, inserting captured values into its inputs.
+pub fn execute(command: &Command, backend: &mut dyn Backend, captures: &Captures) -> Result<(), String> {
     match command {
         Command::Connect { name, ip, target } => backend.connect(name, *ip, &captures.substitute(target)?),
         Command::Send { name, text } => backend.text(name, &captures.substitute(text)?),
