@@ -90,8 +90,9 @@ pub(crate) async fn serve(
 
 /// How the writer finished.
 enum WriterEnd {
-    /// A close frame went out.
-    CloseSent,
+    /// A close frame went out; whether the client's close reply (or the end of its
+    /// input) was seen.
+    CloseSent { reply_seen: bool },
     /// The transport is gone (the reader saw the end).
     Stopped,
     /// Writing failed, or the close grace period ran out.
@@ -115,12 +116,14 @@ async fn run(
 ) {
     let (mut sink, mut source) = ws.split();
     let reader_done = Latch::new();
+    let peer_closed = AtomicBool::new(false);
     let notified = AtomicBool::new(false);
     let notify = |cause: CloseCause| notify_closed(shared, &notified, conn, cause);
 
-    let write_side = write_loop(&mut sink, outbox, shared.batch_size, &reader_done);
+    let write_side = write_loop(&mut sink, outbox, shared.batch_size, &reader_done, &peer_closed);
     let read_side = async {
         let end = read_loop(&mut source, conn, shared, outbox).await;
+        peer_closed.store(matches!(end, ReadEnd::PeerClosed), Ordering::Release);
         reader_done.set();
         match end {
             ReadEnd::TooLarge => {
@@ -150,7 +153,9 @@ async fn run(
     notify(CloseCause::TransportError).await;
     outbox.stop();
     drop((sink, source));
-    if matches!(end, WriterEnd::CloseSent) {
+    // The handshake is complete when the client answered: the server closes TCP first
+    // (RFC 6455 §7.1.1). Otherwise unread input could turn our close into a reset.
+    if let WriterEnd::CloseSent { reply_seen: false } = end {
         linger(&mut tcp).await;
     }
 }
@@ -206,6 +211,7 @@ async fn write_loop(
     outbox: &Outbox,
     batch: usize,
     reader_done: &Latch,
+    peer_closed: &AtomicBool,
 ) -> WriterEnd {
     let mut frames = Vec::with_capacity(batch);
     loop {
@@ -223,7 +229,7 @@ async fn write_loop(
                     return WriterEnd::Failed;
                 }
                 reader_done.wait().or(sleep(CLOSE_REPLY_WAIT)).await;
-                return WriterEnd::CloseSent;
+                return WriterEnd::CloseSent { reply_seen: peer_closed.load(Ordering::Acquire) };
             }
             Next::Stopped => return WriterEnd::Stopped,
         }

@@ -25,8 +25,9 @@ impl Document {
         merge_object(root, source, "", label, &mut self.origins);
     }
 
-    /// Sets one key (creating missing objects on the way).
-    pub(crate) fn set(&mut self, path: &[String], value: Value, label: &str) {
+    /// Sets one key (creating missing objects on the way). An object value is merged
+    /// into an existing object unless `replace` is set.
+    pub(crate) fn set(&mut self, path: &[String], value: Value, label: &str, replace: bool) {
         let mut current = &mut self.root;
         for segment in &path[..path.len() - 1] {
             if !current.get(segment).is_some_and(Value::is_object) {
@@ -36,7 +37,7 @@ impl Document {
         }
         let last = path.last().expect("paths are never empty");
         match (current.get_mut(last.as_str()), value) {
-            (Some(Value::Object(existing)), Value::Object(new)) => {
+            (Some(Value::Object(existing)), Value::Object(new)) if !replace => {
                 let prefix = path.join(".");
                 merge_object(existing, &new, &prefix, label, &mut self.origins);
             }
@@ -120,7 +121,13 @@ mod tests {
     #[test]
     fn set_creates_and_tracks() {
         let mut doc = Document::new(json!({"m": {}}));
-        doc.set(&["m".into(), "k".into()], json!("v"), "env X");
+        doc.set(&["m".into(), "k".into()], json!("v"), "env X", false);
+        assert_eq!(doc.value_at("m.k"), Some(&json!("v")));
+        doc.set(&["m".into()], json!({"j": 1}), "env Y", false);
+        assert_eq!(doc.root, json!({"m": {"k": "v", "j": 1}}));
+        doc.set(&["m".into()], json!({"i": 2}), "env Z", true);
+        assert_eq!(doc.root, json!({"m": {"i": 2}}));
+        doc.set(&["m".into(), "k".into()], json!("v"), "env X", false);
         assert_eq!(doc.value_at("m.k"), Some(&json!("v")));
         assert_eq!(doc.origin_of("m.k"), Some("env X"));
         let doc = Document::new(json!({"list": [{"id": 7}]}));

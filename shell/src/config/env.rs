@@ -32,6 +32,9 @@ pub(crate) struct Override {
     pub path: Vec<String>,
     /// The typed value.
     pub value: Value,
+    /// Whether the value replaces the key's object instead of merging into it (maps
+    /// set whole: `SIGNAL_FISH_RELAY_TYPES__GAME_RELAY_MAPPINGS={"chess":"mirror"}`).
+    pub replace: bool,
 }
 
 /// The env var name for a dotted key, in the seed's spelling.
@@ -84,7 +87,8 @@ pub(crate) fn overrides(env: &[(String, String)], defaults: &Value) -> Result<Ve
             }
             continue;
         }
-        out.push(Override { var: var.clone(), path, value });
+        let replace = matches!(kind, Kind::Map(_));
+        out.push(Override { var: var.clone(), path, value, replace });
     }
     Ok(out)
 }

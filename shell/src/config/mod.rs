@@ -9,7 +9,8 @@
 //!    `config.json` in the working directory if it exists;
 //! 5. `SIGNAL_FISH_*` environment overrides.
 //!
-//! JSON objects merge key by key; any other value replaces what was there. A value of
+//! JSON objects merge key by key; any other value replaces what was there (an env
+//! variable naming a whole map, like `relay_types.game_relay_mappings`, replaces it). A value of
 //! the wrong type, an unknown key or a rule broken is an error naming the key, the
 //! value, what is accepted and the source; nothing falls back to defaults silently.
 
@@ -134,7 +135,7 @@ fn assemble(options: &LoadOptions) -> Result<(Loaded, Document), LoadError> {
 
     let overrides = env::overrides(&options.env, &defaults)?;
     for o in &overrides {
-        document.set(&o.path, o.value.clone(), &format!("environment variable {}", o.var));
+        document.set(&o.path, o.value.clone(), &format!("environment variable {}", o.var), o.replace);
     }
     match overrides.len() {
         0 => {}

@@ -140,8 +140,12 @@ impl Client {
         let deadline = Instant::now() + IO_TIMEOUT;
         while Instant::now() < deadline {
             match self.ws.read() {
-                Ok(Message::Close(Some(frame))) => return (u16::from(frame.code), before),
-                Ok(Message::Close(None)) => return (u16::from(CloseCode::Status), before),
+                Ok(Message::Close(frame)) => {
+                    // Send tungstenite's queued close reply now, like a browser would.
+                    let _ = self.ws.flush();
+                    let code = frame.map_or(u16::from(CloseCode::Status), |f| u16::from(f.code));
+                    return (code, before);
+                }
                 Ok(message) => before.push(message),
                 Err(e) => panic!("connection ended without a close frame: {e} (after {before:?})"),
             }

@@ -1,0 +1,228 @@
+//! The binary as a user runs it: flags, exit codes, outputs, and a signal-driven
+//! shutdown.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use support::Client;
+
+const BIN: &str = env!("CARGO_BIN_EXE_signal-fish-server");
+
+/// A scratch working directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("sfs-cli-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The binary with a clean environment (none of the caller's SIGNAL_FISH_* or RUST_LOG).
+fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear().current_dir(dir).args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = command(dir, args, env).output().expect("run binary");
+    (
+        status.code().expect("exit code"),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+#[test]
+fn version_help_and_usage_errors() {
+    let scratch = Scratch::new("flags");
+    let (code, out, _) = run(&scratch.0, &["--version"], &[]);
+    assert_eq!((code, out.trim()), (0, format!("signal-fish-server {}", env!("CARGO_PKG_VERSION")).as_str()));
+    assert_eq!(run(&scratch.0, &["-V"], &[]).0, 0);
+    let (code, out, _) = run(&scratch.0, &["--help"], &[]);
+    assert_eq!(code, 0);
+    for needle in
+        ["--validate-config", "--print-config", "--config", "SIGNAL_FISH_", "config.json", "RUST_LOG"]
+    {
+        assert!(out.contains(needle), "help lacks {needle}");
+    }
+    assert_eq!(run(&scratch.0, &["-h"], &[]).0, 0);
+    let (code, _, err) = run(&scratch.0, &["--validate-config", "--print-config"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot be used with"), "{err}");
+    let (code, _, err) = run(&scratch.0, &["--no-such-flag"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--no-such-flag"), "{err}");
+}
+
+#[test]
+fn validate_config_reports_a_summary_or_the_bad_key() {
+    let scratch = Scratch::new("validate");
+    let (code, out, _) = run(&scratch.0, &["-c"], &[("SIGNAL_FISH_SERVER__REGION_ID", "eu-1")]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "Configuration validation passed\n\nConfiguration summary:\n  Port: 3536\n  Storage backend: InMemory\n  TLS enabled: false\n  Metrics auth required: false\n  Reconnection enabled: true\n  Max players per room: 8\n  Deployment region: eu-1\n"
+    );
+    let (code, out, err) =
+        run(&scratch.0, &["--validate-config"], &[("SIGNAL_FISH_WEBSOCKET__AUTH_TIMEOUT_SECS", "99")]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(err.starts_with("Configuration validation failed:\n"), "{err}");
+    assert!(err.contains("websocket.auth_timeout_secs = 99") && err.contains("at most 60"), "{err}");
+    std::fs::write(scratch.0.join("config.json"), r#"{"security":{"max_message_size":"big"}}"#).unwrap();
+    let (code, _, err) = run(&scratch.0, &["-c"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("security.max_message_size") && err.contains("\"big\""), "{err}");
+}
+
+#[test]
+fn print_config_round_trips_through_a_file() {
+    let scratch = Scratch::new("print");
+    let env = [
+        ("SIGNAL_FISH_SERVER__DEFAULT_MAX_PLAYERS", "4"),
+        ("SIGNAL_FISH_SECURITY__CORS_ORIGINS", "http://a.example,http://b.example"),
+    ];
+    let (code, printed, _) = run(&scratch.0, &["--print-config"], &env);
+    assert_eq!(code, 0);
+    let value: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(value["server"]["default_max_players"], 4);
+    assert_eq!(value["security"]["metrics_auth_token"], serde_json::Value::Null);
+    assert!(printed.contains("\n  \"port\": 3536,\n"), "two-space indent expected:\n{printed}");
+    std::fs::write(scratch.0.join("printed.json"), &printed).unwrap();
+    let (code, again, _) = run(&scratch.0, &["--print-config", "--config", "printed.json"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(again, printed);
+    // An invalid but well-typed config still prints (no validation gate) ...
+    let (code, _, _) =
+        run(&scratch.0, &["--print-config"], &[("SIGNAL_FISH_WEBSOCKET__AUTH_TIMEOUT_SECS", "1")]);
+    assert_eq!(code, 0);
+    // ... but an ill-typed one cannot.
+    let (code, _, err) = run(&scratch.0, &["--print-config"], &[("SIGNAL_FISH_PORT", "x")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("SIGNAL_FISH_PORT"), "{err}");
+}
+
+#[test]
+fn a_bad_config_stops_start_up_with_exit_1() {
+    let scratch = Scratch::new("badstart");
+    let (code, _, err) = run(&scratch.0, &[], &[("SIGNAL_FISH_SECURITY__REQUIRE_METRICS_AUTH", "true")]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("Error: ") && err.contains("security.metrics_auth_token"), "{err}");
+    let (code, _, err) = run(&scratch.0, &["--config", "nope.json"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("nope.json"), "{err}");
+}
+
+/// Waits for the start-up line on stdout and returns the listening address.
+fn wait_for_listening(child: &mut Child) -> (SocketAddr, mpsc::Receiver<String>) {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let port: u16 =
+                rest.split(|c: char| c == ' ').next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+            return (SocketAddr::from(([127, 0, 0, 1], port)), rx);
+        }
+    }
+    let _ = child.kill();
+    panic!("no start-up line");
+}
+
+#[test]
+fn sigterm_closes_connections_with_1001_and_exits_0() {
+    let scratch = Scratch::new("sigterm");
+    let env = [("SIGNAL_FISH_PORT", "0"), ("SIGNAL_FISH_LOGGING__DIR", "my-logs")];
+    let mut child = command(&scratch.0, &[], &env).stdout(Stdio::piped()).spawn().unwrap();
+    let (addr, lines) = wait_for_listening(&mut child);
+
+    let health = support::http(addr, "GET", "/v2/health", &[]);
+    assert_eq!((health.status, health.body.as_str()), (200, "OK"));
+    let mut client = Client::connect_from(addr, "/v2/ws", None);
+    client.join("demo", "Alice", None);
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let (code, _) = client.expect_close();
+    assert_eq!(code, 1001);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(exit.code(), Some(0));
+    let log: Vec<String> = lines.try_iter().collect();
+    assert!(log.iter().any(|l| l.contains("SIGTERM")), "{log:?}");
+    // JSON lines on stdout, and the same lines in the day's log file.
+    for line in &log {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value["level"].is_string() && value["fields"]["message"].is_string(), "{line}");
+    }
+    let files: Vec<_> =
+        std::fs::read_dir(scratch.0.join("my-logs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(name.starts_with("server.log.20") && name.len() == "server.log.2026-01-01".len(), "{name}");
+    let written = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(written.contains("listening on") && written.contains("SIGTERM"), "{written}");
+}
+
+#[test]
+fn text_logs_and_rust_log_filter() {
+    let scratch = Scratch::new("textlog");
+    let env = [
+        ("SIGNAL_FISH_PORT", "0"),
+        ("SIGNAL_FISH_LOGGING__FORMAT", "text"),
+        ("SIGNAL_FISH_LOGGING__ENABLE_FILE_LOGGING", "false"),
+        ("RUST_LOG", "signal_fish_server=debug"),
+    ];
+    let mut child = command(&scratch.0, &[], &env).stdout(Stdio::piped()).spawn().unwrap();
+    let (addr, lines) = wait_for_listening(&mut child);
+    let mut client = Client::connect_from(addr, "/v2/ws", None);
+    client.join("demo", "Alice", None);
+    drop(client);
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "server did not exit after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let log: Vec<String> = lines.try_iter().collect();
+    assert!(log.iter().all(|l| !l.starts_with('{')), "text lines expected: {log:?}");
+    // RUST_LOG=debug shows connection events; nothing per message.
+    assert!(log.iter().any(|l| l.contains("DEBUG") && l.contains("websocket opened")), "{log:?}");
+    assert!(!log.iter().any(|l| l.contains("JoinRoom")), "{log:?}");
+    assert!(!scratch.0.join("logs").exists());
+}
