@@ -146,8 +146,7 @@ fn wait_for_listening(child: &mut Child) -> (SocketAddr, mpsc::Receiver<String>)
     let deadline = Instant::now() + Duration::from_secs(20);
     while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         if let Some(rest) = line.split("listening on ").nth(1) {
-            let port: u16 =
-                rest.split(|c: char| c == ' ').next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+            let port: u16 = rest.split(' ').next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
             return (SocketAddr::from(([127, 0, 0, 1], port)), rx);
         }
     }
