@@ -264,3 +264,24 @@ fn a_reserved_seat_in_a_removed_room_answers_room_not_found() {
         ("Room no longer exists".into(), "ROOM_NOT_FOUND".into())
     );
 }
+
+#[test]
+fn a_room_emptied_while_settling_is_removed_in_the_same_step() {
+    // Found by the simulator's swarm: the overflow that ends a reservation empties the
+    // room; with empty_room_timeout 0 it must go at once, not at the next event.
+    let mut config = patient();
+    config.server.event_buffer_size = 1;
+    config.server.empty_room_timeout = 0;
+    let mut h = Harness::with_config(config);
+    let b = h.connect_opted_in();
+    let s = h.connect();
+    let (code, _) = h.create(b, "g", "Bob", 2);
+    h.drop_conn(b);
+    h.send_json(
+        s,
+        json!({"type":"JoinAsSpectator","data":{"game_name":"g","room_code":code,"spectator_name":"Eve"}}),
+    );
+    let out = h.send(s, r#"{"type":"LeaveSpectator"}"#);
+    assert_eq!(h.engine.room_count(), 0, "removed in the step that emptied it");
+    assert!(!out.0.iter().any(|a| matches!(a, signal_fish_core::Action::WakeAt(t) if *t <= h.now)));
+}

@@ -196,8 +196,15 @@ impl Engine {
             Event::Tick => {}
             Event::Shutdown => self.on_shutdown(out),
         }
-        self.fire_due_timers(out);
-        self.settle(out);
+        // Settling can make a timer due now (a room emptied with empty_room_timeout 0),
+        // and a timer can overflow a replay buffer: run both until nothing is due.
+        loop {
+            self.fire_due_timers(out);
+            self.settle(out);
+            if self.timers.next_deadline().is_none_or(|at| at > self.now) {
+                break;
+            }
+        }
         self.announce_wake(out);
     }
 
