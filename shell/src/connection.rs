@@ -15,6 +15,7 @@ use smol::Timer;
 
 use crate::driver::Inbound;
 use crate::http::{encode_response, read_head, simple_response, HeadError, RequestHead};
+use crate::linger::linger;
 use crate::shared::{LiveGuard, Shared};
 use crate::websocket;
 
@@ -71,12 +72,16 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
             }
             HeadOutcome::Failed(HeadError::TooLarge) => {
                 let text = "Request Header Fields Too Large";
-                write_response(&mut stream, &simple_response(431, text), false, false).await;
+                if write_response(&mut stream, &simple_response(431, text), false, false).await {
+                    linger(&mut stream).await;
+                }
                 return;
             }
             HeadOutcome::Failed(HeadError::Malformed(message)) => {
                 let text = format!("Bad Request: {message}");
-                write_response(&mut stream, &simple_response(400, &text), false, false).await;
+                if write_response(&mut stream, &simple_response(400, &text), false, false).await {
+                    linger(&mut stream).await;
+                }
                 return;
             }
             HeadOutcome::TimedOut => {
@@ -91,10 +96,18 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
             let leftover = std::mem::take(&mut buf);
             return websocket::serve(stream, peer, head, leftover, shared).await;
         }
-        let keep_alive = head.keep_alive() && !head.has_body() && !shared.stopping.is_set();
+        // Request bodies are never read: answer, then close.
+        let unread_body = head.has_body();
+        let keep_alive = head.keep_alive() && !unread_body && !shared.stopping.is_set();
         let head_only = head.method == "HEAD";
         let response = answer(&shared, head).await;
-        if !write_response(&mut stream, &response, head_only, keep_alive).await || !keep_alive {
+        if !write_response(&mut stream, &response, head_only, keep_alive).await {
+            return;
+        }
+        if !keep_alive {
+            if unread_body {
+                linger(&mut stream).await;
+            }
             return;
         }
     }

@@ -41,6 +41,7 @@ mod connection;
 mod driver;
 mod http;
 mod latch;
+mod linger;
 pub mod logging;
 mod outbox;
 mod seed;

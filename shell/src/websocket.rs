@@ -1,7 +1,7 @@
 //! A WebSocket connection: the upgrade handshake on `/v2/ws`, then a reader (frames to
 //! the driver) and a writer (outbox to the socket) running side by side.
 
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,13 +15,14 @@ use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use futures_util::SinkExt as _;
 use signal_fish_core::{CloseCause, ConnId, Event, Frame};
 use smol::future::FutureExt as _;
-use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use smol::io::AsyncWriteExt as _;
 use smol::stream::StreamExt as _;
 use smol::Timer;
 
 use crate::driver::Inbound;
 use crate::http::{encode_response, simple_response, RequestHead};
 use crate::latch::Latch;
+use crate::linger::linger;
 use crate::outbox::{Next, Outbox};
 use crate::shared::Shared;
 
@@ -34,10 +35,6 @@ const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
 /// After a close was requested, how long the connection may take to finish writing
 /// (a client that does not read cannot hold a task forever).
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// After our close frame, how long and how much unread input we discard so the close
-/// frame is not lost to a TCP reset.
-const LINGER_TIME: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 2 << 20;
 
 /// Whether a request head asks for the WebSocket endpoint. Anything else, including a
 /// plain `GET /v2/ws`, is answered by the engine.
@@ -55,13 +52,17 @@ pub(crate) async fn serve(
 ) {
     let Some(key) = head.header("sec-websocket-key").map(str::trim).filter(|k| !k.is_empty()) else {
         let response = simple_response(400, "Bad Request: Sec-WebSocket-Key header missing");
-        let _ = write_with_timeout(&mut tcp, &encode_response(&response, false, false)).await;
+        if write_with_timeout(&mut tcp, &encode_response(&response, false, false)).await {
+            linger(&mut tcp).await;
+        }
         return;
     };
     if head.header("sec-websocket-version").map(str::trim) != Some("13") {
         let mut response = simple_response(426, "Upgrade Required: WebSocket version 13 only");
         response.headers.push(("sec-websocket-version".to_owned(), "13".to_owned()));
-        let _ = write_with_timeout(&mut tcp, &encode_response(&response, false, false)).await;
+        if write_with_timeout(&mut tcp, &encode_response(&response, false, false)).await {
+            linger(&mut tcp).await;
+        }
         return;
     }
     let accept = derive_accept_key(key.as_bytes());
@@ -250,23 +251,6 @@ async fn write_batch(sink: &mut WebSocketSender<TcpStream>, frames: &mut Vec<Fra
         sink.feed(message).await?;
     }
     sink.flush().await
-}
-
-/// Half-closes after our close frame and discards input for a moment, so unread bytes
-/// from the client do not turn the close into a reset that could swallow the frame.
-async fn linger(tcp: &mut TcpStream) {
-    let _ = tcp.shutdown(Shutdown::Write);
-    let drain = async {
-        let mut buf = [0u8; 4096];
-        let mut total = 0;
-        while total < LINGER_BYTES {
-            match tcp.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
-            }
-        }
-    };
-    drain.or(sleep(LINGER_TIME)).await;
 }
 
 async fn write_with_timeout(tcp: &mut TcpStream, bytes: &[u8]) -> bool {
