@@ -40,4 +40,13 @@ pub enum Observation {
     },
     /// The reply to a `state` command.
     State(String),
+    /// An input was delivered; what follows until the next wake-up was caused by it.
+    Input,
+}
+
+impl Observation {
+    /// Whether this only marks where effects begin (a wake-up or an input).
+    pub fn is_marker(&self) -> bool {
+        matches!(self, Observation::Wake { .. } | Observation::Input)
+    }
 }

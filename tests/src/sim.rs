@@ -294,7 +294,7 @@ impl Sim {
         }
         let before = self.observations.len();
         self.step(Event::Text { conn, text: text.to_owned() });
-        if self.observations[before..].iter().any(|o| !matches!(o, Observation::Wake { .. })) {
+        if self.observations[before..].iter().any(|o| !o.is_marker()) {
             self.violate(format!("a late frame from closed connection `{name}` produced output"));
         }
         Ok(())
@@ -371,7 +371,7 @@ impl Sim {
             }
             let before = self.observations.len();
             self.advance_to(due.max(self.now));
-            let observed = self.observations[before..].iter().any(|o| !matches!(o, Observation::Wake { .. }));
+            let observed = self.observations[before..].iter().any(|o| !o.is_marker());
             let now_shape = self.shape();
             if observed || now_shape != shape {
                 last_change = self.now;
@@ -462,6 +462,9 @@ impl Sim {
     fn step(&mut self, event: Event) {
         if self.broken {
             return;
+        }
+        if !matches!(event, Event::Tick) {
+            self.observations.push(Observation::Input);
         }
         self.steps += 1;
         let now = self.now;

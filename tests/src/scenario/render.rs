@@ -42,6 +42,17 @@ pub fn render(observations: &[Observation], conn_order: &[String], captures: &mu
             Observation::Wake { at } => {
                 segments.push((Some(format!("wake {}", format_secs(*at))), Vec::new()))
             }
+            Observation::Input => {
+                // Wake-ups with nothing to show do not split the effects of inputs.
+                while segments.len() > 1
+                    && segments.last().is_some_and(|(h, items)| h.is_some() && items.is_empty())
+                {
+                    segments.pop();
+                }
+                if segments.last().is_some_and(|(h, _)| h.is_some()) {
+                    segments.push((None, Vec::new()));
+                }
+            }
             other => segments.last_mut().expect("never empty").1.push(other),
         }
     }
