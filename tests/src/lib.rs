@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod coverage;
 pub mod duration;
 pub mod frames;
 pub mod observe;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use argh::FromArgs;
+use signal_fish_sim::coverage;
 use signal_fish_sim::scenario::{collect, run_file, Status};
 use signal_fish_sim::swarm::{self, SwarmOptions};
 
@@ -21,6 +22,7 @@ struct Cli {
 enum Subcommand {
     Run(RunArgs),
     Swarm(SwarmArgs),
+    Coverage(CoverageArgs),
 }
 
 /// Replay scenario files or folders (folders recursively; `pending/` folders are
@@ -64,11 +66,25 @@ struct SwarmArgs {
     record: bool,
 }
 
+/// Write (or with --check, verify) scenarios/COVERAGE.md: which scenarios exercise each
+/// client message, server message, error code, close code, timer and decision.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "coverage")]
+struct CoverageArgs {
+    /// fail if the file is out of date or anything is uncovered, instead of writing it
+    #[argh(switch)]
+    check: bool,
+    /// the scenario folder (default scenarios)
+    #[argh(option, default = "PathBuf::from(\"scenarios\")")]
+    dir: PathBuf,
+}
+
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
     match cli.command {
         Subcommand::Run(args) => run(args),
         Subcommand::Swarm(args) => run_swarm(args),
+        Subcommand::Coverage(args) => run_coverage(args),
     }
 }
 
@@ -140,6 +156,45 @@ fn run_swarm(args: SwarmArgs) -> ExitCode {
     );
     println!("{} passed, {} failed", report.seeds_run - report.failures.len() as u64, report.failures.len());
     if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_coverage(args: CoverageArgs) -> ExitCode {
+    let target = args.dir.join(coverage::COVERAGE_FILE);
+    let table = match coverage::Coverage::scan(&args.dir) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = table.render();
+    let missing = table.missing();
+    if args.check {
+        let current = std::fs::read_to_string(&target).unwrap_or_default();
+        let mut ok = true;
+        if current != text {
+            eprintln!("{} is out of date: run `cargo run -p signal-fish-sim -- coverage`", target.display());
+            ok = false;
+        }
+        for m in &missing {
+            eprintln!("not covered: {m}");
+            ok = false;
+        }
+        return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    if let Err(e) = std::fs::write(&target, text) {
+        eprintln!("error: cannot write {}: {e}", target.display());
+        return ExitCode::from(2);
+    }
+    println!("wrote {}", target.display());
+    for m in &missing {
+        println!("not covered: {m}");
+    }
+    if missing.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
