@@ -1,0 +1,282 @@
+//! Command-line flags (argh): global options, then one scenario subcommand.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use argh::FromArgs;
+
+use crate::context::RunContext;
+use crate::error::BenchError;
+use crate::report::Summary;
+use crate::scenario::fixed_rate::FixedRateOptions;
+use crate::scenario::idle::IdleOptions;
+use crate::scenario::join_storm::JoinStormOptions;
+use crate::scenario::relay::RelayOptions;
+use crate::scenario::{self, MAX_PHASE};
+
+/// Benchmark a Signal Fish v2 server over real WebSockets on loopback. Prints
+/// human-readable lines and one JSON summary line per run.
+#[derive(FromArgs, Debug)]
+#[argh(
+    help_triggers("-h", "--help"),
+    note = "Run the server pinned to one core and the tool to another, e.g.\n  taskset -c 0 signal-fish-server &\n  taskset -c 1 signal-fish-bench --server-pid $! relay\nClients bind to addresses in 127.N.0.0/16 so the server's per-IP limits hold; each \
+run picks N from its tag unless --source-net is given. Rooms are joined by code (JoinRoom with room_code), \
+which the server counts against rate_limit.max_join_attempts per IP and window.\nExit codes: 0 done, 1 the run \
+failed or was refused, 2 bad usage."
+)]
+pub struct Args {
+    /// server address, IPv4 loopback only (default 127.0.0.1:3536)
+    #[argh(option, default = "SocketAddr::from(([127, 0, 0, 1], 3536))")]
+    pub server: SocketAddr,
+    /// server process id: its CPU time and memory are read from /proc/PID
+    #[argh(option)]
+    pub server_pid: Option<u32>,
+    /// second octet N of the 127.N.0.0/16 block client sockets bind to (default: from the run tag)
+    #[argh(option)]
+    pub source_net: Option<u8>,
+    /// clients per source address (default 8; keep it below the server's security.max_connections_per_ip)
+    #[argh(option, default = "8")]
+    pub clients_per_ip: usize,
+    /// the scenario
+    #[argh(subcommand)]
+    pub scenario: ScenarioArgs,
+}
+
+/// The scenarios.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum ScenarioArgs {
+    /// `join-storm`
+    JoinStorm(JoinStormArgs),
+    /// `relay`
+    Relay(RelayArgs),
+    /// `fixed-rate`
+    FixedRate(FixedRateArgs),
+    /// `idle`
+    Idle(IdleArgs),
+}
+
+/// N clients connect and join rooms of K with C attempts in flight: joins/s, joins per
+/// server CPU-second, connect→RoomJoined percentiles, failures by error code.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "join-storm")]
+pub struct JoinStormArgs {
+    /// clients N (default 2000)
+    #[argh(option, default = "2000")]
+    pub clients: usize,
+    /// players per room K (default 8)
+    #[argh(option, default = "8")]
+    pub room_size: u8,
+    /// join attempts in flight C (default 200)
+    #[argh(option, default = "200")]
+    pub in_flight: usize,
+    /// seconds one attempt may take before it counts as TIMEOUT (default 10)
+    #[argh(option, default = "10.0")]
+    pub timeout_secs: f64,
+}
+
+/// R rooms × K players send game data flat out under an in-flight window: messages and
+/// deliveries per second and per server CPU-second, latency, lost/duplicated/reordered.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "relay")]
+pub struct RelayArgs {
+    /// rooms R (default 100)
+    #[argh(option, default = "100")]
+    pub rooms: usize,
+    /// players per room K (default 4)
+    #[argh(option, default = "4")]
+    pub room_size: u8,
+    /// messages per sender not yet received by every room-mate (default 32)
+    #[argh(option, default = "32")]
+    pub window: u64,
+    /// seconds of traffic before measuring (default 1)
+    #[argh(option, default = "1.0")]
+    pub warmup_secs: f64,
+    /// seconds measured (default 10)
+    #[argh(option, default = "10.0")]
+    pub secs: f64,
+    /// longest wait in seconds for in-flight messages at the end (default 10)
+    #[argh(option, default = "10.0")]
+    pub drain_secs: f64,
+    /// extra payload bytes per message (default 0: about 40 bytes of payload)
+    #[argh(option, default = "0")]
+    pub payload_bytes: usize,
+    /// join attempts in flight while setting up (default 100)
+    #[argh(option, default = "100")]
+    pub join_in_flight: usize,
+    /// seconds one join may take (default 10)
+    #[argh(option, default = "10.0")]
+    pub join_timeout_secs: f64,
+}
+
+/// N clients in rooms of K send game data at H Hz: achieved rate, latency percentiles,
+/// lost/duplicated/reordered.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "fixed-rate")]
+pub struct FixedRateArgs {
+    /// clients N (default 1000)
+    #[argh(option, default = "1000")]
+    pub clients: usize,
+    /// players per room K (default 4)
+    #[argh(option, default = "4")]
+    pub room_size: u8,
+    /// messages per second per client H (default 20)
+    #[argh(option, default = "20.0")]
+    pub hz: f64,
+    /// seconds of traffic before measuring (default 2)
+    #[argh(option, default = "2.0")]
+    pub warmup_secs: f64,
+    /// seconds measured (default 10)
+    #[argh(option, default = "10.0")]
+    pub secs: f64,
+    /// longest wait in seconds for in-flight messages at the end (default 10)
+    #[argh(option, default = "10.0")]
+    pub drain_secs: f64,
+    /// extra payload bytes per message (default 0)
+    #[argh(option, default = "0")]
+    pub payload_bytes: usize,
+    /// join attempts in flight while setting up (default 100)
+    #[argh(option, default = "100")]
+    pub join_in_flight: usize,
+    /// seconds one join may take (default 10)
+    #[argh(option, default = "10.0")]
+    pub join_timeout_secs: f64,
+}
+
+/// N joined connections held S seconds: server RSS per connection and server CPU while
+/// idle.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "idle")]
+pub struct IdleArgs {
+    /// connections N (default 5000)
+    #[argh(option, default = "5000")]
+    pub clients: usize,
+    /// players per room (default 4)
+    #[argh(option, default = "4")]
+    pub room_size: u8,
+    /// join attempts in flight while setting up (default 200)
+    #[argh(option, default = "200")]
+    pub join_in_flight: usize,
+    /// seconds one join may take (default 10)
+    #[argh(option, default = "10.0")]
+    pub join_timeout_secs: f64,
+    /// seconds to wait after the last join before measuring (default 1)
+    #[argh(option, default = "1.0")]
+    pub settle_secs: f64,
+    /// seconds S the connections are held and measured (default 10)
+    #[argh(option, default = "10.0")]
+    pub hold_secs: f64,
+    /// send a JSON Ping every this many seconds per connection (default 0: none; the
+    /// server's ping_timeout, 30 s by default, must then exceed settle + hold)
+    #[argh(option, default = "0.0")]
+    pub ping_secs: f64,
+}
+
+/// Seconds from the command line as a duration, naming the flag when it is not a
+/// finite number in range.
+pub fn secs(flag: &str, value: f64) -> Result<Duration, BenchError> {
+    if !value.is_finite() || value < 0.0 || value > MAX_PHASE.as_secs_f64() {
+        return Err(BenchError::new(format!(
+            "--{flag} {value}: must be a number of seconds from 0 to {}",
+            MAX_PHASE.as_secs()
+        )));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// Runs what `args` asks for.
+pub fn run(args: &Args) -> Result<Summary, BenchError> {
+    let ctx = RunContext::new(args.server, args.server_pid, args.source_net, args.clients_per_ip)?;
+    match &args.scenario {
+        ScenarioArgs::JoinStorm(a) => scenario::join_storm::run(
+            &ctx,
+            &JoinStormOptions {
+                clients: a.clients,
+                room_size: a.room_size,
+                in_flight: a.in_flight,
+                timeout: secs("timeout-secs", a.timeout_secs)?,
+            },
+        ),
+        ScenarioArgs::Relay(a) => scenario::relay::run(
+            &ctx,
+            &RelayOptions {
+                rooms: a.rooms,
+                room_size: a.room_size,
+                window: a.window,
+                warmup: secs("warmup-secs", a.warmup_secs)?,
+                duration: secs("secs", a.secs)?,
+                drain: secs("drain-secs", a.drain_secs)?,
+                pad: a.payload_bytes,
+                join_in_flight: a.join_in_flight,
+                join_timeout: secs("join-timeout-secs", a.join_timeout_secs)?,
+            },
+        ),
+        ScenarioArgs::FixedRate(a) => scenario::fixed_rate::run(
+            &ctx,
+            &FixedRateOptions {
+                clients: a.clients,
+                room_size: a.room_size,
+                hz: a.hz,
+                warmup: secs("warmup-secs", a.warmup_secs)?,
+                duration: secs("secs", a.secs)?,
+                drain: secs("drain-secs", a.drain_secs)?,
+                pad: a.payload_bytes,
+                join_in_flight: a.join_in_flight,
+                join_timeout: secs("join-timeout-secs", a.join_timeout_secs)?,
+            },
+        ),
+        ScenarioArgs::Idle(a) => scenario::idle::run(
+            &ctx,
+            &IdleOptions {
+                clients: a.clients,
+                room_size: a.room_size,
+                join_in_flight: a.join_in_flight,
+                join_timeout: secs("join-timeout-secs", a.join_timeout_secs)?,
+                settle: secs("settle-secs", a.settle_secs)?,
+                hold: secs("hold-secs", a.hold_secs)?,
+                ping: (a.ping_secs > 0.0).then(|| secs("ping-secs", a.ping_secs)).transpose()?,
+            },
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, argh::EarlyExit> {
+        Args::from_args(&["signal-fish-bench"], args)
+    }
+
+    #[test]
+    fn defaults_match_the_targets() {
+        let args = parse(&["relay"]).unwrap();
+        assert_eq!(args.server, "127.0.0.1:3536".parse().unwrap());
+        let ScenarioArgs::Relay(r) = args.scenario else { panic!("relay expected") };
+        assert_eq!((r.rooms, r.room_size), (100, 4));
+        let ScenarioArgs::JoinStorm(j) = parse(&["join-storm"]).unwrap().scenario else { panic!() };
+        assert_eq!((j.clients, j.room_size, j.in_flight), (2000, 8, 200));
+        let ScenarioArgs::FixedRate(f) = parse(&["fixed-rate"]).unwrap().scenario else { panic!() };
+        assert_eq!((f.clients, f.room_size, f.hz), (1000, 4, 20.0));
+        let ScenarioArgs::Idle(i) = parse(&["idle"]).unwrap().scenario else { panic!() };
+        assert_eq!(i.clients, 5000);
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        assert!(parse(&["relay", "--rooms", "x"]).is_err());
+        assert!(parse(&[]).is_err());
+        let args = parse(&["--server", "10.0.0.1:3536", "relay"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("loopback"));
+        let args = parse(&["relay", "--secs", "-1"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--secs -1"));
+        let args = parse(&["relay", "--room-size", "1"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--room-size 1"));
+        let args = parse(&["fixed-rate", "--hz", "0"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--hz 0"));
+        let args = parse(&["--clients-per-ip", "0", "idle"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--clients-per-ip 0"));
+        let args = parse(&["join-storm", "--in-flight", "0"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--in-flight 0"));
+    }
+}

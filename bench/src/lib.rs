@@ -1,0 +1,34 @@
+//! # signal-fish-bench
+//!
+//! A load generator and benchmark for any Signal Fish protocol v2 server, over real
+//! WebSockets on loopback. Four scenarios ([`scenario`]): `join-storm`, `relay`,
+//! `fixed-rate` and `idle`. Each prints human-readable lines and one JSON summary line.
+//! With a server process id, server CPU time and memory come from `/proc/PID`.
+//!
+//! Client sockets bind to many 127.N.x.y source addresses, so a server's per-IP
+//! connection cap does not have to be raised. Only loopback targets are accepted, and
+//! every phase is bounded in time.
+//!
+//! The tool runs on one thread (pin it with `taskset`): all clients are futures of one
+//! task, sharing one monotonic clock for latency.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod clock;
+pub mod context;
+pub mod error;
+pub mod join;
+pub mod latency;
+pub mod net;
+pub mod procfs;
+pub mod report;
+pub mod scenario;
+pub mod seq;
+pub mod traffic;
+pub mod wire;
+
+pub use context::RunContext;
+pub use error::BenchError;
+pub use report::Summary;

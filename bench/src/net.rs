@@ -1,0 +1,196 @@
+//! Client sockets: loopback targets only, each socket bound to a chosen 127.N.x.y
+//! source address (so a server's per-IP connection cap holds without raising it), and
+//! the WebSocket handshake on `/v2/ws`.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::WebSocketStream;
+use smol::Async;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::error::BenchError;
+
+/// A client's WebSocket.
+pub type Ws = WebSocketStream<Async<TcpStream>>;
+
+/// `EINPROGRESS` on Linux: a non-blocking connect has started.
+const EINPROGRESS: i32 = 115;
+/// Source addresses per 127.N.0.0/16 block (third octet 0..=255, fourth 1..=254).
+const ADDRESSES_PER_BLOCK: usize = 256 * 254;
+
+/// Accepts only IPv4 loopback targets (127.0.0.0/8): the tool must never load a
+/// machine other than the one it runs on.
+pub fn check_target(addr: SocketAddr) -> Result<(), BenchError> {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_loopback() => Ok(()),
+        _ => Err(BenchError::new(format!(
+            "--server {addr}: only IPv4 loopback targets (127.0.0.0/8) are allowed"
+        ))),
+    }
+}
+
+/// Which source address each client binds: `clients_per_ip` consecutive clients share
+/// one address in 127.`net`.0.0/16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sources {
+    net: u8,
+    per_ip: usize,
+}
+
+impl Sources {
+    /// Addresses in 127.`net`.0.0/16, `per_ip` clients each. `net` 0 is refused: it
+    /// holds 127.0.0.1, which other local clients use.
+    pub fn new(net: u8, per_ip: usize) -> Result<Sources, BenchError> {
+        if net == 0 {
+            return Err(BenchError::new("--source-net 0: use 1..=255 (127.0.x.y is left to other clients)"));
+        }
+        if per_ip == 0 {
+            return Err(BenchError::new("--clients-per-ip 0: at least one client per address"));
+        }
+        Ok(Sources { net, per_ip })
+    }
+
+    /// The most clients these addresses can carry.
+    pub fn capacity(&self) -> usize {
+        ADDRESSES_PER_BLOCK.saturating_mul(self.per_ip)
+    }
+
+    /// Fails unless `clients` fit.
+    pub fn check_capacity(&self, clients: usize) -> Result<(), BenchError> {
+        if clients > self.capacity() {
+            return Err(BenchError::new(format!(
+                "{clients} clients need more than the {ADDRESSES_PER_BLOCK} addresses of 127.{}.0.0/16 at \
+                 --clients-per-ip {}; raise --clients-per-ip",
+                self.net, self.per_ip
+            )));
+        }
+        Ok(())
+    }
+
+    /// The source address of client `index`.
+    pub fn addr(&self, index: usize) -> Ipv4Addr {
+        let slot = (index / self.per_ip) % ADDRESSES_PER_BLOCK;
+        Ipv4Addr::new(127, self.net, (slot / 254) as u8, (slot % 254 + 1) as u8)
+    }
+
+    /// The `127.N` block, for reports.
+    pub fn net(&self) -> u8 {
+        self.net
+    }
+
+    /// Clients per address.
+    pub fn per_ip(&self) -> usize {
+        self.per_ip
+    }
+}
+
+/// Opens a TCP connection from `source` (any port) to `target`, with TCP_NODELAY.
+pub async fn connect_from(source: Ipv4Addr, target: SocketAddr) -> io::Result<Async<TcpStream>> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&SocketAddr::new(IpAddr::V4(source), 0).into())?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&target.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    let stream = Async::new(TcpStream::from(socket))?;
+    stream.writable().await?;
+    if let Some(error) = stream.get_ref().take_error()? {
+        return Err(error);
+    }
+    // Fails with NotConnected if the handshake did not complete.
+    stream.get_ref().peer_addr()?;
+    Ok(stream)
+}
+
+/// Why a WebSocket could not be opened, as a short code for failure tables.
+pub fn io_code(error: &io::Error) -> String {
+    format!("CONNECT_{:?}", error.kind()).to_uppercase()
+}
+
+/// Connects from `source` and completes the WebSocket handshake on `/v2/ws`.
+pub async fn open(source: Ipv4Addr, target: SocketAddr, read_buffer: usize) -> Result<Ws, String> {
+    let stream = connect_from(source, target).await.map_err(|e| io_code(&e))?;
+    let config = WebSocketConfig::default().read_buffer_size(read_buffer);
+    let url = format!("ws://{target}/v2/ws");
+    match async_tungstenite::client_async_with_config(url, stream, Some(config)).await {
+        Ok((ws, _response)) => Ok(ws),
+        Err(async_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(format!("HTTP_{}", response.status().as_u16()))
+        }
+        Err(_) => Err("HANDSHAKE".to_owned()),
+    }
+}
+
+/// Fails unless the soft open-files limit leaves room for `sockets` more descriptors.
+pub fn check_fd_limit(sockets: usize) -> Result<(), BenchError> {
+    let Some(limit) = soft_fd_limit() else { return Ok(()) };
+    let needed = sockets as u64 + 64;
+    if needed > limit {
+        return Err(BenchError::new(format!(
+            "{sockets} sockets need about {needed} open files but the soft limit is {limit}; \
+             raise it (ulimit -n {needed}) in the shell that runs the tool"
+        )));
+    }
+    Ok(())
+}
+
+/// The soft `Max open files` of this process, from `/proc/self/limits`.
+fn soft_fd_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..].split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_targets() {
+        assert!(check_target("127.0.0.1:3536".parse().unwrap()).is_ok());
+        assert!(check_target("127.9.8.7:1".parse().unwrap()).is_ok());
+        for bad in ["10.0.0.1:3536", "0.0.0.0:3536", "[::1]:3536", "192.168.1.1:80"] {
+            let error = check_target(bad.parse().unwrap()).unwrap_err();
+            assert!(error.0.contains("loopback"), "{error}");
+        }
+    }
+
+    #[test]
+    fn sources_spread_clients_over_addresses() {
+        let s = Sources::new(7, 3).unwrap();
+        assert_eq!(s.addr(0), Ipv4Addr::new(127, 7, 0, 1));
+        assert_eq!(s.addr(2), Ipv4Addr::new(127, 7, 0, 1));
+        assert_eq!(s.addr(3), Ipv4Addr::new(127, 7, 0, 2));
+        assert_eq!(s.addr(3 * 254), Ipv4Addr::new(127, 7, 1, 1));
+        assert!(Sources::new(0, 3).is_err());
+        assert!(Sources::new(7, 0).is_err());
+        assert!(s.check_capacity(s.capacity()).is_ok());
+        assert!(s.check_capacity(s.capacity() + 1).is_err());
+    }
+
+    #[test]
+    fn fd_limit_is_read() {
+        assert!(soft_fd_limit().is_some());
+        assert!(check_fd_limit(1).is_ok());
+        assert!(check_fd_limit(usize::MAX / 2).unwrap_err().0.contains("ulimit -n"));
+    }
+
+    #[test]
+    fn connects_from_a_chosen_source_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listener.local_addr().unwrap();
+        let source = Ipv4Addr::new(127, 3, 0, 9);
+        let stream = smol::block_on(connect_from(source, target)).expect("connect");
+        let (_accepted, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), IpAddr::V4(source));
+        assert_eq!(stream.get_ref().local_addr().unwrap().ip(), IpAddr::V4(source));
+        drop(listener);
+        let refused = smol::block_on(connect_from(source, target)).unwrap_err();
+        assert_eq!(io_code(&refused), "CONNECT_CONNECTIONREFUSED");
+    }
+}

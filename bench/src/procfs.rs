@@ -1,0 +1,106 @@
+//! The server's CPU time and resident memory, read from `/proc/PID` (Linux).
+
+use std::fs;
+use std::io;
+
+use crate::error::BenchError;
+
+/// Clock ticks per second of `/proc/PID/stat` times (USER_HZ; 100 on Linux).
+const USER_HZ: u64 = 100;
+
+/// A process whose resources are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerProcess {
+    pid: u32,
+}
+
+impl ServerProcess {
+    /// Checks that `/proc/PID` can be read.
+    pub fn open(pid: u32) -> Result<ServerProcess, BenchError> {
+        let process = ServerProcess { pid };
+        process
+            .cpu_ns()
+            .map_err(|e| BenchError::new(format!("--server-pid {pid}: cannot read /proc/{pid}: {e}")))?;
+        Ok(process)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// CPU time used so far by all of its threads, in nanoseconds: the sum of each
+    /// thread's `schedstat` run time (nanosecond precision), or `stat` utime + stime
+    /// (10 ms ticks) where schedstat is unavailable.
+    pub fn cpu_ns(&self) -> io::Result<u64> {
+        match self.schedstat_ns() {
+            Ok(ns) => Ok(ns),
+            Err(_) => self.stat_ns(),
+        }
+    }
+
+    fn schedstat_ns(&self) -> io::Result<u64> {
+        let mut total = 0u64;
+        for entry in fs::read_dir(format!("/proc/{}/task", self.pid))? {
+            let path = entry?.path().join("schedstat");
+            // A thread may end between listing and reading.
+            let Ok(text) = fs::read_to_string(path) else { continue };
+            let ns = text.split_whitespace().next().and_then(|v| v.parse::<u64>().ok());
+            total += ns.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad schedstat"))?;
+        }
+        Ok(total)
+    }
+
+    fn stat_ns(&self) -> io::Result<u64> {
+        let text = fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
+        // Fields after the command name (which may contain spaces) are space-separated.
+        let after = text.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the full line, 12 and 13 here.
+        let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+        match (tick(11), tick(12)) {
+            (Some(u), Some(s)) => Ok((u + s) * (1_000_000_000 / USER_HZ)),
+            _ => Err(io::Error::new(io::ErrorKind::InvalidData, "bad /proc/PID/stat")),
+        }
+    }
+
+    /// Resident memory (`VmRSS`) in bytes.
+    pub fn rss_bytes(&self) -> io::Result<u64> {
+        let text = fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmRSS in /proc/PID/status"))
+    }
+}
+
+/// CPU seconds between two `cpu_ns` readings.
+pub fn cpu_secs(before: u64, after: u64) -> f64 {
+    after.saturating_sub(before) as f64 / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let me = ServerProcess::open(std::process::id()).expect("own /proc entry");
+        let before = me.cpu_ns().unwrap();
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert!(x != 1);
+        assert!(me.cpu_ns().unwrap() > before);
+        assert!(me.stat_ns().is_ok());
+        assert!(me.rss_bytes().unwrap() > 1024 * 1024);
+    }
+
+    #[test]
+    fn a_missing_process_is_named() {
+        let error = ServerProcess::open(u32::MAX).unwrap_err();
+        assert!(error.0.contains("--server-pid 4294967295"), "{error}");
+    }
+}

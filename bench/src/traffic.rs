@@ -1,0 +1,435 @@
+//! Game-data traffic between joined clients, for `relay` (each sender as fast as its
+//! in-flight window allows) and `fixed-rate` (each sender at a fixed rate).
+//!
+//! Every receiver checks each sender's sequence numbers (loss, duplicates, reordering)
+//! and records send→receive latency from the probe's timestamp. The run has three
+//! phases: warm-up (traffic, not counted), measurement (rates, CPU and latency), drain
+//! (no new messages; wait until every message sent has reached every room-mate, or the
+//! drain time is over). Everything runs as one task on the calling thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::{WebSocketReceiver, WebSocketSender};
+use event_listener::Event;
+use futures_util::SinkExt as _;
+use smol::future::FutureExt as _;
+use smol::stream::StreamExt as _;
+use smol::{Async, Timer};
+
+use crate::clock;
+use crate::context::RunContext;
+use crate::join::{close_code, Member};
+use crate::latency::{Latency, Percentiles};
+use crate::procfs::cpu_secs;
+use crate::seq::{Anomalies, Arrival, SeqTracker};
+use crate::wire::{self, Incoming, Probe};
+
+type Sink = WebSocketSender<Async<std::net::TcpStream>>;
+type Source = WebSocketReceiver<Async<std::net::TcpStream>>;
+
+/// Messages a receiver handles before letting other clients run.
+const RECEIVE_BURST: usize = 64;
+/// How often the drain phase looks whether everything arrived.
+const DRAIN_POLL: Duration = Duration::from_millis(2);
+/// Senders with anomalies listed in a report.
+pub const MAX_LISTED_SENDERS: usize = 20;
+
+/// How senders pace themselves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// Flat out, at most this many messages not yet received by every room-mate.
+    Window(u64),
+    /// This many messages per second per sender, evenly spaced.
+    Rate(f64),
+}
+
+/// The traffic phase.
+#[derive(Debug, Clone)]
+pub struct TrafficPlan {
+    /// Pacing.
+    pub pace: Pace,
+    /// Traffic before measuring.
+    pub warmup: Duration,
+    /// Measured traffic.
+    pub duration: Duration,
+    /// Longest wait for in-flight messages after sending stops.
+    pub drain: Duration,
+    /// Extra payload bytes per message.
+    pub pad: usize,
+}
+
+/// What one sender's messages suffered, summed over its room-mates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderAnomalies {
+    /// The sender's client index.
+    pub sender: usize,
+    /// Its anomalies.
+    pub anomalies: Anomalies,
+}
+
+/// The outcome of a traffic phase.
+#[derive(Debug, Clone)]
+pub struct TrafficReport {
+    /// Rooms with at least two members.
+    pub rooms: usize,
+    /// Clients sending (and receiving).
+    pub clients: usize,
+    /// Length of the measurement phase in seconds (as it happened).
+    pub measured_secs: f64,
+    /// Messages sent during measurement.
+    pub messages: u64,
+    /// Game-data deliveries received during measurement.
+    pub deliveries: u64,
+    /// Server CPU seconds during measurement, when measured.
+    pub server_cpu_secs: Option<f64>,
+    /// Messages sent in all phases.
+    pub messages_total: u64,
+    /// Deliveries received in all phases.
+    pub deliveries_total: u64,
+    /// Deliveries owed in all phases (each message × its room-mates).
+    pub deliveries_expected: u64,
+    /// Send → receive latency of messages sent during measurement.
+    pub latency: Percentiles,
+    /// Totals over every (receiver, sender) pair.
+    pub anomalies: Anomalies,
+    /// Senders with anomalies (at most [`MAX_LISTED_SENDERS`], worst first).
+    pub anomalous_senders: Vec<SenderAnomalies>,
+    /// How many senders had anomalies.
+    pub anomalous_sender_count: usize,
+    /// Unexpected things receivers saw (`CLOSED_1008`, `ERROR_…`, `EOF`, …).
+    pub events: BTreeMap<String, u64>,
+    /// Whether every message reached every room-mate before the drain ended.
+    pub drained: bool,
+}
+
+struct Room {
+    /// Client index of each member, by position.
+    members: Vec<usize>,
+    /// Messages sent, by sender position.
+    sent: Vec<Cell<u64>>,
+    /// Distinct messages received, `[receiver][sender]` positions.
+    received: Vec<Vec<Cell<u64>>>,
+    trackers: RefCell<Vec<Vec<SeqTracker>>>,
+    /// Rung when a sender's window may have opened, by sender position.
+    windows: Vec<Event>,
+}
+
+impl Room {
+    fn new(members: Vec<usize>) -> Room {
+        let k = members.len();
+        Room {
+            sent: (0..k).map(|_| Cell::new(0)).collect(),
+            received: (0..k).map(|_| (0..k).map(|_| Cell::new(0)).collect()).collect(),
+            trackers: RefCell::new((0..k).map(|_| (0..k).map(|_| SeqTracker::default()).collect()).collect()),
+            windows: (0..k).map(|_| Event::new()).collect(),
+            members,
+        }
+    }
+
+    /// Messages of `sender` some room-mate has not received yet.
+    fn in_flight(&self, sender: usize) -> u64 {
+        let slowest = (0..self.members.len())
+            .filter(|&r| r != sender)
+            .map(|r| self.received[r][sender].get())
+            .min()
+            .unwrap_or(u64::MAX);
+        self.sent[sender].get().saturating_sub(slowest)
+    }
+
+    fn owed(&self) -> u64 {
+        let mates = self.members.len() as u64 - 1;
+        self.sent.iter().map(|s| s.get() * mates).sum()
+    }
+
+    fn received_distinct(&self) -> u64 {
+        self.received.iter().flatten().map(Cell::get).sum()
+    }
+}
+
+struct Totals {
+    sent: Cell<u64>,
+    delivered: Cell<u64>,
+    latency: RefCell<Latency>,
+    /// Probes sent in [from, to) µs are measured for latency.
+    measure_from_us: u64,
+    measure_to_us: u64,
+    events: RefCell<BTreeMap<String, u64>>,
+    stop: Cell<bool>,
+}
+
+impl Totals {
+    fn event(&self, what: String) {
+        *self.events.borrow_mut().entry(what).or_default() += 1;
+    }
+}
+
+/// Where each client index sits: (room, position).
+type Seats = Vec<Option<(usize, usize)>>;
+
+/// Runs traffic between `members` (room = index / room_size) and reports.
+pub async fn run(
+    ctx: &RunContext,
+    members: Vec<Member>,
+    room_size: usize,
+    plan: &TrafficPlan,
+) -> TrafficReport {
+    let mut by_room: BTreeMap<usize, Vec<Member>> = BTreeMap::new();
+    for m in members {
+        by_room.entry(m.index / room_size).or_default().push(m);
+    }
+    // A room left with one member has nobody to talk to.
+    by_room.retain(|_, m| m.len() >= 2);
+    let max_index = by_room.values().flatten().map(|m| m.index + 1).max().unwrap_or(0);
+    let mut seats: Seats = vec![None; max_index];
+    let mut rooms = Vec::new();
+    let mut sockets = Vec::new();
+    for (r, room_members) in by_room.into_values().enumerate() {
+        let mut indexes = Vec::new();
+        for (pos, m) in room_members.into_iter().enumerate() {
+            seats[m.index] = Some((r, pos));
+            indexes.push(m.index);
+            let (sink, source) = m.ws.split();
+            sockets.push((r, pos, sink, source));
+        }
+        rooms.push(Room::new(indexes));
+    }
+    let clients = sockets.len();
+
+    let start = Instant::now();
+    let measure_from = start + plan.warmup;
+    let measure_to = measure_from + plan.duration;
+    let totals = Totals {
+        sent: Cell::new(0),
+        delivered: Cell::new(0),
+        latency: RefCell::new(Latency::default()),
+        measure_from_us: clock::to_us(measure_from),
+        measure_to_us: clock::to_us(measure_to),
+        events: RefCell::new(BTreeMap::new()),
+        stop: Cell::new(false),
+    };
+    let senders_done = Cell::new(false);
+
+    let mut sender_futures = Vec::with_capacity(clients);
+    let mut receiver_futures = Vec::with_capacity(clients);
+    for (i, (r, pos, sink, source)) in sockets.into_iter().enumerate() {
+        let room = &rooms[r];
+        let totals = &totals;
+        let seats = &seats;
+        receiver_futures.push(receive(room, pos, source, totals, seats));
+        let first = start + plan_offset(plan.pace, i, clients);
+        sender_futures.push(send(room, pos, sink, totals, plan, first, measure_to));
+    }
+    let senders = async {
+        futures_util::future::join_all(sender_futures).await;
+        senders_done.set(true);
+        smol::future::pending().await
+    };
+    let receivers = async {
+        futures_util::future::join_all(receiver_futures).await;
+        smol::future::pending().await
+    };
+
+    let coordinator = async {
+        Timer::at(measure_from).await;
+        let at_from = (Instant::now(), totals.sent.get(), totals.delivered.get(), ctx.cpu_ns());
+        Timer::at(measure_to).await;
+        let at_to = (Instant::now(), totals.sent.get(), totals.delivered.get(), ctx.cpu_ns());
+        totals.stop.set(true);
+        for room in &rooms {
+            room.windows.iter().for_each(|w| {
+                w.notify(usize::MAX);
+            });
+        }
+        let deadline = Instant::now() + plan.drain;
+        let drained = loop {
+            let owed: u64 = rooms.iter().map(Room::owed).sum();
+            let got: u64 = rooms.iter().map(Room::received_distinct).sum();
+            if senders_done.get() && got >= owed {
+                break true;
+            }
+            if Instant::now() >= deadline {
+                break false;
+            }
+            Timer::after(DRAIN_POLL).await;
+        };
+        (at_from, at_to, drained)
+    };
+    // Sender and receiver futures never finish first: the coordinator decides the end,
+    // and dropping the rest closes every socket.
+    let (at_from, at_to, drained) = coordinator.or(senders).or(receivers).await;
+
+    let measured_secs = at_to.0.duration_since(at_from.0).as_secs_f64();
+    let server_cpu_secs = match (at_from.3, at_to.3) {
+        (Some(a), Some(b)) => Some(cpu_secs(a, b)),
+        _ => None,
+    };
+    let mut anomalies = Anomalies::default();
+    let mut per_sender = Vec::new();
+    for room in &rooms {
+        let trackers = room.trackers.borrow();
+        for (s, &index) in room.members.iter().enumerate() {
+            let mut mine = Anomalies::default();
+            for (r, row) in trackers.iter().enumerate() {
+                if r != s {
+                    mine.add(row[s].finish(room.sent[s].get()));
+                }
+            }
+            anomalies.add(mine);
+            if !mine.is_clean() {
+                per_sender.push(SenderAnomalies { sender: index, anomalies: mine });
+            }
+        }
+    }
+    per_sender.sort_by_key(|s| {
+        std::cmp::Reverse(s.anomalies.lost + s.anomalies.duplicated + s.anomalies.reordered)
+    });
+    let anomalous_sender_count = per_sender.len();
+    per_sender.truncate(MAX_LISTED_SENDERS);
+    let latency = totals.latency.borrow().percentiles();
+    TrafficReport {
+        rooms: rooms.len(),
+        clients,
+        measured_secs,
+        messages: at_to.1 - at_from.1,
+        deliveries: at_to.2 - at_from.2,
+        server_cpu_secs,
+        messages_total: totals.sent.get(),
+        deliveries_total: totals.delivered.get(),
+        deliveries_expected: rooms.iter().map(Room::owed).sum(),
+        latency,
+        anomalies,
+        anomalous_senders: per_sender,
+        anomalous_sender_count,
+        events: totals.events.take(),
+        drained,
+    }
+}
+
+/// When sender `i` of `n` sends first: fixed-rate senders are spread over one period
+/// so the load is even; window senders all start at once.
+fn plan_offset(pace: Pace, i: usize, n: usize) -> Duration {
+    match pace {
+        Pace::Window(_) => Duration::ZERO,
+        Pace::Rate(hz) => Duration::from_secs_f64(i as f64 / n.max(1) as f64 / hz),
+    }
+}
+
+async fn send(
+    room: &Room,
+    pos: usize,
+    mut sink: Sink,
+    totals: &Totals,
+    plan: &TrafficPlan,
+    first: Instant,
+    until: Instant,
+) {
+    let me = u32::try_from(room.members[pos]).expect("client indexes fit u32");
+    let mut text = String::with_capacity(96 + plan.pad);
+    let write = |sink_text: &mut String| {
+        let seq = room.sent[pos].get();
+        wire::game_data(sink_text, Probe { sender: me, seq, sent_us: clock::now_us() }, plan.pad);
+        room.sent[pos].set(seq + 1);
+        totals.sent.set(totals.sent.get() + 1);
+        Message::text(sink_text.as_str())
+    };
+    match plan.pace {
+        Pace::Window(window) => loop {
+            if totals.stop.get() || Instant::now() >= until {
+                return;
+            }
+            let in_flight = room.in_flight(pos);
+            if in_flight >= window {
+                let listener = room.windows[pos].listen();
+                if room.in_flight(pos) >= window && !totals.stop.get() {
+                    listener.await;
+                }
+                continue;
+            }
+            for _ in in_flight..window {
+                if sink.feed(write(&mut text)).await.is_err() {
+                    totals.event("SEND_FAILED".to_owned());
+                    return;
+                }
+            }
+            if sink.flush().await.is_err() {
+                totals.event("SEND_FAILED".to_owned());
+                return;
+            }
+        },
+        Pace::Rate(hz) => {
+            let period = Duration::from_secs_f64(1.0 / hz);
+            let mut timer = Timer::at(first);
+            for k in 0u32.. {
+                let at = first + period * k;
+                if at >= until || totals.stop.get() {
+                    return;
+                }
+                timer.set_at(at);
+                (&mut timer).await;
+                if sink.send(write(&mut text)).await.is_err() {
+                    totals.event("SEND_FAILED".to_owned());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn receive(room: &Room, pos: usize, mut source: Source, totals: &Totals, seats: &Seats) {
+    let mut burst = 0;
+    loop {
+        burst += 1;
+        if burst == RECEIVE_BURST {
+            burst = 0;
+            smol::future::yield_now().await;
+        }
+        let text = match source.next().await {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => {
+                totals.event(close_code(frame.map(|f| u16::from(f.code))));
+                return;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) => {
+                totals.event("READ_FAILED".to_owned());
+                return;
+            }
+            None => {
+                totals.event("EOF".to_owned());
+                return;
+            }
+        };
+        match wire::classify(&text) {
+            Incoming::GameData(probe) => on_probe(room, pos, probe, totals, seats),
+            Incoming::ForeignGameData => totals.event("FOREIGN_GAME_DATA".to_owned()),
+            Incoming::Error { code } => totals.event(format!("ERROR_{code}")),
+            Incoming::Garbage => totals.event("GARBAGE".to_owned()),
+            _ => {}
+        }
+    }
+}
+
+fn on_probe(room: &Room, pos: usize, probe: Probe, totals: &Totals, seats: &Seats) {
+    let now = clock::now_us();
+    totals.delivered.set(totals.delivered.get() + 1);
+    let Some(&Some((_, sender))) = seats.get(probe.sender as usize) else {
+        totals.event("UNKNOWN_SENDER".to_owned());
+        return;
+    };
+    if room.members.get(sender) != Some(&(probe.sender as usize)) || sender == pos {
+        totals.event("WRONG_ROOM_SENDER".to_owned());
+        return;
+    }
+    let arrival = room.trackers.borrow_mut()[pos][sender].observe(probe.seq);
+    if arrival != Arrival::Duplicate {
+        let got = &room.received[pos][sender];
+        got.set(got.get() + 1);
+        room.windows[sender].notify(usize::MAX);
+    }
+    if (totals.measure_from_us..totals.measure_to_us).contains(&probe.sent_us) {
+        totals.latency.borrow_mut().record(now.saturating_sub(probe.sent_us));
+    }
+}

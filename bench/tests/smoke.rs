@@ -1,0 +1,166 @@
+//! CI smoke run: every scenario briefly against an in-process server. Asserts that the
+//! run completes with no loss, duplicates or reordering and that the JSON summary holds
+//! its figures; never asserts on speed (benchmarks are not timed tests).
+
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+use signal_fish_bench::scenario::fixed_rate::{self, FixedRateOptions};
+use signal_fish_bench::scenario::idle::{self, IdleOptions};
+use signal_fish_bench::scenario::join_storm::{self, JoinStormOptions};
+use signal_fish_bench::scenario::relay::{self, RelayOptions};
+use signal_fish_bench::{RunContext, Summary};
+use signal_fish_server::{Config, Server, ShutdownHandle};
+
+/// A server on 127.0.0.1:0 in its own thread, stopped on drop.
+struct TestServer {
+    addr: SocketAddr,
+    stop: ShutdownHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    fn start() -> TestServer {
+        let server = Server::bind(Config::default(), "127.0.0.1:0".parse().unwrap()).expect("bind");
+        let addr = server.local_addr();
+        let stop = server.shutdown_handle();
+        let thread = std::thread::spawn(move || smol::block_on(server.run()));
+        TestServer { addr, stop, thread: Some(thread) }
+    }
+
+    /// A run context measuring this process (the server's thread is part of it).
+    fn context(&self) -> RunContext {
+        RunContext::new(self.addr, Some(std::process::id()), None, 4).expect("context")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn json_line(summary: &Summary) -> Value {
+    let rendered = summary.render();
+    let last = rendered.lines().last().expect("output");
+    let parsed: Value = serde_json::from_str(last).expect("the last line is JSON");
+    assert!(rendered.lines().count() >= 3, "human lines come first:\n{rendered}");
+    parsed
+}
+
+fn number(json: &Value, key: &str) -> f64 {
+    json[key].as_f64().unwrap_or_else(|| panic!("{key} is a number in {json}"))
+}
+
+fn assert_clean_traffic(json: &Value) {
+    assert_eq!(json["lost"], 0, "{json}");
+    assert_eq!(json["duplicated"], 0, "{json}");
+    assert_eq!(json["reordered"], 0, "{json}");
+    assert_eq!(json["drained"], true, "{json}");
+    assert_eq!(json["events"], serde_json::json!({}), "{json}");
+    assert_eq!(json["deliveries_total"], json["deliveries_expected"], "{json}");
+    assert!(number(json, "deliveries") > 0.0, "{json}");
+    for key in ["messages_per_sec", "deliveries_per_sec", "server_cpu_secs", "deliveries_per_server_cpu_sec"]
+    {
+        assert!(number(json, key) > 0.0, "{key} in {json}");
+    }
+    assert!(json["latency"]["count"].as_u64().unwrap() > 0, "{json}");
+    assert!(json["latency"]["p99_us"].as_u64().unwrap() >= json["latency"]["p50_us"].as_u64().unwrap());
+}
+
+#[test]
+fn relay_smoke() {
+    let server = TestServer::start();
+    let opts = RelayOptions {
+        rooms: 6,
+        room_size: 4,
+        window: 8,
+        warmup: Duration::from_millis(300),
+        duration: Duration::from_secs(1),
+        drain: Duration::from_secs(5),
+        pad: 16,
+        join_in_flight: 8,
+        join_timeout: Duration::from_secs(5),
+    };
+    let json = json_line(&relay::run(&server.context(), &opts).expect("relay runs"));
+    assert_eq!(json["scenario"], "relay");
+    assert_eq!(json["joined"], 24, "{json}");
+    assert_eq!(json["clients_active"], 24, "{json}");
+    assert_clean_traffic(&json);
+}
+
+#[test]
+fn fixed_rate_smoke() {
+    let server = TestServer::start();
+    let opts = FixedRateOptions {
+        clients: 30,
+        room_size: 3,
+        hz: 40.0,
+        warmup: Duration::from_millis(300),
+        duration: Duration::from_secs(1),
+        drain: Duration::from_secs(5),
+        pad: 0,
+        join_in_flight: 10,
+        join_timeout: Duration::from_secs(5),
+    };
+    let json = json_line(&fixed_rate::run(&server.context(), &opts).expect("fixed-rate runs"));
+    assert_eq!(json["scenario"], "fixed-rate");
+    assert_eq!(json["joined"], 30, "{json}");
+    assert_clean_traffic(&json);
+    assert!(number(&json, "achieved_hz_per_client") > 0.0, "{json}");
+}
+
+#[test]
+fn join_storm_smoke() {
+    let server = TestServer::start();
+    let opts =
+        JoinStormOptions { clients: 120, room_size: 8, in_flight: 20, timeout: Duration::from_secs(5) };
+    let json = json_line(&join_storm::run(&server.context(), &opts).expect("join-storm runs"));
+    assert_eq!(json["scenario"], "join-storm");
+    assert_eq!(json["joined"], 120, "{json}");
+    assert_eq!(json["join_failed"], 0, "{json}");
+    for key in ["joins_per_sec", "joins_per_server_cpu_sec", "server_cpu_secs"] {
+        assert!(number(&json, key) > 0.0, "{key} in {json}");
+    }
+    assert_eq!(json["connect_to_joined"]["count"], 120, "{json}");
+}
+
+#[test]
+fn join_storm_reports_failures_by_code() {
+    let server = TestServer::start();
+    // Twelve clients into rooms of 3 from one address: the server's per-IP cap (10)
+    // refuses the last two with TOO_MANY_CONNECTIONS.
+    let ctx = RunContext::new(server.addr, None, None, 12).expect("context");
+    let opts = JoinStormOptions { clients: 12, room_size: 3, in_flight: 12, timeout: Duration::from_secs(5) };
+    let json = json_line(&join_storm::run(&ctx, &opts).expect("join-storm runs"));
+    assert_eq!(json["joined"], 10, "{json}");
+    assert_eq!(json["join_failures"]["TOO_MANY_CONNECTIONS"], 2, "{json}");
+    assert_eq!(json["joins_per_server_cpu_sec"], Value::Null, "{json}");
+}
+
+#[test]
+fn idle_smoke() {
+    let server = TestServer::start();
+    let opts = IdleOptions {
+        clients: 100,
+        room_size: 4,
+        join_in_flight: 20,
+        join_timeout: Duration::from_secs(5),
+        settle: Duration::from_millis(200),
+        hold: Duration::from_secs(1),
+        ping: Some(Duration::from_millis(300)),
+    };
+    let json = json_line(&idle::run(&server.context(), &opts).expect("idle runs"));
+    assert_eq!(json["scenario"], "idle");
+    assert_eq!(json["joined"], 100, "{json}");
+    assert_eq!(json["closed_during_hold"], 0, "{json}");
+    for key in ["rss_after_bytes", "rss_total_per_connection_bytes", "server_cpu_percent"] {
+        assert!(number(&json, key) >= 0.0, "{key} in {json}");
+    }
+    assert!(json["rss_per_connection_bytes"].is_u64(), "{json}");
+}
