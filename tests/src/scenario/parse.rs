@@ -188,6 +188,9 @@ impl Scenario {
         if let Some(reason) = &self.header.sim_only {
             return Some(reason.clone());
         }
+        if self.header.spacing != DEFAULT_SPACING {
+            return Some("it sets the virtual time between inputs (`spacing`)".to_owned());
+        }
         for stanza in &self.stanzas {
             for (line, command) in &stanza.commands {
                 if command.sim_only() {

@@ -196,9 +196,7 @@ fn random_config(rng: &mut SplitMix64) -> serde_json::Value {
             "ping_timeout": *rng.pick(&[2u64, 5, 30]),
             "reconnection_window": *rng.pick(&[1u64, 3, 20]),
             "event_buffer_size": *rng.pick(&[1u64, 3, 100]),
-            // 0 is left out until finding F1 (timer due inside settle()) is fixed in the core;
-            // scenarios/pending/settle_schedules_due_timer.scn reproduces it.
-            "empty_room_timeout": *rng.pick(&[1u64, 2, 30]),
+            "empty_room_timeout": *rng.pick(&[0u64, 2, 30]),
             "inactive_room_timeout": *rng.pick(&[4u64, 60]),
             "enable_reconnection": rng.chance(90),
             "default_max_players": *rng.pick(&[2u64, 3, 4]),
