@@ -58,6 +58,8 @@ pub struct JoinOutcome {
     pub elapsed: Duration,
     /// Server CPU seconds over `elapsed`, when measured.
     pub server_cpu_secs: Option<f64>,
+    /// This process's CPU seconds over `elapsed`.
+    pub generator_cpu_secs: Option<f64>,
 }
 
 impl JoinOutcome {
@@ -74,6 +76,7 @@ pub async fn join_all(ctx: &RunContext, plan: &JoinPlan) -> JoinOutcome {
     let failures = RefCell::new(BTreeMap::<String, u64>::new());
     let latency = RefCell::new(Latency::default());
     let cpu_before = ctx.cpu_ns();
+    let generator_before = ctx.generator_cpu_ns();
     let started = Instant::now();
     let last = Cell::new(started);
     // `in_flight` workers take the next index until none is left; they run as one
@@ -105,6 +108,10 @@ pub async fn join_all(ctx: &RunContext, plan: &JoinPlan) -> JoinOutcome {
         (Some(a), Some(b)) => Some(crate::procfs::cpu_secs(a, b)),
         _ => None,
     };
+    let generator_cpu_secs = match (generator_before, ctx.generator_cpu_ns()) {
+        (Some(a), Some(b)) => Some(crate::procfs::cpu_secs(a, b)),
+        _ => None,
+    };
     let members = joined
         .into_inner()
         .into_iter()
@@ -118,6 +125,7 @@ pub async fn join_all(ctx: &RunContext, plan: &JoinPlan) -> JoinOutcome {
         latency: latency.into_inner(),
         elapsed,
         server_cpu_secs,
+        generator_cpu_secs,
     }
 }
 

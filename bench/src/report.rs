@@ -86,6 +86,8 @@ pub fn traffic(report: &TrafficReport, into: &mut Summary) {
         "deliveries_per_sec": rate(report.deliveries as f64, secs),
         "server_cpu_secs": cpu.map(|c| (c * 1000.0).round() / 1000.0),
         "server_cpu_percent": rate(cpu.unwrap_or(0.0) * 100.0, secs).filter(|_| cpu.is_some()),
+        "generator_cpu_percent": rate(report.generator_cpu_secs.unwrap_or(0.0) * 100.0, secs)
+            .filter(|_| report.generator_cpu_secs.is_some()),
         "messages_per_server_cpu_sec": rate(report.messages as f64, cpu),
         "deliveries_per_server_cpu_sec": rate(report.deliveries as f64, cpu),
         "latency": report.latency.to_json(),
@@ -132,6 +134,12 @@ pub fn traffic(report: &TrafficReport, into: &mut Summary) {
             |c| format!("{c:.3} s ({:.1} % of a core)", c * 100.0 / report.measured_secs.max(1e-9))
         )
     ));
+    if let Some(g) = report.generator_cpu_secs {
+        h.push(format!(
+            "generator CPU {g:.3} s ({:.1} % of a core)",
+            g * 100.0 / report.measured_secs.max(1e-9)
+        ));
+    }
     h.push(format!("latency send→receive: {}", report.latency.human()));
     h.push(format!(
         "deliveries: {} of {} owed; lost {}, duplicated {}, reordered {}{}",

@@ -85,6 +85,8 @@ pub struct TrafficReport {
     pub deliveries: u64,
     /// Server CPU seconds during measurement, when measured.
     pub server_cpu_secs: Option<f64>,
+    /// This process's CPU seconds during measurement.
+    pub generator_cpu_secs: Option<f64>,
     /// Messages sent in all phases.
     pub messages_total: u64,
     /// Deliveries received in all phases.
@@ -235,8 +237,13 @@ pub async fn run(
     let coordinator = async {
         Timer::at(measure_from).await;
         let at_from = (Instant::now(), totals.sent.get(), totals.delivered.get(), ctx.cpu_ns());
+        let generator_from = ctx.generator_cpu_ns();
         Timer::at(measure_to).await;
         let at_to = (Instant::now(), totals.sent.get(), totals.delivered.get(), ctx.cpu_ns());
+        let generator = match (generator_from, ctx.generator_cpu_ns()) {
+            (Some(a), Some(b)) => Some(cpu_secs(a, b)),
+            _ => None,
+        };
         totals.stop.set(true);
         for room in &rooms {
             room.windows.iter().for_each(|w| {
@@ -255,11 +262,11 @@ pub async fn run(
             }
             Timer::after(DRAIN_POLL).await;
         };
-        (at_from, at_to, drained)
+        (at_from, at_to, generator, drained)
     };
     // Sender and receiver futures never finish first: the coordinator decides the end,
     // and dropping the rest closes every socket.
-    let (at_from, at_to, drained) = coordinator.or(senders).or(receivers).await;
+    let (at_from, at_to, generator_cpu_secs, drained) = coordinator.or(senders).or(receivers).await;
 
     let measured_secs = at_to.0.duration_since(at_from.0).as_secs_f64();
     let server_cpu_secs = match (at_from.3, at_to.3) {
@@ -296,6 +303,7 @@ pub async fn run(
         messages: at_to.1 - at_from.1,
         deliveries: at_to.2 - at_from.2,
         server_cpu_secs,
+        generator_cpu_secs,
         messages_total: totals.sent.get(),
         deliveries_total: totals.delivered.get(),
         deliveries_expected: rooms.iter().map(Room::owed).sum(),

@@ -54,6 +54,10 @@ pub fn run(ctx: &RunContext, opts: &JoinStormOptions) -> Result<Summary, BenchEr
         figure(rate(joined as f64, cpu)),
         cpu.map_or_else(|| "n/a".to_owned(), |c| format!("{c:.3} s")),
     ));
+    if let Some(g) = outcome.generator_cpu_secs {
+        summary.human.push(format!("generator CPU {g:.3} s ({:.1} % of a core)", g * 100.0 / secs.max(1e-9)));
+        summary.set("generator_cpu_percent", json!(rate(g * 100.0, Some(secs))));
+    }
     summary.human.push(format!("connect→RoomJoined: {}", latency.human()));
     summary.human.push(format!("failures: {}", counts_human(&outcome.failures)));
     summary.set("clients", json!(opts.clients));
