@@ -54,8 +54,14 @@ pub enum Event {
         /// The frame's bytes.
         data: Bytes,
     },
-    /// A WebSocket-level Pong frame (treated like a JSON `Ping`).
+    /// A WebSocket-level Pong frame (treated like a JSON `Ping`: answered with `Pong`).
     PongFrame {
+        /// From.
+        conn: ConnId,
+    },
+    /// A WebSocket-level Ping frame. The transport answers it; the engine only counts it
+    /// as a sign of life (DECISIONS D17).
+    PingFrame {
         /// From.
         conn: ConnId,
     },
@@ -67,9 +73,15 @@ pub enum Event {
         cause: CloseCause,
     },
     /// The connection's outbound queue hit its byte bound: the client is not reading.
+    /// The engine closes it (1008). `unsent` holds every frame the transport had not
+    /// written yet, in order (what was queued, then what did not fit); a player that
+    /// opted in to reconnection gets them replayed in `Reconnected.missed_events`
+    /// (DECISIONS D19).
     Backlogged {
         /// Which.
         conn: ConnId,
+        /// Frames never written to the socket, oldest first.
+        unsent: Vec<Frame>,
     },
     /// An HTTP request other than a WebSocket upgrade.
     Http(HttpRequest),

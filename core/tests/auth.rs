@@ -241,7 +241,8 @@ fn per_app_room_and_player_limits_are_enforced() {
         join_failure(&out.only(a)),
         ("Max players cannot exceed 4".into(), "INVALID_MAX_PLAYERS".into())
     );
-    h.create(a, "g", "A", 4);
+    let joined = h.send(a, r#"{"type":"JoinRoom","data":{"game_name":"g","player_name":"A"}}"#).only(a);
+    assert_eq!(joined["data"]["max_players"], 4, "the default is clamped to the app's limit");
     let b = h.connect();
     h.send(b, AUTH);
     let out = h.send(b, r#"{"type":"JoinRoom","data":{"game_name":"g","player_name":"B","max_players":2}}"#);

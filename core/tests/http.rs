@@ -70,6 +70,25 @@ fn json_metrics_document() {
 }
 
 #[test]
+fn dashboard_history_samples_the_configured_fields() {
+    let mut h = Harness::new();
+    let empty = h.http("GET", "/metrics", &[]);
+    let doc: serde_json::Value = serde_json::from_slice(&empty.body).unwrap();
+    let first = &doc["dashboardCache"]["history"][0];
+    assert_eq!(first["playerPercentiles"], serde_json::json!({}), "no rooms: empty object, as at top level");
+    assert_eq!(first["activeRooms"], 0);
+    let a = h.connect();
+    h.create(a, "g", "A", 2);
+    h.advance(secs(5));
+    let doc: serde_json::Value = serde_json::from_slice(&h.http("GET", "/metrics", &[]).body).unwrap();
+    let history = doc["dashboardCache"]["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1]["roomsByGame"]["g"], 1);
+    assert_eq!(history[1]["playerPercentiles"]["p50"], 1.0);
+    assert_eq!(history[1]["fetchedAt"], "2026-03-01T12:00:05.000000000+00:00");
+}
+
+#[test]
 fn prometheus_metrics() {
     let mut h = Harness::new();
     let a = h.connect();

@@ -90,7 +90,7 @@ fn slow_consumers_are_closed_and_counted() {
     let (a, b) = (h.connect(), h.connect());
     let (code, _) = h.create(a, "g", "Alice", 2);
     h.join(b, "g", &code, "Bob");
-    let out = h.step(Event::Backlogged { conn: b });
+    let out = h.step(Event::Backlogged { conn: b, unsent: Vec::new() });
     assert_eq!(out.close_code(b), Some(close_code::POLICY));
     assert_eq!(out.to(a)[0]["type"], "PlayerLeft");
     assert_eq!(h.engine.counters().slow_consumers_closed_total, 1);

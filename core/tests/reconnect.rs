@@ -285,3 +285,48 @@ fn a_room_emptied_while_settling_is_removed_in_the_same_step() {
     assert_eq!(h.engine.room_count(), 0, "removed in the step that emptied it");
     assert!(!out.0.iter().any(|a| matches!(a, signal_fish_core::Action::WakeAt(t) if *t <= h.now)));
 }
+
+#[test]
+fn a_slow_consumer_that_opted_in_gets_what_it_never_received_on_reconnect() {
+    use signal_fish_core::{Event, Frame};
+    let mut h = Harness::new();
+    let r = setup(&mut h);
+    let out = h.send(r.a, r#"{"type":"GameData","data":{"data":"first"}}"#);
+    let queued: Vec<Frame> = out
+        .0
+        .into_iter()
+        .filter_map(|a| match a {
+            signal_fish_core::Action::Send { conn, frame } if conn == r.b => Some(frame),
+            _ => None,
+        })
+        .collect();
+    let unsent_binary =
+        signal_fish_core::protocol::binary_game_data_frame(&r.bob.parse().unwrap(), &[0x91, 0x01]);
+    let mut unsent = queued;
+    unsent.push(Frame::Binary(unsent_binary));
+    let out = h.step(Event::Backlogged { conn: r.b, unsent });
+    assert_eq!(out.close_code(r.b), Some(close_code::POLICY));
+    assert!(out.nothing_to(r.a), "the seat is kept");
+    h.send(r.a, r#"{"type":"GameData","data":{"data":"second"}}"#);
+    let b2 = h.connect_opted_in();
+    let resumed = reconnect(&mut h, b2, &r.bob, &r.room_id, &r.token);
+    let missed: Vec<_> = resumed["data"]["missed_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["data"].clone())
+        .collect();
+    assert_eq!(missed, [json!("first"), json!([1]), json!("second")]);
+}
+
+#[test]
+fn websocket_ping_frames_keep_a_connection_alive() {
+    let mut h = Harness::new();
+    let a = h.connect();
+    for _ in 0..5 {
+        h.advance(secs(25));
+        let out = h.step(signal_fish_core::Event::PingFrame { conn: a });
+        assert!(out.nothing_to(a), "the transport answers pings; the engine stays silent");
+    }
+    assert_eq!(h.engine.connection_count(), 1);
+}

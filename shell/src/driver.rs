@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signal_fish_core::http::{HttpRequest, HttpResponse};
-use signal_fish_core::{Action, ConnId, Engine, Event, Instant};
+use signal_fish_core::{Action, ConnId, Engine, Event, Frame, Instant};
 use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt as _;
 use smol::Timer;
@@ -68,7 +68,9 @@ pub(crate) struct Driver {
     conns: HashMap<ConnId, Arc<Outbox>>,
     http: HashMap<u64, Sender<HttpResponse>>,
     actions: Vec<Action>,
-    backlogged: Vec<ConnId>,
+    /// Connections whose outbox overflowed during this step, with the frames that did
+    /// not fit (later frames for them go here too, so nothing is reordered).
+    backlogged: Vec<(ConnId, Vec<Frame>)>,
     wake_at: Option<Instant>,
     timer: Timer,
     shutdown_deadline: Option<std::time::Instant>,
@@ -167,8 +169,9 @@ impl Driver {
                     Event::Text { conn, .. }
                     | Event::Binary { conn, .. }
                     | Event::PongFrame { conn }
+                    | Event::PingFrame { conn }
                     | Event::Closed { conn, .. }
-                    | Event::Backlogged { conn } => *conn,
+                    | Event::Backlogged { conn, .. } => *conn,
                     _ => return,
                 };
                 // Frames still in flight from a connection the engine closed are moot.
@@ -199,12 +202,15 @@ impl Driver {
     }
 
     /// Steps the engine, routes its actions, then tells it about every connection whose
-    /// outbox overflowed (which closes them, so this ends).
+    /// outbox overflowed, handing back every frame it has not written (which closes
+    /// them, so this ends).
     fn step(&mut self, event: Event) {
         self.step_once(event);
-        while let Some(conn) = self.backlogged.pop() {
-            if self.conns.contains_key(&conn) {
-                self.step_once(Event::Backlogged { conn });
+        while let Some((conn, overflow)) = self.backlogged.pop() {
+            if let Some(outbox) = self.conns.get(&conn) {
+                let mut unsent = outbox.take_queued();
+                unsent.extend(overflow);
+                self.step_once(Event::Backlogged { conn, unsent });
             }
         }
     }
@@ -225,8 +231,12 @@ impl Driver {
         match action {
             Action::Send { conn, frame } => {
                 let Some(outbox) = self.conns.get(&conn) else { return };
-                if outbox.push(frame) == Push::Full && !self.backlogged.contains(&conn) {
-                    self.backlogged.push(conn);
+                if let Some((_, overflow)) = self.backlogged.iter_mut().find(|(c, _)| *c == conn) {
+                    overflow.push(frame);
+                    return;
+                }
+                if let Push::Full(frame) = outbox.push(frame) {
+                    self.backlogged.push((conn, vec![frame]));
                 }
             }
             Action::Close { conn, code, reason } => {

@@ -19,8 +19,8 @@ use crate::stats::TransportCounters;
 pub(crate) enum Push {
     /// The frame is queued.
     Queued,
-    /// The queue is at its byte bound; the frame was not queued.
-    Full,
+    /// The queue is at its byte bound; the frame was not queued and is given back.
+    Full(Frame),
     /// The connection is closing or gone; the frame was discarded.
     Gone,
 }
@@ -91,7 +91,7 @@ impl Outbox {
             return Push::Gone;
         }
         if state.bytes > 0 && state.bytes + len > self.limit {
-            return Push::Full;
+            return Push::Full(frame);
         }
         state.bytes += len;
         state.frames.push_back(frame);
@@ -171,6 +171,18 @@ impl Outbox {
         }
     }
 
+    /// Takes every frame still queued (not yet handed to the writer), oldest first: the
+    /// driver gives them back to the engine when the client is backlogged, so a player
+    /// who reconnects gets them replayed (DECISIONS D19).
+    pub(crate) fn take_queued(&self) -> Vec<Frame> {
+        let mut state = self.lock();
+        let bytes = std::mem::take(&mut state.bytes);
+        let frames: Vec<Frame> = state.frames.drain(..).collect();
+        drop(state);
+        self.counters.dequeued(bytes, false);
+        frames
+    }
+
     /// Frames taken by [`Outbox::next`] are written (or, with `written = false`,
     /// abandoned because the socket failed).
     pub(crate) fn taken_done(&self, bytes: usize, written: bool) {
@@ -200,7 +212,7 @@ mod tests {
         let outbox = Outbox::new(100, counters.clone());
         assert_eq!(outbox.push(frame(60)), Push::Queued);
         assert_eq!(outbox.push(frame(40)), Push::Queued);
-        assert_eq!(outbox.push(frame(1)), Push::Full);
+        assert!(matches!(outbox.push(frame(1)), Push::Full(_)));
         assert_eq!(outbox.queued_bytes(), 100);
         let mut out = Vec::new();
         assert_eq!(smol::block_on(outbox.next(10, &mut out)), Next::Frames(100));
@@ -212,10 +224,23 @@ mod tests {
     }
 
     #[test]
+    fn queued_frames_can_be_taken_back_in_order() {
+        let counters = Arc::new(TransportCounters::default());
+        let outbox = Outbox::new(100, counters.clone());
+        outbox.push(frame(10));
+        outbox.push(frame(20));
+        let taken = outbox.take_queued();
+        assert_eq!(taken.iter().map(Frame::len).collect::<Vec<_>>(), [10, 20]);
+        assert_eq!(outbox.queued_bytes(), 0);
+        assert_eq!(counters.snapshot().outbound_queue_bytes, 0);
+        assert_eq!(counters.snapshot().bytes_written_total, 0);
+    }
+
+    #[test]
     fn an_oversized_frame_fits_an_empty_queue() {
         let outbox = Outbox::new(10, Arc::default());
         assert_eq!(outbox.push(frame(50)), Push::Queued);
-        assert_eq!(outbox.push(frame(1)), Push::Full);
+        assert!(matches!(outbox.push(frame(1)), Push::Full(_)));
     }
 
     #[test]

@@ -187,12 +187,14 @@ async fn read_loop(
                 Event::Binary { conn, data }
             }
             Ok(Message::Pong(_)) => Event::PongFrame { conn },
-            // tungstenite answers pings and close frames itself.
+            // tungstenite answers pings itself; the engine only counts them as liveness.
+            Ok(Message::Ping(_)) => Event::PingFrame { conn },
+            // tungstenite answers close frames itself.
             Ok(Message::Close(_)) => {
                 saw_close = true;
                 continue;
             }
-            Ok(Message::Ping(_) | Message::Frame(_)) => continue,
+            Ok(Message::Frame(_)) => continue,
             Err(WsError::Capacity(_)) => return ReadEnd::TooLarge,
             Err(_) if saw_close => return ReadEnd::PeerClosed,
             Err(_) => return ReadEnd::Failed,

@@ -280,7 +280,7 @@ impl Sim {
     pub fn backlog(&mut self, name: &str) -> Result<(), SimError> {
         self.pass_time();
         let conn = self.open_conn(name)?;
-        self.step(Event::Backlogged { conn });
+        self.step(Event::Backlogged { conn, unsent: Vec::new() });
         Ok(())
     }
 

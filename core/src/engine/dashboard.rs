@@ -45,7 +45,7 @@ impl Engine {
             fetched_at: self.unix_now(),
             active_rooms: Some(self.rooms.len() as u64),
             rooms_by_game: Some(rooms_by_game),
-            player_percentiles: Percentiles::of(all),
+            player_percentiles: Some(Percentiles::of(all)),
             game_percentiles: Some(
                 per_game
                     .into_iter()

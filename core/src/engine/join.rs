@@ -45,9 +45,11 @@ impl Engine {
             .map_err(|r| (r, ErrorCode::InvalidGameName))?;
         validate_player_name(&request.player_name, protocol)
             .map_err(|r| (r, ErrorCode::InvalidPlayerName))?;
-        let max_players = request.max_players.unwrap_or(self.config.server.default_max_players);
         let c = &self.conns[&conn];
         let app_limit = c.app.and_then(|i| self.config.security.authorized_apps[i].max_players_per_room);
+        // A client that asks for nothing gets the server default, within its app's limit.
+        let default = self.config.server.default_max_players.min(app_limit.unwrap_or(u8::MAX));
+        let max_players = request.max_players.unwrap_or(default);
         if max_players < 1 {
             return Err(("Max players must be at least 1".to_owned(), ErrorCode::InvalidMaxPlayers));
         }

@@ -180,18 +180,18 @@ impl Engine {
             Event::Text { conn, text } => self.on_text(conn, &text, out),
             Event::Binary { conn, data } => self.on_binary(conn, &data, out),
             Event::PongFrame { conn } => self.on_pong_frame(conn, out),
+            Event::PingFrame { conn } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.last_inbound = self.now;
+                }
+            }
             Event::Closed { conn, cause } => {
                 if cause == CloseCause::TransportError && self.conns.contains_key(&conn) {
                     self.counters.websocket_errors_total += 1;
                 }
                 self.drop_connection(conn, out);
             }
-            Event::Backlogged { conn } => {
-                if self.conns.contains_key(&conn) {
-                    self.counters.slow_consumers_closed_total += 1;
-                    self.close(conn, close_code::POLICY, "slow consumer", out);
-                }
-            }
+            Event::Backlogged { conn, unsent } => self.on_backlogged(conn, unsent, out),
             Event::Http(request) => self.on_http(&request, out),
             Event::Tick => {}
             Event::Shutdown => self.on_shutdown(out),
@@ -319,6 +319,38 @@ impl Engine {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_inbound = self.now;
         self.send(conn, &ServerMessage::Pong, out);
+    }
+
+    /// A slow consumer is closed (D19); if its seat is kept for a reconnect, what it
+    /// never received is kept for replay too.
+    fn on_backlogged(&mut self, conn: ConnId, unsent: Vec<Frame>, out: &mut Vec<Action>) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        let player_id = c.player_id;
+        self.counters.slow_consumers_closed_total += 1;
+        self.close(conn, close_code::POLICY, "slow consumer", out);
+        let Some(&key) = self.seat_index.get(&player_id) else { return };
+        let limits = BufferLimits::of(&self.config);
+        let room = self.rooms.get_mut(&key).expect("indexed seats have rooms");
+        let Some(seat) = room.seat_mut(player_id) else { return };
+        let Presence::Away { missed, missed_bytes, .. } = &mut seat.presence else { return };
+        for frame in unsent {
+            let text = match frame {
+                Frame::Text(text) => text,
+                Frame::Binary(binary) => match replayable_binary(&binary) {
+                    Some(text) => text,
+                    None => continue,
+                },
+            };
+            buffer_for_away(
+                player_id,
+                missed,
+                missed_bytes,
+                text,
+                limits,
+                &mut self.counters,
+                &mut self.evictions,
+            );
+        }
     }
 
     fn on_shutdown(&mut self, out: &mut Vec<Action>) {
@@ -514,6 +546,20 @@ fn buffer_for_away(
     *missed_bytes += frame.len();
     missed.push(frame);
     counters.reconnection_events_buffered_total += 1;
+}
+
+/// The JSON form of a binary game-data frame, for replay (which is JSON): the payload's
+/// JSON translation, or the defined `GameDataBinary` envelope when it has none.
+fn replayable_binary(frame: &[u8]) -> Option<Bytes> {
+    let (sender, payload) = crate::protocol::parse_binary_game_data_frame(frame)?;
+    Some(crate::protocol::translate_to_json_frame(&sender, payload).unwrap_or_else(|| {
+        ServerMessage::GameDataBinary {
+            from_player: sender,
+            encoding: GameDataEncoding::MessagePack,
+            payload: payload.to_vec(),
+        }
+        .to_bytes()
+    }))
 }
 
 /// Whether a connection negotiated MessagePack game data.

@@ -119,7 +119,7 @@ fn run(data: &[u8], reconnection: bool) {
                                 if *clean { CloseCause::ClientClosed } else { CloseCause::TransportError };
                             Event::Closed { conn, cause }
                         }
-                        Op::Backlog { .. } => Event::Backlogged { conn },
+                        Op::Backlog { .. } => Event::Backlogged { conn, unsent: Vec::new() },
                         Op::PongFrame { .. } => {
                             model.heard_from(slot, now);
                             Event::PongFrame { conn }

@@ -62,8 +62,9 @@ pub struct DashboardSample {
     pub active_rooms: Option<u64>,
     /// Rooms per game.
     pub rooms_by_game: Option<BTreeMap<String, u64>>,
-    /// Players-per-room percentiles over all rooms (`None` also when there are no rooms).
-    pub player_percentiles: Option<Percentiles>,
+    /// Players-per-room percentiles over all rooms (`Some(None)` when there are no rooms,
+    /// rendered `{}`).
+    pub player_percentiles: Option<Option<Percentiles>>,
     /// Players-per-room percentiles per game.
     pub game_percentiles: Option<BTreeMap<String, Percentiles>>,
 }
@@ -122,7 +123,7 @@ pub fn render_json(input: &JsonMetricsInput<'_>) -> String {
                 "activeRooms": s.active_rooms,
                 "fetchedAt": s.fetched_at.to_rfc3339_offset(),
                 "gamePercentiles": s.game_percentiles.as_ref().map(game_percentiles),
-                "playerPercentiles": s.player_percentiles.map(Percentiles::to_json),
+                "playerPercentiles": s.player_percentiles.map(|p| p.map_or(json!({}), Percentiles::to_json)),
                 "roomsByGame": s.rooms_by_game,
             })
         })
@@ -142,7 +143,7 @@ pub fn render_json(input: &JsonMetricsInput<'_>) -> String {
             "history": history,
         },
         "gamePercentiles": live.game_percentiles.as_ref().map_or(json!({}), game_percentiles),
-        "playerPercentiles": live.player_percentiles.map_or(json!({}), Percentiles::to_json),
+        "playerPercentiles": live.player_percentiles.flatten().map_or(json!({}), Percentiles::to_json),
         "roomsByGame": live.rooms_by_game.clone().unwrap_or_default(),
         "serverMetrics": {
             "connections": {

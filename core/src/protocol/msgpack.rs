@@ -27,6 +27,20 @@ pub fn binary_game_data_frame(from_player: &Uuid, payload: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// Splits a frame built by [`binary_game_data_frame`] back into sender and payload.
+pub fn parse_binary_game_data_frame(frame: &[u8]) -> Option<(Uuid, &[u8])> {
+    const HEAD: usize = 1 + 12 + 2;
+    let sender = Uuid::from_slice(frame.get(HEAD..HEAD + 16)?).ok()?;
+    let rest = frame.get(HEAD + 16 + 9 + 13 + 8..)?;
+    let (len, body) = match *rest.first()? {
+        0xc4 => (usize::from(*rest.get(1)?), rest.get(2..)?),
+        0xc5 => (usize::from(u16::from_be_bytes(rest.get(1..3)?.try_into().ok()?)), rest.get(3..)?),
+        0xc6 => (u32::from_be_bytes(rest.get(1..5)?.try_into().ok()?) as usize, rest.get(5..)?),
+        _ => return None,
+    };
+    (body.len() == len).then_some((sender, body))
+}
+
 fn push_fixstr(out: &mut Vec<u8>, text: &str) {
     debug_assert!(text.len() < 32);
     out.push(0xa0 | text.len() as u8);
@@ -75,6 +89,17 @@ mod tests {
         let frame = binary_game_data_frame(&sender, &payload);
         let expected = "83ab66726f6d5f706c61796572c410a94e872433874fce97b12976e4a3034da8656e636f64696e67ac6d6573736167655f7061636ba77061796c6f6164c40c82a3706f73920102a16ea178";
         assert_eq!(hex(&frame), expected);
+    }
+
+    #[test]
+    fn frames_parse_back_into_sender_and_payload() {
+        let sender: Uuid = "a94e8724-3387-4fce-97b1-2976e4a3034d".parse().unwrap();
+        for len in [0usize, 5, 255, 256, 70_000] {
+            let payload = vec![7u8; len];
+            let frame = binary_game_data_frame(&sender, &payload);
+            assert_eq!(parse_binary_game_data_frame(&frame), Some((sender, &payload[..])), "{len}");
+        }
+        assert_eq!(parse_binary_game_data_frame(&[0x83, 1, 2]), None);
     }
 
     #[test]

@@ -98,7 +98,7 @@ impl Driver {
                 conn: self.conn(*conn),
                 cause: if *clean { CloseCause::ClientClosed } else { CloseCause::TransportError },
             },
-            Op::Backlog { conn } => Event::Backlogged { conn: self.conn(*conn) },
+            Op::Backlog { conn } => Event::Backlogged { conn: self.conn(*conn), unsent: Vec::new() },
             Op::Advance { millis } => {
                 self.now_micros += Duration::from_millis(u64::from(*millis)).as_micros() as u64;
                 Event::Tick
