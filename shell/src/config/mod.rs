@@ -17,6 +17,8 @@
 mod document;
 mod env;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod schema;
 
 use std::io::Read as _;
