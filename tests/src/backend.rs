@@ -22,6 +22,8 @@ pub trait Backend {
     fn close(&mut self, name: &str) -> Result<(), String>;
     /// Drops the connection abruptly.
     fn drop_conn(&mut self, name: &str) -> Result<(), String>;
+    /// The client stops reading: frames for it are held by its writer.
+    fn stall(&mut self, name: &str) -> Result<(), String>;
     /// Reports the connection's writer as backed up.
     fn backlog(&mut self, name: &str) -> Result<(), String>;
     /// Sends an HTTP request.
@@ -74,6 +76,9 @@ impl Backend for SimBackend {
     }
     fn drop_conn(&mut self, name: &str) -> Result<(), String> {
         self.sim.drop_conn(name).map_err(|e| e.0)
+    }
+    fn stall(&mut self, name: &str) -> Result<(), String> {
+        self.sim.stall(name).map_err(|e| e.0)
     }
     fn backlog(&mut self, name: &str) -> Result<(), String> {
         self.sim.backlog(name).map_err(|e| e.0)

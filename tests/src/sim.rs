@@ -121,6 +121,8 @@ impl Trace {
 struct SimConn {
     name: String,
     state: ConnState,
+    /// Frames held by a writer whose client stopped reading (`stall`).
+    held: Option<Vec<Frame>>,
 }
 
 /// A simulated world: the engine and the clients around it.
@@ -232,7 +234,7 @@ impl Sim {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         self.names.insert(name.to_owned(), conn);
-        self.conns.insert(conn, SimConn { name: name.to_owned(), state: ConnState::Open });
+        self.conns.insert(conn, SimConn { name: name.to_owned(), state: ConnState::Open, held: None });
         self.step(Event::Opened { conn, peer_ip: ip, target: target.to_owned() });
         Ok(())
     }
@@ -276,11 +278,20 @@ impl Sim {
         self.client_gone(name, CloseCause::FrameTooLarge)
     }
 
-    /// The connection's outbound queue hit its byte bound (the client stopped reading).
+    /// The client stops reading: frames for it stay in its writer, unobserved.
+    pub fn stall(&mut self, name: &str) -> Result<(), SimError> {
+        let conn = self.open_conn(name)?;
+        self.conns.get_mut(&conn).expect("open").held.get_or_insert_with(Vec::new);
+        Ok(())
+    }
+
+    /// The connection's outbound queue hit its byte bound (the client stopped reading);
+    /// frames held since `stall` go back to the engine as never written.
     pub fn backlog(&mut self, name: &str) -> Result<(), SimError> {
         self.pass_time();
         let conn = self.open_conn(name)?;
-        self.step(Event::Backlogged { conn, unsent: Vec::new() });
+        let unsent = self.conns.get_mut(&conn).expect("open").held.take().unwrap_or_default();
+        self.step(Event::Backlogged { conn, unsent });
         Ok(())
     }
 
@@ -514,6 +525,10 @@ impl Sim {
                 let Some(name) = self.recipient(conn, "frame") else { return };
                 if let Some(problem) = frame_problem(&frame) {
                     self.violate(format!("malformed frame to `{name}`: {problem}"));
+                }
+                if let Some(held) = &mut self.conns.get_mut(&conn).expect("recipient").held {
+                    held.push(frame);
+                    return;
                 }
                 self.observations.push(Observation::Frame { conn: name, frame });
             }

@@ -275,6 +275,10 @@ impl Backend for RealBackend {
         self.barrier(None)
     }
 
+    fn stall(&mut self, _: &str) -> Result<(), String> {
+        Err("`stall` runs only in the simulator".to_owned())
+    }
+
     fn backlog(&mut self, _: &str) -> Result<(), String> {
         Err("`backlog` runs only in the simulator".to_owned())
     }

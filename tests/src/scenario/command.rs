@@ -7,7 +7,9 @@
 //! pong NAME                               a WebSocket-level Pong frame
 //! close NAME                              the client closes cleanly
 //! drop NAME                               the connection drops abruptly
-//! backlog NAME                            the connection's writer backs up (slow reader)
+//! stall NAME                              the client stops reading: frames for it are held
+//! backlog NAME                            the connection's writer backs up (slow reader);
+//!                                         held frames go back to the engine as unsent
 //! advance DURATION | advance next         move the virtual clock (fires due timers)
 //! stabilize                               let every pending timeout play out
 //! http METHOD TARGET [{"header":"value"}] an HTTP request on the server port
@@ -61,6 +63,8 @@ pub enum Command {
     Close(String),
     /// Abrupt drop.
     Drop(String),
+    /// Client stops reading.
+    Stall(String),
     /// Writer backed up.
     Backlog(String),
     /// Move the clock.
@@ -96,6 +100,7 @@ impl Command {
                 | Command::State
                 | Command::Shutdown
                 | Command::Backlog(_)
+                | Command::Stall(_)
         )
     }
 
@@ -105,7 +110,11 @@ impl Command {
             Command::Connect { name, .. } | Command::Send { name, .. } | Command::SendBinary { name, .. } => {
                 Some(name)
             }
-            Command::Pong(n) | Command::Close(n) | Command::Drop(n) | Command::Backlog(n) => Some(n),
+            Command::Pong(n)
+            | Command::Close(n)
+            | Command::Drop(n)
+            | Command::Backlog(n)
+            | Command::Stall(n) => Some(n),
             _ => None,
         }
     }
@@ -172,6 +181,7 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
         "close" => Ok(Command::Close(one_name("close")?)),
         "drop" => Ok(Command::Drop(one_name("drop")?)),
         "backlog" => Ok(Command::Backlog(one_name("backlog")?)),
+        "stall" => Ok(Command::Stall(one_name("stall")?)),
         "advance" if rest == "next" => Ok(Command::AdvanceNext),
         "advance" => Ok(Command::Advance(parse_duration(rest)?)),
         "stabilize" | "state" | "shutdown" if !rest.is_empty() => Err(format!("`{verb}` takes no arguments")),
@@ -206,7 +216,7 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
         }
         "" => Err("empty command".to_owned()),
         other => Err(format!(
-            "unknown command `{other}` (expected connect, send, send-binary, pong, close, drop, backlog, \
+            "unknown command `{other}` (expected connect, send, send-binary, pong, close, drop, stall, backlog, \
              advance, stabilize, http, state or shutdown)"
         )),
     }

@@ -121,6 +121,7 @@ pub fn execute(command: &Command, backend: &mut dyn Backend, captures: &Captures
         Command::Close(name) => backend.close(name),
         Command::Drop(name) => backend.drop_conn(name),
         Command::Backlog(name) => backend.backlog(name),
+        Command::Stall(name) => backend.stall(name),
         Command::Advance(by) => backend.advance(*by),
         Command::AdvanceNext => backend.advance_next(),
         Command::Stabilize => backend.stabilize(),
