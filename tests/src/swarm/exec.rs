@@ -241,6 +241,10 @@ impl Model {
                 let i = self.pick_open(sim, *who)?;
                 Some(format!("backlog {}", self.clients[i].name))
             }
+            Op::Stall { who } => {
+                let i = self.pick_open(sim, *who)?;
+                Some(format!("stall {}", self.clients[i].name))
+            }
             Op::Malformed { who, kind } => {
                 let max = sim.engine().config().security.max_message_size;
                 let text = match kind % 6 {

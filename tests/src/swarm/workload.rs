@@ -128,6 +128,11 @@ pub enum Op {
         /// Which open connection.
         who: usize,
     },
+    /// The client stops reading; frames for it are held until a backlog.
+    Stall {
+        /// Which open connection.
+        who: usize,
+    },
     /// The connection's writer backs up.
     Backlog {
         /// Which open connection.
@@ -264,7 +269,8 @@ fn random_op(rng: &mut SplitMix64) -> Op {
         76..=78 => Op::Close { who },
         79..=81 => Op::Drop { who },
         82 => Op::Backlog { who },
-        83..=85 => Op::Malformed { who, kind: rng.below(6) as u8 },
+        83 => Op::Stall { who },
+        84..=85 => Op::Malformed { who, kind: rng.below(6) as u8 },
         86..=87 => Op::Http { kind: rng.below(8) as u8 },
         88..=95 => Op::Advance { ms: *rng.pick(&[0u64, 10, 100, 700, 1500, 4000]) + rng.below(50) },
         _ => Op::AdvanceNext,
