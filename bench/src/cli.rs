@@ -160,8 +160,9 @@ pub struct IdleArgs {
     /// seconds one join may take (default 10)
     #[argh(option, default = "10.0")]
     pub join_timeout_secs: f64,
-    /// seconds to wait after the last join before measuring (default 1)
-    #[argh(option, default = "1.0")]
+    /// longest wait in seconds after the last join before measuring; with --server-pid it
+    /// ends once the server is quiet (default 5)
+    #[argh(option, default = "5.0")]
     pub settle_secs: f64,
     /// seconds S the connections are held and measured (default 10)
     #[argh(option, default = "10.0")]

@@ -30,7 +30,9 @@ pub struct IdleOptions {
     pub join_in_flight: usize,
     /// Longest one join may take.
     pub join_timeout: Duration,
-    /// Pause after the last join before measuring (lets join traffic finish).
+    /// Longest pause after the last join before measuring: with a server process, the
+    /// pause ends as soon as the server used under 1 % of a core over 250 ms (the join
+    /// traffic is over); without one, it is this long.
     pub settle: Duration,
     /// How long the connections are held and measured (S).
     pub hold: Duration,
@@ -71,12 +73,12 @@ pub fn run(ctx: &RunContext, opts: &IdleOptions) -> Result<Summary, BenchError> 
         read_buffer: QUIET_READ_BUFFER,
     };
     let rss_before = ctx.rss_bytes();
-    let (join, hold) = smol::block_on(async {
+    let (join, settled, hold) = smol::block_on(async {
         let mut join = join_all(ctx, &plan).await;
         let members = std::mem::take(&mut join.members);
-        Timer::after(opts.settle).await;
+        let settled = settle(ctx, opts.settle).await;
         let hold = hold(ctx, members, opts).await;
-        (join, hold)
+        (join, settled, hold)
     });
     let joined = join.joined;
     let secs = hold.secs;
@@ -87,9 +89,10 @@ pub fn run(ctx: &RunContext, opts: &IdleOptions) -> Result<Summary, BenchError> 
     };
     let cpu_percent = hold.cpu_secs.map(|c| c * 100.0 / secs.max(1e-9));
     summary.human.push(format!(
-        "joined {joined} of {} (failures: {})",
+        "joined {joined} of {} (failures: {}); measured after {:.2} s of settling",
         opts.clients,
-        counts_human(&join.failures)
+        counts_human(&join.failures),
+        settled.as_secs_f64()
     ));
     summary.human.push(match (rss_before, hold.rss_after) {
         (Some(a), Some(b)) => format!(
@@ -112,6 +115,7 @@ pub fn run(ctx: &RunContext, opts: &IdleOptions) -> Result<Summary, BenchError> 
     summary.set("room_size", json!(opts.room_size));
     summary.set("ping_secs", json!(opts.ping.map(|p| p.as_secs_f64())));
     report::join_fields(&join, &mut summary);
+    summary.set("settle_secs", json!((settled.as_secs_f64() * 1000.0).round() / 1000.0));
     summary.set("held_secs", json!((secs * 1000.0).round() / 1000.0));
     summary.set("rss_before_bytes", json!(rss_before));
     summary.set("rss_after_bytes", json!(hold.rss_after));
@@ -122,6 +126,27 @@ pub fn run(ctx: &RunContext, opts: &IdleOptions) -> Result<Summary, BenchError> 
     summary.set("closed_during_hold", json!(hold.events.values().sum::<u64>()));
     summary.set("events", counts(&hold.events));
     Ok(summary)
+}
+
+/// Waits until the server is quiet (under 1 % of a core over a 250 ms sample) or `max`
+/// passed; returns how long it waited.
+async fn settle(ctx: &RunContext, max: Duration) -> Duration {
+    const SAMPLE: Duration = Duration::from_millis(250);
+    let started = Instant::now();
+    if ctx.process.is_none() {
+        Timer::after(max).await;
+        return started.elapsed();
+    }
+    while started.elapsed() + SAMPLE <= max {
+        let before = ctx.cpu_ns();
+        Timer::after(SAMPLE).await;
+        if let (Some(a), Some(b)) = (before, ctx.cpu_ns()) {
+            if cpu_secs(a, b) < SAMPLE.as_secs_f64() / 100.0 {
+                break;
+            }
+        }
+    }
+    started.elapsed()
 }
 
 struct Hold {
