@@ -49,6 +49,7 @@ mod server;
 mod shared;
 pub mod signals;
 mod stats;
+mod violation;
 mod websocket;
 
 pub use server::{Server, ServerError, ShutdownHandle};

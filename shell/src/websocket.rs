@@ -25,6 +25,7 @@ use crate::latch::Latch;
 use crate::linger::linger;
 use crate::outbox::{Next, Outbox};
 use crate::shared::Shared;
+use crate::violation::{classify, Violation};
 
 /// The WebSocket endpoint.
 pub(crate) const PATH: &str = "/v2/ws";
@@ -103,7 +104,8 @@ enum WriterEnd {
 /// How the reader finished.
 enum ReadEnd {
     PeerClosed,
-    TooLarge,
+    /// The client broke a transport rule; it gets a close frame saying which.
+    Violation(Violation),
     Failed,
     DriverGone,
 }
@@ -127,9 +129,9 @@ async fn run(
         peer_closed.store(matches!(end, ReadEnd::PeerClosed), Ordering::Release);
         reader_done.set();
         match end {
-            ReadEnd::TooLarge => {
-                notify(CloseCause::FrameTooLarge).await;
-                outbox.close(1009, "message too big");
+            ReadEnd::Violation(violation) => {
+                notify(violation.cause).await;
+                outbox.close(violation.code, violation.reason);
             }
             ReadEnd::PeerClosed => {
                 notify(CloseCause::ClientClosed).await;
@@ -195,9 +197,8 @@ async fn read_loop(
                 continue;
             }
             Ok(Message::Frame(_)) => continue,
-            Err(WsError::Capacity(_)) => return ReadEnd::TooLarge,
             Err(_) if saw_close => return ReadEnd::PeerClosed,
-            Err(_) => return ReadEnd::Failed,
+            Err(error) => return classify(&error).map_or(ReadEnd::Failed, ReadEnd::Violation),
         };
         // After the engine closed the connection only the client's close reply matters.
         if outbox.is_closing() {

@@ -3,44 +3,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use support::child::{command, wait_for_listening, Scratch};
 use support::Client;
-
-const BIN: &str = env!("CARGO_BIN_EXE_signal-fish-server");
-
-/// A scratch working directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("sfs-cli-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The binary with a clean environment (none of the caller's SIGNAL_FISH_* or RUST_LOG).
-fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear().current_dir(dir).args(args).stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
 
 fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let Output { status, stdout, stderr } = command(dir, args, env).output().expect("run binary");
@@ -130,28 +98,6 @@ fn a_bad_config_stops_start_up_with_exit_1() {
     let (code, _, err) = run(&scratch.0, &["--config", "nope.json"], &[]);
     assert_eq!(code, 1);
     assert!(err.contains("nope.json"), "{err}");
-}
-
-/// Waits for the start-up line on stdout and returns the listening address.
-fn wait_for_listening(child: &mut Child) -> (SocketAddr, mpsc::Receiver<String>) {
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            let port: u16 = rest.split(' ').next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
-            return (SocketAddr::from(([127, 0, 0, 1], port)), rx);
-        }
-    }
-    let _ = child.kill();
-    panic!("no start-up line");
 }
 
 #[test]

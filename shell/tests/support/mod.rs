@@ -3,8 +3,12 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod child;
+pub mod frames;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -161,6 +165,29 @@ impl Client {
         ));
         self.expect("RoomJoined")
     }
+}
+
+/// A loopback source address no other caller in this process has had (127.2.x.y), so
+/// per-IP limits and rate limits never couple two checks.
+pub fn fresh_ip() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("127.2.{}.{}", n / 250, n % 250 + 1)
+}
+
+/// Asserts the server still serves well-behaved clients: a fresh client gets `Pong` for
+/// `Ping`, and game data sent by one player of a new room reaches the other.
+pub fn assert_service(addr: SocketAddr) {
+    let mut alice = Client::connect_from(addr, "/v2/ws", Some(&fresh_ip()));
+    let mut bob = Client::connect_from(addr, "/v2/ws", Some(&fresh_ip()));
+    alice.send_json(r#"{"type":"Ping"}"#);
+    alice.expect("Pong");
+    let code = alice.join("legit", "Alice", None)["room_code"].as_str().unwrap().to_owned();
+    bob.join("legit", "Bob", Some(&code));
+    alice.expect("PlayerJoined");
+    alice.send_json(r#"{"type":"GameData","data":{"data":{"n":42}}}"#);
+    let relayed = bob.expect("GameData");
+    assert_eq!(relayed["data"], serde_json::json!({"n":42}), "{relayed}");
 }
 
 fn connect_from_ip(addr: SocketAddr, ip: &str) -> TcpStream {
