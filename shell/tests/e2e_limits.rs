@@ -3,19 +3,12 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use signal_fish_core::config::AuthorizedApp;
-use support::{eventually, http, test_config, Client, TestServer, IO_TIMEOUT};
+use support::{eventually, prom_metric, test_config, Client, TestServer, IO_TIMEOUT};
 use tungstenite::Message;
-
-fn prom_metric(addr: SocketAddr, name: &str) -> u64 {
-    let body = http(addr, "GET", "/metrics/prom", &[]).body;
-    let line = body.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
 
 #[test]
 fn the_per_ip_cap_refuses_with_an_error_then_1008() {
@@ -86,10 +79,11 @@ fn a_client_that_does_not_read_is_closed_with_1008() {
         }
         sent += 50;
     }
-    // Nothing queued before the close is lost: Slow gets frames, then the 1008.
+    // Slow gets what the writer had already taken, then the 1008. That may be nothing:
+    // when the queue overflows before the writer ran, every unsent frame goes back to
+    // the engine (for a reconnect, D19), not to the socket.
     let (code, before) = slow.expect_close();
     assert_eq!(code, 1008);
-    assert!(!before.is_empty());
     assert!(before.iter().all(|m| matches!(m, Message::Text(t) if t.contains("GameData"))));
     // Alice is fine; Slow did not opt in to reconnection, so it left the room.
     alice.expect("PlayerLeft");
