@@ -21,9 +21,6 @@ use crate::websocket;
 
 /// Largest request head accepted.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
-/// Time allowed for a request head to arrive (slow-loris bound), and for an idle
-/// keep-alive connection to send its next request.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for writing a response.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time the engine has to answer an HTTP request.
@@ -35,6 +32,8 @@ enum HeadOutcome {
     Head(RequestHead),
     Failed(HeadError),
     TimedOut,
+    /// Too many connections were waiting for a head; this one waited longest.
+    Evicted,
     Stopping,
 }
 
@@ -46,6 +45,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
     let mut stream = stream;
     let mut buf = Vec::new();
     for served in 0..MAX_REQUESTS_PER_CONNECTION {
+        let pending = shared.pending_heads.enter();
         let read = async {
             match read_head(&mut stream, &mut buf, MAX_HEAD_BYTES).await {
                 Ok(head) => HeadOutcome::Head(head),
@@ -54,8 +54,12 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
         };
         let head = read
             .or(async {
-                Timer::after(HEAD_TIMEOUT).await;
+                Timer::after(shared.head_timeout).await;
                 HeadOutcome::TimedOut
+            })
+            .or(async {
+                pending.evicted().await;
+                HeadOutcome::Evicted
             })
             .or(async {
                 // A connection waiting for a request does not hold up shutdown.
@@ -63,9 +67,14 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
                 HeadOutcome::Stopping
             })
             .await;
+        drop(pending);
         let head = match head {
             HeadOutcome::Head(head) => head,
             HeadOutcome::Failed(HeadError::Closed) | HeadOutcome::Stopping => return,
+            HeadOutcome::Evicted => {
+                tracing::debug!(%peer, "closing a connection that sent no request head: too many waiting");
+                return;
+            }
             HeadOutcome::Failed(HeadError::Io(error)) => {
                 tracing::debug!(%peer, %error, "reading a request failed");
                 return;

@@ -41,9 +41,11 @@ mod connection;
 mod driver;
 mod http;
 mod latch;
+mod limits;
 mod linger;
 pub mod logging;
 mod outbox;
+mod pending;
 mod seed;
 mod server;
 mod shared;
@@ -52,5 +54,6 @@ mod stats;
 mod violation;
 mod websocket;
 
+pub use limits::TransportLimits;
 pub use server::{Server, ServerError, ShutdownHandle};
 pub use signal_fish_core::Config;

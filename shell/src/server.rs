@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::connection;
 use crate::driver::Driver;
 use crate::latch::Latch;
+use crate::limits::TransportLimits;
 use crate::seed::os_seed;
 use crate::shared::{LiveGuard, Shared};
 
@@ -42,6 +43,7 @@ pub struct Server {
     engine: Engine,
     clock: Clock,
     config: Config,
+    limits: TransportLimits,
     stopping: Latch,
 }
 
@@ -114,7 +116,14 @@ impl Server {
         let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
         let listener = TcpListener::try_from(listener).map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        Ok(Server { listener, local_addr, engine, clock, config, stopping: Latch::new() })
+        let limits = TransportLimits::for_config(&config);
+        Ok(Server { listener, local_addr, engine, clock, config, limits, stopping: Latch::new() })
+    }
+
+    /// Replaces the transport limits (default: [`TransportLimits::for_config`]).
+    pub fn with_limits(mut self, limits: TransportLimits) -> Server {
+        self.limits = limits;
+        self
     }
 
     /// The address the server listens on.
@@ -136,9 +145,9 @@ impl Server {
     /// Every task of the server runs inside this future (on its own smol executor), so
     /// it can be awaited from any smol application or driven by `smol::block_on`.
     pub async fn run(self) {
-        let Server { listener, engine, clock, config, stopping, .. } = self;
+        let Server { listener, engine, clock, config, limits, stopping, .. } = self;
         let (inbox_tx, inbox_rx) = smol::channel::bounded(INBOX_CAPACITY);
-        let shared = Arc::new(Shared::new(&config, inbox_tx, stopping));
+        let shared = Arc::new(Shared::new(&config, &limits, inbox_tx, stopping));
         let driver = Driver::new(engine, clock, inbox_rx, shared.clone());
         let executor = Executor::new();
         let accept = async {

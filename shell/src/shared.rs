@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use signal_fish_core::{Config, ConnId};
@@ -9,6 +10,8 @@ use smol::channel::Sender;
 
 use crate::driver::Inbound;
 use crate::latch::Latch;
+use crate::limits::TransportLimits;
+use crate::pending::PendingHeads;
 use crate::stats::TransportCounters;
 
 /// Size of a WebSocket read buffer: small, since most messages are a few hundred bytes.
@@ -35,6 +38,10 @@ pub(crate) struct Shared {
     pub batch_size: usize,
     /// Most TCP connections served at once.
     pub max_tcp: usize,
+    /// Time a connection has to send a request head.
+    pub head_timeout: Duration,
+    /// Connections waiting for a request head.
+    pub pending_heads: Arc<PendingHeads>,
     /// Set when the server starts shutting down.
     pub stopping: Latch,
     next_conn: AtomicU64,
@@ -43,7 +50,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: &Config, inbox: Sender<Inbound>, stopping: Latch) -> Shared {
+    pub(crate) fn new(
+        config: &Config,
+        limits: &TransportLimits,
+        inbox: Sender<Inbound>,
+        stopping: Latch,
+    ) -> Shared {
         let cap = config.hard_message_cap();
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(WS_READ_BUFFER)
@@ -59,6 +71,8 @@ impl Shared {
             max_queue_bytes: config.websocket.max_outbound_queue_bytes,
             batch_size,
             max_tcp: config.server.max_connections.saturating_add(EXTRA_TCP_CONNECTIONS),
+            head_timeout: limits.head_timeout,
+            pending_heads: Arc::new(PendingHeads::new(limits.max_pending_heads)),
             stopping,
             next_conn: AtomicU64::new(1),
             next_http: AtomicU64::new(1),

@@ -4,10 +4,13 @@
 
 mod support;
 
-use std::io::Write;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
+use signal_fish_server::TransportLimits;
 use support::frames::{self, BINARY, CONTINUATION, PING, TEXT};
-use support::{assert_service, test_config, Client, TestServer};
+use support::{assert_service, eventually, prom_metric, test_config, Client, TestServer, IO_TIMEOUT};
 
 /// Sends raw bytes on an upgraded connection, then expects the server's close frame.
 fn send_raw_expect_close(server: &TestServer, bytes: &[u8]) -> u16 {
@@ -54,6 +57,144 @@ fn websocket_protocol_violations_close_with_1002() {
     ];
     for (name, bytes) in cases {
         assert_eq!(send_raw_expect_close(&server, &bytes), 1002, "{name}");
+    }
+    assert_service(server.addr);
+}
+
+#[test]
+fn oversize_and_malformed_messages_get_errors_and_lying_lengths_close_1009() {
+    let mut config = test_config();
+    config.security.max_message_size = 1024;
+    assert_eq!(config.hard_message_cap(), 4096);
+    let server = TestServer::start(config);
+    let mut client = Client::connect(&server);
+    let error = |client: &mut Client, text: &str| {
+        client.send_json(text);
+        let error = client.expect("Error");
+        client.send_json(r#"{"type":"Ping"}"#);
+        client.expect("Pong");
+        error
+    };
+    // Between the limit and the hard cap: an error, and the connection lives.
+    let big = format!(r#"{{"type":"Ping","pad":"{}"}}"#, "x".repeat(3000));
+    assert_eq!(error(&mut client, &big)["error_code"], "MESSAGE_TOO_LARGE");
+    for bad in ["{not json", "", "[1,2]", r#"{"type":"ping"}"#, r#"{"type":"JoinRoom","data":7}"#, "\u{0}"] {
+        let error = error(&mut client, bad);
+        assert_eq!(
+            (error["message"].as_str(), error["error_code"].as_str()),
+            (Some("Invalid client message"), Some("INVALID_INPUT")),
+            "{bad:?}"
+        );
+    }
+    client.send(tungstenite::Message::binary(vec![0xc1, 0xff, 0x00]));
+    assert_eq!(client.expect("Error")["message"], "Binary payloads are disabled for this connection");
+
+    // A header announcing 2^62 bytes is refused before anything is buffered.
+    let lying = frames::header(true, TEXT, 1 << 62, true);
+    assert_eq!(send_raw_expect_close(&server, &lying), 1009);
+    // Fragments each under the cap whose sum is above it.
+    let mut fragments = frames::frame(false, TEXT, &[b'x'; 3000]);
+    fragments.extend(frames::frame(true, CONTINUATION, &[b'x'; 3000]));
+    assert_eq!(send_raw_expect_close(&server, &fragments), 1009);
+    client.send_json(r#"{"type":"Ping"}"#);
+    client.expect("Pong");
+    assert_service(server.addr);
+}
+
+#[test]
+fn truncated_frames_end_with_the_socket_or_the_liveness_timeout() {
+    let mut config = test_config();
+    config.server.ping_timeout = 1;
+    let server = TestServer::start(config);
+    // Half a frame, then the client goes away: the server forgets the connection.
+    let mut gone = Client::connect(&server);
+    let mut half = frames::header(true, TEXT, 3000, true);
+    half.extend_from_slice(&[b'x'; 10]);
+    gone.ws.get_mut().write_all(&half).unwrap();
+    drop(gone);
+    assert!(eventually(|| prom_metric(server.addr, "signal_fish_connections_active") == 0));
+    // Half a frame, then silence: an incomplete frame is no sign of life (1001).
+    let mut stalled = Client::connect(&server);
+    stalled.ws.get_mut().write_all(&half).unwrap();
+    assert_service(server.addr);
+    assert_eq!(stalled.expect_close().0, 1001);
+    assert_service(server.addr);
+}
+
+/// Whether the server closed `stream` (end of input or reset), without waiting.
+fn is_closed(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let closed = match (&*stream).read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != ErrorKind::WouldBlock,
+    };
+    stream.set_nonblocking(false).unwrap();
+    closed
+}
+
+#[test]
+fn half_open_connections_are_bounded_by_evicting_the_oldest() {
+    let config = test_config();
+    let limits = TransportLimits { head_timeout: Duration::from_secs(60), max_pending_heads: 50 };
+    let server = TestServer::start_with_limits(config, limits);
+    // 80 connections that never send a byte: 30 too many.
+    let silent: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(server.addr).unwrap()).collect();
+    let count_closed = |silent: &[TcpStream]| silent.iter().filter(|s| is_closed(s)).count();
+    // Long before the 60 s head timeout, the oldest 30 are closed and 50 stay.
+    assert!(eventually(|| count_closed(&silent) == 30), "closed: {}", count_closed(&silent));
+    // New clients still get in (each evicts one more silent connection while it waits
+    // for its head, for a moment).
+    assert_service(server.addr);
+    let closed = count_closed(&silent);
+    assert!((30..=34).contains(&closed), "closed: {closed}");
+}
+
+#[test]
+fn slow_or_silent_request_heads_time_out() {
+    let config = test_config();
+    let limits =
+        TransportLimits { head_timeout: Duration::from_millis(800), ..TransportLimits::for_config(&config) };
+    let server = TestServer::start_with_limits(config, limits);
+    let connect = || {
+        let stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream
+    };
+    let mut silent: Vec<TcpStream> = (0..10).map(|_| connect()).collect();
+    let mut dribblers: Vec<TcpStream> = (0..10).map(|_| connect()).collect();
+    // Slow-loris: one more header byte every 50 ms, never a complete head. The bound is
+    // on the whole head, so steady trickling does not extend it.
+    let head = b"GET /v2/health HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    for stream in &mut dribblers {
+        stream.write_all(head).unwrap();
+    }
+    let mut timed_out = vec![false; dribblers.len()];
+    for round in 0..200 {
+        std::thread::sleep(Duration::from_millis(50));
+        for (stream, done) in dribblers.iter_mut().zip(&mut timed_out) {
+            // A write fails once the server has answered and closed.
+            *done |= stream.write_all(b"a").is_err();
+        }
+        if round == 5 {
+            assert_service(server.addr);
+        }
+        if timed_out.iter().all(|d| *d) {
+            break;
+        }
+    }
+    for stream in &mut dribblers {
+        let mut reply = Vec::new();
+        let _ = stream.read_to_end(&mut reply);
+        let text = String::from_utf8_lossy(&reply);
+        assert!(text.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{text:?}");
+    }
+    // Connections that sent nothing are closed without a word.
+    for stream in &mut silent {
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).expect("closed, not reset");
+        assert!(reply.is_empty(), "{:?}", String::from_utf8_lossy(&reply));
     }
     assert_service(server.addr);
 }

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use signal_fish_server::{Config, Server, ShutdownHandle};
+use signal_fish_server::{Config, Server, ShutdownHandle, TransportLimits};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
@@ -29,7 +29,12 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(config: Config) -> TestServer {
-        let server = Server::bind(config, "127.0.0.1:0".parse().unwrap()).expect("bind");
+        let limits = TransportLimits::for_config(&config);
+        TestServer::start_with_limits(config, limits)
+    }
+
+    pub fn start_with_limits(config: Config, limits: TransportLimits) -> TestServer {
+        let server = Server::bind(config, "127.0.0.1:0".parse().unwrap()).expect("bind").with_limits(limits);
         let addr = server.local_addr();
         let handle = server.shutdown_handle();
         let thread = std::thread::spawn(move || smol::block_on(server.run()));
@@ -247,6 +252,13 @@ pub fn parse_reply(raw: &[u8]) -> HttpReply {
         })
         .collect();
     HttpReply { status, headers, body: body.to_owned() }
+}
+
+/// A Prometheus metric's value from `/metrics/prom`.
+pub fn prom_metric(addr: SocketAddr, name: &str) -> u64 {
+    let body = http(addr, "GET", "/metrics/prom", &[]).body;
+    let line = body.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
 /// Polls `check` every 10 ms until it holds or `IO_TIMEOUT` passes.
