@@ -105,13 +105,34 @@ fn leaving_during_the_lobby_returns_to_waiting_and_clears_ready() {
 }
 
 #[test]
-fn single_seat_rooms_never_enter_the_lobby() {
+fn a_single_seat_room_is_a_lobby_at_once() {
     let mut h = Harness::new();
     let a = h.connect();
     let out =
         h.send(a, r#"{"type":"JoinRoom","data":{"game_name":"g","player_name":"Solo","max_players":1}}"#);
-    assert_eq!(out.types(a), ["RoomJoined"]);
-    assert_eq!(error_of(&h.send(a, READY).only(a)).1, "INVALID_ROOM_STATE");
+    assert_eq!(out.types(a), ["RoomJoined", "LobbyStateChanged"]);
+    assert_eq!(out.to(a)[1]["data"]["lobby_state"], "lobby");
+    let out = h.send(a, READY);
+    assert_eq!(out.types(a), ["LobbyStateChanged", "GameStarting"]);
+    assert_eq!(out.to(a)[0]["data"]["lobby_state"], "finalized");
+}
+
+#[test]
+fn start_game_from_newer_sdks_is_accepted_once_the_game_starts() {
+    const START: &str = r#"{"type":"StartGame"}"#;
+    let mut h = Harness::new();
+    let (a, b) = (h.connect(), h.connect());
+    assert_eq!(error_of(&h.send(a, START).only(a)), ("Not in a room".into(), "NOT_IN_ROOM".into()));
+    let (code, _) = h.create(a, "g", "Alice", 2);
+    h.join(b, "g", &code, "Bob");
+    assert_eq!(
+        error_of(&h.send(a, START).only(a)),
+        ("Cannot start the game: it starts when every player is ready".into(), "INVALID_ROOM_STATE".into())
+    );
+    h.send(a, READY);
+    let out = h.send(b, READY);
+    assert_eq!(out.types(a), ["LobbyStateChanged", "GameStarting"]);
+    assert!(h.send(a, START).nothing_to(a), "the game is already starting: nothing to say");
 }
 
 #[test]

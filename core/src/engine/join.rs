@@ -119,15 +119,7 @@ impl Engine {
         self.send(conn, &joined, out);
         self.deliver_message(key, &ServerMessage::PlayerJoined { player: newcomer }, Some(player_id), out);
         if now_full {
-            let room = self.rooms.get_mut(&key).expect("still there");
-            room.lobby = LobbyState::Lobby;
-            room.ready.clear();
-            let changed = ServerMessage::LobbyStateChanged {
-                lobby_state: LobbyState::Lobby,
-                ready_players: Vec::new(),
-                all_ready: false,
-            };
-            self.deliver_message(key, &changed, None, out);
+            self.enter_lobby(key, out);
         }
         Ok(())
     }
@@ -218,8 +210,25 @@ impl Engine {
         let room = &self.rooms[&key];
         let token = self.token_for(conn, room, player_id);
         let joined = ServerMessage::RoomJoined(Engine::room_joined(room, player_id, token));
+        let now_full = room.is_full_lobby();
         self.send(conn, &joined, out);
+        if now_full {
+            self.enter_lobby(key, out);
+        }
         Ok(())
+    }
+
+    /// The room just filled: a new ready round starts (D9).
+    fn enter_lobby(&mut self, key: RoomKey, out: &mut Vec<Action>) {
+        let room = self.rooms.get_mut(&key).expect("caller holds a live key");
+        room.lobby = LobbyState::Lobby;
+        room.ready.clear();
+        let changed = ServerMessage::LobbyStateChanged {
+            lobby_state: LobbyState::Lobby,
+            ready_players: Vec::new(),
+            all_ready: false,
+        };
+        self.deliver_message(key, &changed, None, out);
     }
 
     /// The reconnection token to put on the wire: only for connections that opted in.

@@ -42,6 +42,20 @@ impl Engine {
         }
     }
 
+    /// `StartGame` from SDKs written for newer servers: the game starts by itself when
+    /// every player is ready (D9), so once it is starting the request is a silent no-op;
+    /// before, it is refused.
+    pub(super) fn on_start_game(&mut self, conn: ConnId, out: &mut Vec<Action>) {
+        let Role::Player(key) = self.conns[&conn].role else {
+            self.send(conn, &ServerMessage::error("Not in a room", ErrorCode::NotInRoom), out);
+            return;
+        };
+        if self.rooms[&key].lobby != LobbyState::Finalized {
+            let text = "Cannot start the game: it starts when every player is ready";
+            self.send(conn, &ServerMessage::error(text, ErrorCode::InvalidRoomState), out);
+        }
+    }
+
     pub(super) fn on_provide_connection_info(
         &mut self,
         conn: ConnId,

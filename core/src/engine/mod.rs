@@ -312,6 +312,7 @@ impl Engine {
             ClientMessage::Reconnect(request) => self.on_reconnect(conn, request, out),
             ClientMessage::JoinAsSpectator(request) => self.on_join_as_spectator(conn, request, out),
             ClientMessage::LeaveSpectator => self.on_leave_spectator(conn, out),
+            ClientMessage::StartGame => self.on_start_game(conn, out),
         }
     }
 

@@ -82,9 +82,11 @@ impl Room {
         self.seats.iter_mut().find(|s| s.player_id == player_id)
     }
 
-    /// Full in the lobby sense: every seat taken and more than one seat.
+    /// Full in the lobby sense: every seat taken. A single-seat room is full as soon as
+    /// it exists, so a solo player can ready up and get `GameStarting` too (the
+    /// documented behaviour; 0.2.0 left such rooms waiting forever).
     pub(crate) fn is_full_lobby(&self) -> bool {
-        self.max_players > 1 && self.seats.len() == usize::from(self.max_players)
+        self.seats.len() == usize::from(self.max_players)
     }
 
     pub(crate) fn is_full(&self) -> bool {

@@ -105,6 +105,10 @@ pub enum ClientMessage<'a> {
     JoinAsSpectator(JoinAsSpectator),
     /// Stop watching.
     LeaveSpectator,
+    /// Start the game (sent by SDKs written for newer servers; not part of protocol v2).
+    /// This server starts the game by itself when everyone is ready, so it is accepted
+    /// once the game is starting and refused before.
+    StartGame,
 }
 
 /// Every client message type name, in PROTOCOL §5 order.
@@ -170,6 +174,7 @@ impl<'a> ClientMessage<'a> {
             "Reconnect" => ClientMessage::Reconnect(payload(data)?),
             "JoinAsSpectator" => ClientMessage::JoinAsSpectator(payload(data)?),
             "LeaveSpectator" => unit(data, ClientMessage::LeaveSpectator)?,
+            "StartGame" => unit(data, ClientMessage::StartGame)?,
             other => return Err(DecodeError(format!("unknown message type `{other}`"))),
         };
         Ok(message)
@@ -194,6 +199,7 @@ impl<'a> ClientMessage<'a> {
             ClientMessage::Reconnect(_) => "Reconnect",
             ClientMessage::JoinAsSpectator(_) => "JoinAsSpectator",
             ClientMessage::LeaveSpectator => "LeaveSpectator",
+            ClientMessage::StartGame => "StartGame",
         }
     }
 }
