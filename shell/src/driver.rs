@@ -17,6 +17,7 @@ use smol::future::FutureExt as _;
 use smol::Timer;
 
 use crate::clock::Clock;
+use crate::credit::Credit;
 use crate::outbox::{Outbox, Push};
 use crate::shared::Shared;
 
@@ -41,8 +42,10 @@ pub(crate) enum Inbound {
         /// Where frames for it go.
         outbox: Arc<Outbox>,
     },
-    /// A frame or the end of a connection (`Text`, `Binary`, `PongFrame`, `Closed`).
-    Event(Event),
+    /// A frame or the end of a connection (`Text`, `Binary`, `PongFrame`, `PingFrame`,
+    /// `Closed`), with the sender's inbox credit for frames (given back once the engine
+    /// has processed it).
+    Event(Event, Option<Credit>),
     /// A plain HTTP request and where to send the answer.
     Http {
         /// The request.
@@ -164,7 +167,7 @@ impl Driver {
                 self.conns.insert(conn, outbox);
                 self.step(Event::Opened { conn, peer_ip, target });
             }
-            Inbound::Event(event) => {
+            Inbound::Event(event, _credit) => {
                 let conn = match &event {
                     Event::Text { conn, .. }
                     | Event::Binary { conn, .. }

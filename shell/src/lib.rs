@@ -38,6 +38,7 @@ pub mod cli;
 mod clock;
 pub mod config;
 mod connection;
+mod credit;
 mod driver;
 mod http;
 mod latch;

@@ -32,6 +32,9 @@ pub(crate) struct Shared {
     pub counters: Arc<TransportCounters>,
     /// WebSocket settings for every connection.
     pub ws_config: WebSocketConfig,
+    /// Bytes of one connection's messages that may wait for the engine (credit.rs):
+    /// the transport's hard cap, so one message of any accepted size fits.
+    pub max_inbound_bytes: usize,
     /// `websocket.max_outbound_queue_bytes`.
     pub max_queue_bytes: usize,
     /// Frames per write: `websocket.batch_size` with batching on, else 1.
@@ -68,6 +71,7 @@ impl Shared {
             inbox,
             counters: Arc::default(),
             ws_config,
+            max_inbound_bytes: cap,
             max_queue_bytes: config.websocket.max_outbound_queue_bytes,
             batch_size,
             max_tcp: config.server.max_connections.saturating_add(EXTRA_TCP_CONNECTIONS),

@@ -19,6 +19,7 @@ use smol::io::AsyncWriteExt as _;
 use smol::stream::StreamExt as _;
 use smol::Timer;
 
+use crate::credit::InboundCredit;
 use crate::driver::Inbound;
 use crate::http::{encode_response, simple_response, RequestHead};
 use crate::latch::Latch;
@@ -166,7 +167,7 @@ async fn run(
 /// Tells the driver the connection ended, once.
 async fn notify_closed(shared: &Shared, notified: &AtomicBool, conn: ConnId, cause: CloseCause) {
     if !notified.swap(true, Ordering::AcqRel) {
-        let _ = shared.inbox.send(Inbound::Event(Event::Closed { conn, cause })).await;
+        let _ = shared.inbox.send(Inbound::Event(Event::Closed { conn, cause }, None)).await;
     }
 }
 
@@ -177,6 +178,7 @@ async fn read_loop(
     outbox: &Outbox,
 ) -> ReadEnd {
     let mut saw_close = false;
+    let credit = InboundCredit::new(shared.max_inbound_bytes);
     loop {
         let Some(item) = source.next().await else { return ReadEnd::PeerClosed };
         let event = match item {
@@ -204,7 +206,14 @@ async fn read_loop(
         if outbox.is_closing() {
             continue;
         }
-        if shared.inbox.send(Inbound::Event(event)).await.is_err() {
+        let bytes = match &event {
+            Event::Text { text, .. } => text.len(),
+            Event::Binary { data, .. } => data.len(),
+            _ => 0,
+        };
+        // Wait for this connection's turn: a flood must not fill the inbox (credit.rs).
+        let credit = credit.acquire(bytes).await;
+        if shared.inbox.send(Inbound::Event(event, Some(credit))).await.is_err() {
             return ReadEnd::DriverGone;
         }
     }

@@ -198,3 +198,54 @@ fn slow_or_silent_request_heads_time_out() {
     }
     assert_service(server.addr);
 }
+
+/// Reads until the next `Pong`; returns how many game-data frames came before it.
+fn game_data_before_pong(client: &mut Client, limit: usize) -> usize {
+    for seen in 0..limit {
+        match client.recv()["type"].as_str() {
+            Some("Pong") => return seen,
+            Some("GameData") => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    panic!("no Pong within {limit} messages");
+}
+
+#[test]
+fn a_flooding_client_does_not_monopolise_the_server() {
+    const FLOOD: usize = 100_000;
+    const PROBES: usize = 20;
+    let mut config = test_config();
+    // Room for the whole flood in the observer's queue: this test is about reading.
+    config.websocket.max_outbound_queue_bytes = 16 << 20;
+    let server = TestServer::start(config);
+    let connect = || Client::connect_from(server.addr, "/v2/ws", Some(&support::fresh_ip()));
+    let (mut flooder, mut legit) = (connect(), connect());
+    let code = flooder.join("flood", "Flooder", None)["room_code"].as_str().unwrap().to_owned();
+    legit.join("flood", "Legit", Some(&code));
+    flooder.expect("PlayerJoined");
+    // The flood goes out in as few writes as the socket allows.
+    let flood = frames::text_bytes(br#"{"type":"GameData","data":{"data":0}}"#).repeat(FLOOD);
+    let writer = std::thread::spawn(move || {
+        flooder.ws.get_mut().write_all(&flood).unwrap();
+        flooder
+    });
+    // The legitimate client sees the flood relayed in the order the server processed
+    // it, and its own Pongs among it: the game data before each Pong is what the
+    // server took from the flooder while the Ping waited.
+    assert_eq!(legit.expect("GameData")["data"], 0);
+    let waits: Vec<usize> = (0..PROBES)
+        .map(|_| {
+            legit.send_json(r#"{"type":"Ping"}"#);
+            game_data_before_pong(&mut legit, FLOOD)
+        })
+        .collect();
+    println!("flood messages processed while a Ping waited: {waits:?}");
+    let _flooder = writer.join().unwrap();
+    // Every Ping was answered while the flood went on. Before the fix the flooder's
+    // reader refilled the inbox without yielding and the first Ping waited behind the
+    // whole flood; now the flooder has at most 32 messages in the inbox at a time.
+    let total: usize = waits.iter().sum();
+    assert!(total < FLOOD / 4, "{total} of {FLOOD} flood messages went before {PROBES} Pings");
+    assert_service(server.addr);
+}
