@@ -54,6 +54,7 @@ pub mod signals;
 mod stats;
 mod violation;
 mod websocket;
+mod yielding;
 
 pub use limits::TransportLimits;
 pub use server::{Server, ServerError, ShutdownHandle};

@@ -27,6 +27,7 @@ use crate::linger::linger;
 use crate::outbox::{Next, Outbox};
 use crate::shared::Shared;
 use crate::violation::{classify, Violation};
+use crate::yielding::Yielding;
 
 /// The WebSocket endpoint.
 pub(crate) const PATH: &str = "/v2/ws";
@@ -74,9 +75,9 @@ pub(crate) async fn serve(
     if !write_with_timeout(&mut tcp, switching.as_bytes()).await {
         return;
     }
+    let socket = Yielding::new(tcp.clone());
     let ws =
-        WebSocketStream::from_partially_read(tcp.clone(), leftover, Role::Server, Some(shared.ws_config))
-            .await;
+        WebSocketStream::from_partially_read(socket, leftover, Role::Server, Some(shared.ws_config)).await;
     let conn = shared.new_conn_id();
     let outbox = Arc::new(Outbox::new(shared.max_queue_bytes, shared.counters.clone()));
     let opened = Inbound::Opened {
@@ -112,7 +113,7 @@ enum ReadEnd {
 }
 
 async fn run(
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<Yielding<TcpStream>>,
     mut tcp: TcpStream,
     conn: ConnId,
     outbox: &Outbox,
@@ -172,7 +173,7 @@ async fn notify_closed(shared: &Shared, notified: &AtomicBool, conn: ConnId, cau
 }
 
 async fn read_loop(
-    source: &mut WebSocketReceiver<TcpStream>,
+    source: &mut WebSocketReceiver<Yielding<TcpStream>>,
     conn: ConnId,
     shared: &Shared,
     outbox: &Outbox,
@@ -220,7 +221,7 @@ async fn read_loop(
 }
 
 async fn write_loop(
-    sink: &mut WebSocketSender<TcpStream>,
+    sink: &mut WebSocketSender<Yielding<TcpStream>>,
     outbox: &Outbox,
     batch: usize,
     reader_done: &Latch,
@@ -251,7 +252,10 @@ async fn write_loop(
 
 /// Queues every frame in tungstenite's write buffer, then flushes once: one write
 /// system call for the whole batch when it fits the socket buffer (DECISIONS D20).
-async fn write_batch(sink: &mut WebSocketSender<TcpStream>, frames: &mut Vec<Frame>) -> Result<(), WsError> {
+async fn write_batch(
+    sink: &mut WebSocketSender<Yielding<TcpStream>>,
+    frames: &mut Vec<Frame>,
+) -> Result<(), WsError> {
     for frame in frames.drain(..) {
         let message = match frame {
             // The engine only builds text frames from serialised JSON, so this never fails.

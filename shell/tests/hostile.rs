@@ -6,6 +6,8 @@ mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use signal_fish_server::TransportLimits;
@@ -248,4 +250,41 @@ fn a_flooding_client_does_not_monopolise_the_server() {
     let total: usize = waits.iter().sum();
     assert!(total < FLOOD / 4, "{total} of {FLOOD} flood messages went before {PROBES} Pings");
     assert_service(server.addr);
+}
+
+#[test]
+fn an_endless_fragmented_message_does_not_stall_the_server() {
+    // Empty continuation frames add nothing to the message (so no size limit trips) and
+    // produce no event (so no inbox credit is used): only the read itself costs.
+    const CHUNK_FRAMES: usize = 200_000;
+    const CHUNKS: usize = 100;
+    let server = TestServer::start(test_config());
+    let mut attacker = Client::connect(&server);
+    let mut legit = Client::connect(&server);
+    let mut stream = attacker.ws.get_mut().try_clone().unwrap();
+    stream.write_all(&frames::frame(false, TEXT, b"{")).unwrap();
+    let chunk = frames::frame(false, CONTINUATION, b"").repeat(CHUNK_FRAMES);
+    let flood_over = Arc::new(AtomicBool::new(false));
+    let flooder = {
+        let flood_over = flood_over.clone();
+        std::thread::spawn(move || {
+            for _ in 0..CHUNKS {
+                if stream.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+            flood_over.store(true, Ordering::SeqCst);
+        })
+    };
+    // Wait until the server is busy with the flood (well under its 1.2 GB length).
+    std::thread::sleep(Duration::from_millis(100));
+    legit.send_json(r#"{"type":"Ping"}"#);
+    legit.expect("Pong");
+    // Before the fix the attacker's reader never yielded while its socket had data, and
+    // nothing else ran until the flood was over.
+    assert!(!flood_over.load(Ordering::SeqCst), "the Pong came only after the flood");
+    assert_service(server.addr);
+    // Ends the flood early: the flooder's next write fails.
+    attacker.ws.get_mut().shutdown(std::net::Shutdown::Both).unwrap();
+    flooder.join().unwrap();
 }
