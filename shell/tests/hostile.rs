@@ -6,11 +6,12 @@ mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use signal_fish_server::TransportLimits;
+use support::child::{rss_of, try_rss_of, ChildServer};
 use support::frames::{self, BINARY, CONTINUATION, PING, TEXT};
 use support::{assert_service, eventually, prom_metric, test_config, Client, TestServer, IO_TIMEOUT};
 
@@ -287,4 +288,232 @@ fn an_endless_fragmented_message_does_not_stall_the_server() {
     // Ends the flood early: the flooder's next write fails.
     attacker.ws.get_mut().shutdown(std::net::Shutdown::Both).unwrap();
     flooder.join().unwrap();
+}
+
+/// The soft limit on open files of this process (`/proc/self/limits`).
+fn open_files_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("read /proc/self/limits");
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("Max open files line");
+    let soft = line.split_whitespace().nth(3).expect("soft limit");
+    soft.parse().unwrap_or(usize::MAX) // "unlimited"
+}
+
+#[test]
+fn thousands_of_connections_from_one_ip_are_refused_with_an_error_then_1008() {
+    const WANTED: usize = 2000;
+    // Client and server share this process: two descriptors per connection, plus slack.
+    let limit = open_files_limit();
+    let count = WANTED.min(limit.saturating_sub(300) / 2);
+    if count < 200 {
+        println!("skipped: open-files limit {limit} leaves room for only {count} connections (need 200)");
+        return;
+    }
+    let config = test_config();
+    assert_eq!(config.security.max_connections_per_ip, 10);
+    let server = TestServer::start(config);
+    // All open at once, from 127.0.0.1.
+    let mut clients: Vec<Client> = (0..count).map(|_| Client::connect(&server)).collect();
+    assert_service(server.addr);
+    let (allowed, refused) = clients.split_at_mut(10);
+    for client in refused {
+        let error = client.expect("Error");
+        assert_eq!(error["error_code"], "TOO_MANY_CONNECTIONS", "{error}");
+        assert_eq!(error["message"], "Too many connections from your IP (10/10)");
+        assert_eq!(client.expect_close().0, 1008);
+    }
+    for client in allowed {
+        client.send_json(r#"{"type":"Ping"}"#);
+        client.expect("Pong");
+    }
+    // Only the ten allowed ones count (the checks' own clients are gone or going).
+    assert!(eventually(|| prom_metric(server.addr, "signal_fish_connections_active") == 10));
+    assert_service(server.addr);
+}
+
+/// The highest resident memory of a process seen until stopped (sampled every 5 ms).
+struct RssPeak {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl RssPeak {
+    fn watch(pid: u32) -> RssPeak {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = rss_of(pid);
+            // Bounded: at most two minutes of samples.
+            for _ in 0..24_000 {
+                let Some(rss) = try_rss_of(pid) else { break };
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                peak = peak.max(rss);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        });
+        RssPeak { stop, thread }
+    }
+
+    fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+const MIB: u64 = 1 << 20;
+
+#[test]
+fn slow_consumers_are_closed_with_1008_and_memory_stays_bounded() {
+    const NON_READERS: usize = 5;
+    const MESSAGES: usize = 1000;
+    const PAYLOAD: usize = 50 * 1024;
+    let server = ChildServer::start("slow-consumers", &[]);
+    let addr = server.addr;
+    let connect = || Client::connect_from(addr, "/v2/ws", Some(&support::fresh_ip()));
+    let mut sender = connect();
+    let code = sender.join("slow", "Sender", None)["room_code"].as_str().unwrap().to_owned();
+    let mut reader = connect();
+    reader.join("slow", "Reader", Some(&code));
+    sender.expect("PlayerJoined");
+    let mut non_readers: Vec<Client> = (0..NON_READERS)
+        .map(|i| {
+            let mut client = connect();
+            client.join("slow", &format!("Slow{i}"), Some(&code));
+            client
+        })
+        .collect();
+    for client in [&mut sender, &mut reader] {
+        for _ in 0..NON_READERS {
+            client.expect("PlayerJoined");
+        }
+    }
+    for (i, client) in non_readers.iter_mut().enumerate() {
+        for _ in i + 1..NON_READERS {
+            client.expect("PlayerJoined");
+        }
+    }
+    let baseline = server.rss();
+    let peak = RssPeak::watch(server.pid());
+
+    // The non-readers read nothing until the server has closed all of them; then they
+    // read what reached them, which ends with the close frame.
+    let slow_closed = move || prom_metric(addr, "signal_fish_slow_consumers_closed_total") as usize;
+    let non_reader_threads: Vec<_> = non_readers
+        .into_iter()
+        .map(|mut client| {
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    if slow_closed() == NON_READERS {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let (code, before) = client.expect_close();
+                assert!(before
+                    .iter()
+                    .all(|m| matches!(m, tungstenite::Message::Text(t) if t.contains("GameData"))));
+                code
+            })
+        })
+        .collect();
+    let progress = Arc::new(AtomicUsize::new(0));
+    let read_so_far = progress.clone();
+    let reader_thread = std::thread::spawn(move || {
+        let mut next = 0;
+        // Game data, and a PlayerLeft for each closed non-reader.
+        for _ in 0..MESSAGES + NON_READERS {
+            let message = reader.recv();
+            match message["type"].as_str() {
+                Some("GameData") => {
+                    assert_eq!(message["data"]["data"]["n"], next, "in order, none lost");
+                    next += 1;
+                    read_so_far.store(next, Ordering::SeqCst);
+                    if next == MESSAGES {
+                        break;
+                    }
+                }
+                Some("PlayerLeft") => {}
+                _ => panic!("unexpected {message}"),
+            }
+        }
+        assert_eq!(next, MESSAGES);
+        reader
+    });
+    // 50 MB of broadcasts, each 50 KB, sent to six recipients. The sender keeps at most
+    // 10 ahead of the reader (500 KB, under its 1 MiB queue bound) so the reader, which
+    // parses every message, is never the slow one.
+    let pad = "p".repeat(PAYLOAD);
+    for n in 0..MESSAGES {
+        for _ in 0..10_000 {
+            if n < progress.load(Ordering::SeqCst) + 10 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        sender.send_json(&format!(r#"{{"type":"GameData","data":{{"data":{{"n":{n},"pad":"{pad}"}}}}}}"#));
+    }
+    let _reader = reader_thread.join().unwrap();
+    for thread in non_reader_threads {
+        assert_eq!(thread.join().unwrap(), 1008);
+    }
+    let peak = peak.stop();
+    let grown = peak.saturating_sub(baseline);
+    println!("server RSS {} MiB before, peak {} MiB (+{} KiB)", baseline / MIB, peak / MIB, grown / 1024);
+    assert_eq!(slow_closed(), NON_READERS);
+    // Each queue holds at most 1 MiB (websocket.max_outbound_queue_bytes); all the
+    // queues together stay far below the 50 MB that went through.
+    assert!(grown < 24 * MIB, "the server grew by {} MiB", grown / MIB);
+    assert_service(addr);
+}
+
+#[test]
+fn floods_of_large_messages_keep_memory_bounded() {
+    const FLOODERS: usize = 10;
+    const FRAME: usize = 200 * 1024;
+    const FRAMES_EACH: usize = 150;
+    let server = ChildServer::start("large-floods", &[]);
+    let addr = server.addr;
+    // Between security.max_message_size (64 KiB) and the hard cap (256 KiB): each is
+    // read, buffered and answered with an error, the most inbound work per message.
+    let frame = frames::text_bytes(format!(r#"{{"type":"Ping","pad":"{}"}}"#, "x".repeat(FRAME)).as_bytes());
+    let baseline = server.rss();
+    let peak = RssPeak::watch(server.pid());
+    let flooders: Vec<_> = (0..FLOODERS)
+        .map(|_| {
+            let mut client = Client::connect_from(addr, "/v2/ws", Some(&support::fresh_ip()));
+            let frame = frame.clone();
+            std::thread::spawn(move || {
+                for _ in 0..FRAMES_EACH {
+                    client.ws.get_mut().write_all(&frame).expect("the server keeps reading");
+                }
+                client
+            })
+        })
+        .collect();
+    assert_service(addr);
+    let flooders: Vec<Client> = flooders.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_service(addr);
+    let peak = peak.stop();
+    let grown = peak.saturating_sub(baseline);
+    println!(
+        "{} MB in {FLOODERS} floods: server RSS {} MiB before, peak {} MiB (+{} KiB)",
+        FLOODERS * FRAMES_EACH * FRAME / 1_000_000,
+        baseline / MIB,
+        peak / MIB,
+        grown / 1024
+    );
+    // Per flooder: one frame being read, at most the hard cap waiting for the engine,
+    // and the queued errors.
+    assert!(grown < 32 * MIB, "the server grew by {} MiB", grown / MIB);
+    // Every flooder is still connected and was told, once per frame.
+    for mut client in flooders {
+        for _ in 0..FRAMES_EACH {
+            let error = client.expect("Error");
+            assert_eq!(error["error_code"], "MESSAGE_TOO_LARGE", "{error}");
+        }
+        client.send_json(r#"{"type":"Ping"}"#);
+        client.expect("Pong");
+    }
 }

@@ -107,11 +107,15 @@ impl Drop for ChildServer {
 
 /// Resident memory (`VmRSS` in `/proc/PID/status`) of a process, in bytes.
 pub fn rss_of(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    try_rss_of(pid).unwrap_or_else(|| panic!("no VmRSS for process {pid}"))
+}
+
+/// Resident memory of a process, or `None` if it is gone.
+pub fn try_rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmRSS in /proc/PID/status");
-    kb * 1024
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())?;
+    Some(kb * 1024)
 }

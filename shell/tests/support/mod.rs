@@ -156,7 +156,14 @@ impl Client {
                     return (code, before);
                 }
                 Ok(message) => before.push(message),
-                Err(e) => panic!("connection ended without a close frame: {e} (after {before:?})"),
+                Err(e) => {
+                    let mut seen = format!("{before:?}");
+                    seen.truncate(300);
+                    panic!(
+                        "connection ended without a close frame: {e} (after {} messages: {seen})",
+                        before.len()
+                    )
+                }
             }
         }
         panic!("no close frame within {IO_TIMEOUT:?}");
