@@ -517,3 +517,34 @@ fn floods_of_large_messages_keep_memory_bounded() {
         client.expect("Pong");
     }
 }
+
+#[test]
+fn garbage_truncated_and_oversize_request_heads() {
+    let server = TestServer::start(test_config());
+    let exchange = |bytes: &[u8]| {
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.write_all(bytes).unwrap();
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).expect("the server closes, no reset");
+        String::from_utf8_lossy(&reply).into_owned()
+    };
+    let status = |reply: &str| reply.split(' ').nth(1).map(str::to_owned).unwrap_or_default();
+    // A TLS ClientHello, binary noise, a bare newline: not HTTP.
+    for garbage in [&b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..], &[0xff; 64], b"\r\n\r\n"] {
+        assert_eq!(status(&exchange(garbage)), "400", "{garbage:?}");
+    }
+    // Cut off in the middle of the head: nothing to answer.
+    let truncated = exchange(b"GET /v2/ws HTTP/1.1\r\nUpgrade: webs");
+    assert!(truncated.is_empty() || truncated.starts_with("HTTP/1.1 400"), "{truncated:?}");
+    // Heads above 8 KiB, or with more than 64 header lines, on any path.
+    let upgrade = "GET /v2/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let long = format!("{upgrade}X-Long: {}\r\n\r\n", "a".repeat(9000));
+    assert_eq!(status(&exchange(long.as_bytes())), "431");
+    let many: String = (0..100).map(|i| format!("X-{i}: v\r\n")).collect();
+    assert_eq!(status(&exchange(format!("{upgrade}{many}\r\n").as_bytes())), "431");
+    let endless_line = format!("GET /{} HTTP/1.1\r\n", "a".repeat(20_000));
+    assert_eq!(status(&exchange(endless_line.as_bytes())), "431");
+    assert_service(server.addr);
+}
