@@ -77,7 +77,8 @@ for scenario in "${scenarios[@]}"; do
         sleep 1
     done
     echo "== $scenario: median of $RUNS runs of [$(headline "$scenario")]; load averages:" \
-        "$(jq -r '.load_average_1m' "$OUT/$scenario.jsonl" | paste -sd' ')"
+        "$(jq -r '.load_average_1m' "$OUT/$scenario.jsonl" | paste -sd' ');" \
+        "other processes' CPU (% of a core): $(jq -r '.other_processes_cpu_percent' "$OUT/$scenario.jsonl" | paste -sd' ')"
     jq -s "[.[] | [$(headline "$scenario")]] | transpose | map(sort | .[length / 2 | floor])" -c \
         "$OUT/$scenario.jsonl"
 done

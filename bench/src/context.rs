@@ -64,12 +64,6 @@ impl RunContext {
         self.process.and_then(|p| p.cpu_ns().ok())
     }
 
-    /// CPU time of this process (the generator) so far in nanoseconds: shows whether
-    /// the generator, not the server, was the bottleneck.
-    pub fn generator_cpu_ns(&self) -> Option<u64> {
-        ServerProcess::open(std::process::id()).ok().and_then(|p| p.cpu_ns().ok())
-    }
-
     /// Server resident memory in bytes, when a process is measured.
     pub fn rss_bytes(&self) -> Option<u64> {
         self.process.and_then(|p| p.rss_bytes().ok())

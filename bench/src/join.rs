@@ -13,6 +13,7 @@ use smol::Timer;
 
 use crate::context::RunContext;
 use crate::latency::Latency;
+use crate::meter::{Meter, Usage};
 use crate::net::{self, Ws};
 use crate::wire::{self, Incoming};
 
@@ -56,10 +57,8 @@ pub struct JoinOutcome {
     pub latency: Latency,
     /// Wall time from the first attempt to the last `RoomJoined` (or failure).
     pub elapsed: Duration,
-    /// Server CPU seconds over `elapsed`, when measured.
-    pub server_cpu_secs: Option<f64>,
-    /// This process's CPU seconds over `elapsed`.
-    pub generator_cpu_secs: Option<f64>,
+    /// CPU use from the first attempt to the last answer.
+    pub usage: Usage,
 }
 
 impl JoinOutcome {
@@ -75,8 +74,7 @@ pub async fn join_all(ctx: &RunContext, plan: &JoinPlan) -> JoinOutcome {
     let joined: RefCell<Vec<Option<Ws>>> = RefCell::new((0..plan.clients).map(|_| None).collect());
     let failures = RefCell::new(BTreeMap::<String, u64>::new());
     let latency = RefCell::new(Latency::default());
-    let cpu_before = ctx.cpu_ns();
-    let generator_before = ctx.generator_cpu_ns();
+    let meter = Meter::start(ctx);
     let started = Instant::now();
     let last = Cell::new(started);
     // `in_flight` workers take the next index until none is left; they run as one
@@ -103,15 +101,8 @@ pub async fn join_all(ctx: &RunContext, plan: &JoinPlan) -> JoinOutcome {
     };
     let workers = (0..plan.in_flight.clamp(1, plan.clients.max(1))).map(|_| worker());
     futures_util::future::join_all(workers).await;
+    let usage = meter.stop(ctx);
     let elapsed = last.get().duration_since(started);
-    let server_cpu_secs = match (cpu_before, ctx.cpu_ns()) {
-        (Some(a), Some(b)) => Some(crate::procfs::cpu_secs(a, b)),
-        _ => None,
-    };
-    let generator_cpu_secs = match (generator_before, ctx.generator_cpu_ns()) {
-        (Some(a), Some(b)) => Some(crate::procfs::cpu_secs(a, b)),
-        _ => None,
-    };
     let members = joined
         .into_inner()
         .into_iter()
@@ -124,8 +115,7 @@ pub async fn join_all(ctx: &RunContext, plan: &JoinPlan) -> JoinOutcome {
         failures: failures.into_inner(),
         latency: latency.into_inner(),
         elapsed,
-        server_cpu_secs,
-        generator_cpu_secs,
+        usage,
     }
 }
 

@@ -21,6 +21,7 @@ pub mod context;
 pub mod error;
 pub mod join;
 pub mod latency;
+pub mod meter;
 pub mod net;
 pub mod procfs;
 pub mod report;

@@ -75,7 +75,7 @@ pub fn join_fields(join: &JoinOutcome, into: &mut Summary) {
 /// JSON and human lines for a traffic phase (relay and fixed-rate).
 pub fn traffic(report: &TrafficReport, into: &mut Summary) {
     let secs = Some(report.measured_secs);
-    let cpu = report.server_cpu_secs;
+    let cpu = report.usage.server;
     let fields = json!({
         "rooms_active": report.rooms,
         "clients_active": report.clients,
@@ -84,10 +84,6 @@ pub fn traffic(report: &TrafficReport, into: &mut Summary) {
         "deliveries": report.deliveries,
         "messages_per_sec": rate(report.messages as f64, secs),
         "deliveries_per_sec": rate(report.deliveries as f64, secs),
-        "server_cpu_secs": cpu.map(|c| (c * 1000.0).round() / 1000.0),
-        "server_cpu_percent": rate(cpu.unwrap_or(0.0) * 100.0, secs).filter(|_| cpu.is_some()),
-        "generator_cpu_percent": rate(report.generator_cpu_secs.unwrap_or(0.0) * 100.0, secs)
-            .filter(|_| report.generator_cpu_secs.is_some()),
         "messages_per_server_cpu_sec": rate(report.messages as f64, cpu),
         "deliveries_per_server_cpu_sec": rate(report.deliveries as f64, cpu),
         "latency": report.latency.to_json(),
@@ -107,8 +103,10 @@ pub fn traffic(report: &TrafficReport, into: &mut Summary) {
         "events": counts(&report.events),
         "drained": report.drained,
     });
-    if let (Some(target), Value::Object(extra)) = (into.json.as_object_mut(), fields) {
-        target.extend(extra);
+    for fields in [fields, report.usage.to_json()] {
+        if let (Some(target), Value::Object(extra)) = (into.json.as_object_mut(), fields) {
+            target.extend(extra);
+        }
     }
     let h = &mut into.human;
     h.push(format!(
@@ -127,19 +125,8 @@ pub fn traffic(report: &TrafficReport, into: &mut Summary) {
         figure(rate(report.deliveries as f64, secs)),
         figure(rate(report.deliveries as f64, cpu))
     ));
-    h.push(format!(
-        "server CPU {}",
-        cpu.map_or_else(
-            || "n/a (no --server-pid)".to_owned(),
-            |c| format!("{c:.3} s ({:.1} % of a core)", c * 100.0 / report.measured_secs.max(1e-9))
-        )
-    ));
-    if let Some(g) = report.generator_cpu_secs {
-        h.push(format!(
-            "generator CPU {g:.3} s ({:.1} % of a core)",
-            g * 100.0 / report.measured_secs.max(1e-9)
-        ));
-    }
+    h.push(report.usage.human());
+    h.extend(report.usage.cautions());
     h.push(format!("latency send→receive: {}", report.latency.human()));
     h.push(format!(
         "deliveries: {} of {} owed; lost {}, duplicated {}, reordered {}{}",

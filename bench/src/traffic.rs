@@ -23,7 +23,7 @@ use crate::clock;
 use crate::context::RunContext;
 use crate::join::{close_code, Member};
 use crate::latency::{Latency, Percentiles};
-use crate::procfs::cpu_secs;
+use crate::meter::{Meter, Usage};
 use crate::seq::{Anomalies, Arrival, SeqTracker};
 use crate::wire::{self, Incoming, Probe};
 
@@ -83,10 +83,8 @@ pub struct TrafficReport {
     pub messages: u64,
     /// Game-data deliveries received during measurement.
     pub deliveries: u64,
-    /// Server CPU seconds during measurement, when measured.
-    pub server_cpu_secs: Option<f64>,
-    /// This process's CPU seconds during measurement.
-    pub generator_cpu_secs: Option<f64>,
+    /// CPU use during measurement.
+    pub usage: Usage,
     /// Messages sent in all phases.
     pub messages_total: u64,
     /// Deliveries received in all phases.
@@ -236,14 +234,11 @@ pub async fn run(
 
     let coordinator = async {
         Timer::at(measure_from).await;
-        let at_from = (Instant::now(), totals.sent.get(), totals.delivered.get(), ctx.cpu_ns());
-        let generator_from = ctx.generator_cpu_ns();
+        let meter = Meter::start(ctx);
+        let at_from = (totals.sent.get(), totals.delivered.get());
         Timer::at(measure_to).await;
-        let at_to = (Instant::now(), totals.sent.get(), totals.delivered.get(), ctx.cpu_ns());
-        let generator = match (generator_from, ctx.generator_cpu_ns()) {
-            (Some(a), Some(b)) => Some(cpu_secs(a, b)),
-            _ => None,
-        };
+        let usage = meter.stop(ctx);
+        let at_to = (totals.sent.get(), totals.delivered.get());
         totals.stop.set(true);
         for room in &rooms {
             room.windows.iter().for_each(|w| {
@@ -262,17 +257,12 @@ pub async fn run(
             }
             Timer::after(DRAIN_POLL).await;
         };
-        (at_from, at_to, generator, drained)
+        (at_from, at_to, usage, drained)
     };
     // Sender and receiver futures never finish first: the coordinator decides the end,
     // and dropping the rest closes every socket.
-    let (at_from, at_to, generator_cpu_secs, drained) = coordinator.or(senders).or(receivers).await;
+    let (at_from, at_to, usage, drained) = coordinator.or(senders).or(receivers).await;
 
-    let measured_secs = at_to.0.duration_since(at_from.0).as_secs_f64();
-    let server_cpu_secs = match (at_from.3, at_to.3) {
-        (Some(a), Some(b)) => Some(cpu_secs(a, b)),
-        _ => None,
-    };
     let mut anomalies = Anomalies::default();
     let mut per_sender = Vec::new();
     for room in &rooms {
@@ -299,11 +289,10 @@ pub async fn run(
     TrafficReport {
         rooms: rooms.len(),
         clients,
-        measured_secs,
-        messages: at_to.1 - at_from.1,
-        deliveries: at_to.2 - at_from.2,
-        server_cpu_secs,
-        generator_cpu_secs,
+        measured_secs: usage.secs,
+        messages: at_to.0 - at_from.0,
+        deliveries: at_to.1 - at_from.1,
+        usage,
         messages_total: totals.sent.get(),
         deliveries_total: totals.delivered.get(),
         deliveries_expected: rooms.iter().map(Room::owed).sum(),

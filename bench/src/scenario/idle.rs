@@ -15,6 +15,7 @@ use super::{banner, check_phase, check_population, check_range, QUIET_READ_BUFFE
 use crate::context::RunContext;
 use crate::error::BenchError;
 use crate::join::{close_code, join_all, JoinPlan, Member};
+use crate::meter::{Meter, Usage};
 use crate::procfs::cpu_secs;
 use crate::report::{self, counts, counts_human, Summary};
 use crate::wire;
@@ -81,13 +82,13 @@ pub fn run(ctx: &RunContext, opts: &IdleOptions) -> Result<Summary, BenchError> 
         (join, settled, hold)
     });
     let joined = join.joined;
-    let secs = hold.secs;
+    let secs = hold.usage.secs;
     let per_conn = |rss: Option<u64>| rss.filter(|_| joined > 0).map(|r| r / joined as u64);
     let delta = match (rss_before, hold.rss_after) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
     };
-    let cpu_percent = hold.cpu_secs.map(|c| c * 100.0 / secs.max(1e-9));
+    let cpu_percent = hold.usage.server.map(|c| c * 100.0 / secs.max(1e-9));
     summary.human.push(format!(
         "joined {joined} of {} (failures: {}); measured after {:.2} s of settling",
         opts.clients,
@@ -104,10 +105,11 @@ pub fn run(ctx: &RunContext, opts: &IdleOptions) -> Result<Summary, BenchError> 
         ),
         _ => "server RSS n/a (no --server-pid)".to_owned(),
     });
-    summary.human.push(match (hold.cpu_secs, cpu_percent) {
+    summary.human.push(match (hold.usage.server, cpu_percent) {
         (Some(c), Some(p)) => format!("server CPU while idle: {c:.4} s in {secs:.2} s = {p:.3} % of a core"),
         _ => "server CPU n/a (no --server-pid)".to_owned(),
     });
+    summary.human.extend(hold.usage.cautions());
     if !hold.events.is_empty() {
         summary.human.push(format!("during the hold: {}", counts_human(&hold.events)));
     }
@@ -121,8 +123,12 @@ pub fn run(ctx: &RunContext, opts: &IdleOptions) -> Result<Summary, BenchError> 
     summary.set("rss_after_bytes", json!(hold.rss_after));
     summary.set("rss_per_connection_bytes", json!(per_conn(delta)));
     summary.set("rss_total_per_connection_bytes", json!(per_conn(hold.rss_after)));
-    summary.set("server_cpu_secs", json!(hold.cpu_secs.map(|c| (c * 1e4).round() / 1e4)));
+    if let serde_json::Value::Object(fields) = hold.usage.to_json() {
+        fields.into_iter().for_each(|(k, v)| summary.set(&k, v));
+    }
+    // Idle CPU is small: keep three decimals.
     summary.set("server_cpu_percent", json!(cpu_percent.map(|p| (p * 1000.0).round() / 1000.0)));
+    summary.set("other_processes_cpu_percent", json!(hold.usage.percent(hold.usage.others)));
     summary.set("closed_during_hold", json!(hold.events.values().sum::<u64>()));
     summary.set("events", counts(&hold.events));
     Ok(summary)
@@ -150,8 +156,7 @@ async fn settle(ctx: &RunContext, max: Duration) -> Duration {
 }
 
 struct Hold {
-    secs: f64,
-    cpu_secs: Option<f64>,
+    usage: Usage,
     rss_after: Option<u64>,
     events: BTreeMap<String, u64>,
 }
@@ -201,9 +206,8 @@ async fn hold(ctx: &RunContext, members: Vec<Member>, opts: &IdleOptions) -> Hol
         }
     });
     let all = futures_util::future::join_all(connections.collect::<Vec<_>>());
-    let cpu_before = ctx.cpu_ns();
-    let started = Instant::now();
-    let until = started + opts.hold;
+    let meter = Meter::start(ctx);
+    let until = Instant::now() + opts.hold;
     async {
         all.await;
         smol::future::pending::<()>().await
@@ -212,10 +216,5 @@ async fn hold(ctx: &RunContext, members: Vec<Member>, opts: &IdleOptions) -> Hol
         Timer::at(until).await;
     })
     .await;
-    let secs = started.elapsed().as_secs_f64();
-    let cpu_secs = match (cpu_before, ctx.cpu_ns()) {
-        (Some(a), Some(b)) => Some(cpu_secs(a, b)),
-        _ => None,
-    };
-    Hold { secs, cpu_secs, rss_after: ctx.rss_bytes(), events: events.into_inner() }
+    Hold { usage: meter.stop(ctx), rss_after: ctx.rss_bytes(), events: events.into_inner() }
 }

@@ -45,7 +45,7 @@ pub fn run(ctx: &RunContext, opts: &JoinStormOptions) -> Result<Summary, BenchEr
     let outcome = smol::block_on(join_all(ctx, &plan));
     let joined = outcome.members.len();
     let secs = outcome.elapsed.as_secs_f64();
-    let cpu = outcome.server_cpu_secs;
+    let cpu = outcome.usage.server;
     let latency = outcome.latency.percentiles();
     summary.human.push(format!(
         "joined {joined} of {} in {secs:.3} s: {} joins/s, {} joins per server CPU-second (server CPU {})",
@@ -54,10 +54,8 @@ pub fn run(ctx: &RunContext, opts: &JoinStormOptions) -> Result<Summary, BenchEr
         figure(rate(joined as f64, cpu)),
         cpu.map_or_else(|| "n/a".to_owned(), |c| format!("{c:.3} s")),
     ));
-    if let Some(g) = outcome.generator_cpu_secs {
-        summary.human.push(format!("generator CPU {g:.3} s ({:.1} % of a core)", g * 100.0 / secs.max(1e-9)));
-        summary.set("generator_cpu_percent", json!(rate(g * 100.0, Some(secs))));
-    }
+    summary.human.push(outcome.usage.human());
+    summary.human.extend(outcome.usage.cautions());
     summary.human.push(format!("connect→RoomJoined: {}", latency.human()));
     summary.human.push(format!("failures: {}", counts_human(&outcome.failures)));
     summary.set("clients", json!(opts.clients));
@@ -66,7 +64,9 @@ pub fn run(ctx: &RunContext, opts: &JoinStormOptions) -> Result<Summary, BenchEr
     report::join_fields(&outcome, &mut summary);
     summary.set("elapsed_secs", json!((secs * 1e4).round() / 1e4));
     summary.set("joins_per_sec", json!(rate(joined as f64, Some(secs))));
-    summary.set("server_cpu_secs", json!(cpu.map(|c| (c * 1e4).round() / 1e4)));
+    if let serde_json::Value::Object(fields) = outcome.usage.to_json() {
+        fields.into_iter().for_each(|(k, v)| summary.set(&k, v));
+    }
     summary.set("joins_per_server_cpu_sec", json!(rate(joined as f64, cpu)));
     summary.set("connect_to_joined", latency.to_json());
     Ok(summary)

@@ -16,8 +16,9 @@ use crate::net::check_fd_limit;
 pub const MAX_CLIENTS: usize = 100_000;
 /// Longest phase accepted (every loop of the tool is bounded by these).
 pub const MAX_PHASE: Duration = Duration::from_secs(3600);
-/// WebSocket read buffer of clients that receive a stream of game data.
-pub const TRAFFIC_READ_BUFFER: usize = 32 * 1024;
+/// WebSocket read buffer of clients that receive a stream of game data. tungstenite
+/// zero-fills the whole buffer before every read, so bigger costs the generator more.
+pub const TRAFFIC_READ_BUFFER: usize = 8 * 1024;
 /// WebSocket read buffer of clients that only join.
 pub const QUIET_READ_BUFFER: usize = 4 * 1024;
 
