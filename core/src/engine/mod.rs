@@ -549,18 +549,24 @@ fn buffer_for_away(
     counters.reconnection_events_buffered_total += 1;
 }
 
-/// The JSON form of a binary game-data frame, for replay (which is JSON): the payload's
-/// JSON translation, or the defined `GameDataBinary` envelope when it has none.
+/// The JSON form of a binary game-data frame, for replay (which is JSON).
 fn replayable_binary(frame: &[u8]) -> Option<Bytes> {
     let (sender, payload) = crate::protocol::parse_binary_game_data_frame(frame)?;
-    Some(crate::protocol::translate_to_json_frame(&sender, payload).unwrap_or_else(|| {
-        ServerMessage::GameDataBinary {
-            from_player: sender,
+    Some(replay_text(&sender, payload, crate::protocol::translate_to_json_frame(&sender, payload).as_ref()))
+}
+
+/// What replay holds for a binary payload: its JSON translation, or the defined
+/// `GameDataBinary` envelope when it has none.
+fn replay_text(sender: &Uuid, payload: &[u8], translated: Option<&Bytes>) -> Bytes {
+    match translated {
+        Some(text) => text.clone(),
+        None => ServerMessage::GameDataBinary {
+            from_player: *sender,
             encoding: GameDataEncoding::MessagePack,
             payload: payload.to_vec(),
         }
-        .to_bytes()
-    }))
+        .to_bytes(),
+    }
 }
 
 /// Whether a connection negotiated MessagePack game data.

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::connection::Role;
 use super::room::Presence;
-use super::{buffer_for_away, close_code, is_binary, BufferLimits, Engine};
+use super::{buffer_for_away, close_code, is_binary, replay_text, BufferLimits, Engine};
 use crate::event::{Action, ConnId, Frame};
 use crate::protocol::{
     binary_game_data_frame, game_data_frame, translate_to_json_frame, ErrorCode, GameDataEncoding,
@@ -97,15 +97,8 @@ impl Engine {
                 Target::Away(missed, missed_bytes) => {
                     // Replay is JSON; keep the JSON form, or the defined binary envelope
                     // when the payload has no JSON form.
-                    let text = match json.get_or_insert_with(|| translate_to_json_frame(&sender, payload)) {
-                        Some(text) => text.clone(),
-                        None => ServerMessage::GameDataBinary {
-                            from_player: sender,
-                            encoding: GameDataEncoding::MessagePack,
-                            payload: payload.to_vec(),
-                        }
-                        .to_bytes(),
-                    };
+                    let translated = json.get_or_insert_with(|| translate_to_json_frame(&sender, payload));
+                    let text = replay_text(&sender, payload, translated.as_ref());
                     buffer_for_away(
                         id,
                         missed,

@@ -5,7 +5,9 @@ use uuid::Uuid;
 
 use super::room::{Room, Seat};
 use super::Engine;
-use crate::protocol::{PeerConnectionInfo, PlayerInfo, ReconnectedPayload, RoomJoinedPayload, SpectatorInfo};
+use crate::protocol::{
+    PeerConnectionInfo, PlayerInfo, ReconnectedPayload, RoomJoinedPayload, RoomSnapshot, SpectatorInfo,
+};
 
 impl Engine {
     pub(super) fn player_info(room: &Room, seat: &Seat) -> PlayerInfo {
@@ -34,8 +36,8 @@ impl Engine {
             .collect()
     }
 
-    pub(super) fn room_joined(room: &Room, player_id: Uuid, token: Option<String>) -> RoomJoinedPayload {
-        RoomJoinedPayload {
+    pub(super) fn room_snapshot(room: &Room, player_id: Uuid) -> RoomSnapshot {
+        RoomSnapshot {
             room_id: room.id,
             room_code: room.code.clone(),
             player_id,
@@ -48,8 +50,11 @@ impl Engine {
             ready_players: room.ready.clone(),
             relay_type: room.relay_type.clone(),
             current_spectators: Engine::spectator_infos(room),
-            reconnection_token: token,
         }
+    }
+
+    pub(super) fn room_joined(room: &Room, player_id: Uuid, token: Option<String>) -> RoomJoinedPayload {
+        RoomJoinedPayload { snapshot: Engine::room_snapshot(room, player_id), reconnection_token: token }
     }
 
     pub(super) fn reconnected(
@@ -58,20 +63,8 @@ impl Engine {
         missed_events: Vec<crate::protocol::RawJson>,
         token: Option<String>,
     ) -> ReconnectedPayload {
-        let joined = Engine::room_joined(room, player_id, None);
         ReconnectedPayload {
-            room_id: joined.room_id,
-            room_code: joined.room_code,
-            player_id,
-            game_name: joined.game_name,
-            max_players: joined.max_players,
-            supports_authority: joined.supports_authority,
-            current_players: joined.current_players,
-            is_authority: joined.is_authority,
-            lobby_state: joined.lobby_state,
-            ready_players: joined.ready_players,
-            relay_type: joined.relay_type,
-            current_spectators: joined.current_spectators,
+            snapshot: Engine::room_snapshot(room, player_id),
             missed_events,
             reconnection_token: token,
         }

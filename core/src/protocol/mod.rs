@@ -15,7 +15,7 @@ pub use error_code::ErrorCode;
 pub use msgpack::{binary_game_data_frame, parse_binary_game_data_frame, translate_to_json_frame};
 pub use raw::{RawJson, RawJsonRef};
 pub use server::{
-    game_data_frame, ProtocolInfoPayload, ReconnectedPayload, RoomJoinedPayload, ServerMessage,
+    game_data_frame, ProtocolInfoPayload, ReconnectedPayload, RoomJoinedPayload, RoomSnapshot, ServerMessage,
     SpectatorJoinedPayload, SERVER_MESSAGE_TYPES,
 };
 pub use types::{

@@ -38,9 +38,9 @@ pub struct ProtocolInfoPayload {
     pub player_name_rules: Option<PlayerNameRules>,
 }
 
-/// `RoomJoined` payload.
+/// The room as a player sees it, shared by `RoomJoined` and `Reconnected`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RoomJoinedPayload {
+pub struct RoomSnapshot {
     /// Room id.
     pub room_id: Uuid,
     /// Room code (uppercase).
@@ -65,6 +65,14 @@ pub struct RoomJoinedPayload {
     pub relay_type: String,
     /// Spectators.
     pub current_spectators: Vec<SpectatorInfo>,
+}
+
+/// `RoomJoined` payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoomJoinedPayload {
+    /// The room.
+    #[serde(flatten)]
+    pub snapshot: RoomSnapshot,
     /// Reconnection token, only for connections that opted in (DECISIONS D15).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reconnection_token: Option<String>,
@@ -73,30 +81,9 @@ pub struct RoomJoinedPayload {
 /// `Reconnected` payload: the `RoomJoined` snapshot plus what was missed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReconnectedPayload {
-    /// Room id.
-    pub room_id: Uuid,
-    /// Room code.
-    pub room_code: String,
-    /// The recipient's player id.
-    pub player_id: Uuid,
-    /// Game name.
-    pub game_name: String,
-    /// Capacity.
-    pub max_players: u8,
-    /// Whether the room has an authority.
-    pub supports_authority: bool,
-    /// All players.
-    pub current_players: Vec<PlayerInfo>,
-    /// Whether the recipient holds authority.
-    pub is_authority: bool,
-    /// Lobby state.
-    pub lobby_state: LobbyState,
-    /// Ready players.
-    pub ready_players: Vec<Uuid>,
-    /// Relay type label.
-    pub relay_type: String,
-    /// Spectators.
-    pub current_spectators: Vec<SpectatorInfo>,
+    /// The room.
+    #[serde(flatten)]
+    pub snapshot: RoomSnapshot,
     /// Server messages sent to the room while the player was away, in order.
     pub missed_events: Vec<RawJson>,
     /// The new reconnection token, only for connections that opted in.
