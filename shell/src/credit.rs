@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use smol::channel::{bounded, Receiver, Sender};
 
 /// Messages one connection may have waiting for the engine.
-pub(crate) const MAX_MESSAGES_IN_FLIGHT: usize = 32;
+pub(crate) const MAX_MESSAGES_IN_FLIGHT: usize = 8;
 
 /// See the module documentation. One per connection; only its reader acquires.
 #[derive(Debug)]
