@@ -42,6 +42,10 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
     let _live = live;
     // Small frames must not wait for Nagle's algorithm; batching is done above TCP.
     let _ = stream.set_nodelay(true);
+    if let Some(bytes) = shared.send_buffer_bytes {
+        // Bounds what the kernel holds for a client that stops reading (limits.rs).
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
+    }
     let mut stream = stream;
     let mut buf = Vec::new();
     for served in 0..MAX_REQUESTS_PER_CONNECTION {

@@ -10,9 +10,12 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bounds of the default [`TransportLimits::max_pending_heads`].
 const PENDING_HEADS_MIN: usize = 64;
 const PENDING_HEADS_MAX: usize = 1024;
+/// Default [`TransportLimits::send_buffer_bytes`].
+const SEND_BUFFER: usize = 256 * 1024;
 
 /// How long, and how many, TCP connections may wait without a complete HTTP request head
-/// (half-open connections, slow-loris clients, idle keep-alive connections).
+/// (half-open connections, slow-loris clients, idle keep-alive connections), and how much
+/// the kernel may buffer for each connection.
 ///
 /// ```
 /// use std::time::Duration;
@@ -35,6 +38,15 @@ pub struct TransportLimits {
     /// connection budget nor lock new clients out. At least 1 (0 is taken as 1).
     /// Default: `server.max_connections`, clamped to 64..=1024.
     pub max_pending_heads: usize,
+    /// The kernel send buffer of every accepted connection (`SO_SNDBUF`; Linux doubles
+    /// it for its bookkeeping), on top of the outbound queue
+    /// (`websocket.max_outbound_queue_bytes`). A fixed size turns off the kernel's
+    /// autotuning, under which each client that stops reading would hold up to
+    /// `net.ipv4.tcp_wmem`'s maximum (4 MiB by default) of kernel memory, and a few
+    /// hundred of them would put every TCP connection of the host under memory pressure.
+    /// `None` keeps the system's autotuning. Default 256 KiB: 2.5 MB/s per client at a
+    /// 200 ms round trip, far above what signaling needs.
+    pub send_buffer_bytes: Option<usize>,
 }
 
 impl TransportLimits {
@@ -43,6 +55,7 @@ impl TransportLimits {
         TransportLimits {
             head_timeout: HEAD_TIMEOUT,
             max_pending_heads: config.server.max_connections.clamp(PENDING_HEADS_MIN, PENDING_HEADS_MAX),
+            send_buffer_bytes: Some(SEND_BUFFER),
         }
     }
 }
@@ -55,6 +68,7 @@ mod tests {
     fn pending_heads_follow_max_connections_within_bounds() {
         let mut config = Config::default();
         assert_eq!(TransportLimits::for_config(&config).max_pending_heads, 1024);
+        assert_eq!(TransportLimits::for_config(&config).send_buffer_bytes, Some(256 * 1024));
         config.server.max_connections = 200;
         assert_eq!(TransportLimits::for_config(&config).max_pending_heads, 200);
         config.server.max_connections = 3;

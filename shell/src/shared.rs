@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub head_timeout: Duration,
     /// Connections waiting for a request head.
     pub pending_heads: Arc<PendingHeads>,
+    /// `SO_SNDBUF` for accepted connections (`None`: the system's autotuning).
+    pub send_buffer_bytes: Option<usize>,
     /// Set when the server starts shutting down.
     pub stopping: Latch,
     next_conn: AtomicU64,
@@ -77,6 +79,7 @@ impl Shared {
             max_tcp: config.server.max_connections.saturating_add(EXTRA_TCP_CONNECTIONS),
             head_timeout: limits.head_timeout,
             pending_heads: Arc::new(PendingHeads::new(limits.max_pending_heads)),
+            send_buffer_bytes: limits.send_buffer_bytes,
             stopping,
             next_conn: AtomicU64::new(1),
             next_http: AtomicU64::new(1),

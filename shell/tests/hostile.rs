@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signal_fish_server::TransportLimits;
-use support::child::{rss_of, try_rss_of, ChildServer};
+use support::child::{ChildServer, RssPeak};
 use support::frames::{self, BINARY, CONTINUATION, PING, TEXT};
 use support::{assert_service, eventually, prom_metric, test_config, Client, TestServer, IO_TIMEOUT};
 
@@ -140,7 +140,11 @@ fn is_closed(stream: &TcpStream) -> bool {
 #[test]
 fn half_open_connections_are_bounded_by_evicting_the_oldest() {
     let config = test_config();
-    let limits = TransportLimits { head_timeout: Duration::from_secs(60), max_pending_heads: 50 };
+    let limits = TransportLimits {
+        head_timeout: Duration::from_secs(60),
+        max_pending_heads: 50,
+        ..TransportLimits::for_config(&config)
+    };
     let server = TestServer::start_with_limits(config, limits);
     // 80 connections that never send a byte: 30 too many.
     let silent: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(server.addr).unwrap()).collect();
@@ -247,7 +251,7 @@ fn a_flooding_client_does_not_monopolise_the_server() {
     let _flooder = writer.join().unwrap();
     // Every Ping was answered while the flood went on. Before the fix the flooder's
     // reader refilled the inbox without yielding and the first Ping waited behind the
-    // whole flood; now the flooder has at most 32 messages in the inbox at a time.
+    // whole flood; now the flooder has at most 8 messages in the inbox at a time.
     let total: usize = waits.iter().sum();
     assert!(total < FLOOD / 4, "{total} of {FLOOD} flood messages went before {PROBES} Pings");
     assert_service(server.addr);
@@ -330,38 +334,6 @@ fn thousands_of_connections_from_one_ip_are_refused_with_an_error_then_1008() {
     assert_service(server.addr);
 }
 
-/// The highest resident memory of a process seen until stopped (sampled every 5 ms).
-struct RssPeak {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<u64>,
-}
-
-impl RssPeak {
-    fn watch(pid: u32) -> RssPeak {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut peak = rss_of(pid);
-            // Bounded: at most two minutes of samples.
-            for _ in 0..24_000 {
-                let Some(rss) = try_rss_of(pid) else { break };
-                if flag.load(Ordering::SeqCst) {
-                    break;
-                }
-                peak = peak.max(rss);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            peak
-        });
-        RssPeak { stop, thread }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
-    }
-}
-
 const MIB: u64 = 1 << 20;
 
 #[test]
@@ -395,7 +367,7 @@ fn slow_consumers_are_closed_with_1008_and_memory_stays_bounded() {
         }
     }
     let baseline = server.rss();
-    let peak = RssPeak::watch(server.pid());
+    let peak = RssPeak::watch(server.process());
 
     // The non-readers read nothing until the server has closed all of them; then they
     // read what reached them, which ends with the close frame.
@@ -479,7 +451,7 @@ fn floods_of_large_messages_keep_memory_bounded() {
     // read, buffered and answered with an error, the most inbound work per message.
     let frame = frames::text_bytes(format!(r#"{{"type":"Ping","pad":"{}"}}"#, "x".repeat(FRAME)).as_bytes());
     let baseline = server.rss();
-    let peak = RssPeak::watch(server.pid());
+    let peak = RssPeak::watch(server.process());
     let flooders: Vec<_> = (0..FLOODERS)
         .map(|_| {
             let mut client = Client::connect_from(addr, "/v2/ws", Some(&support::fresh_ip()));
@@ -546,5 +518,38 @@ fn garbage_truncated_and_oversize_request_heads() {
     assert_eq!(status(&exchange(format!("{upgrade}{many}\r\n").as_bytes())), "431");
     let endless_line = format!("GET /{} HTTP/1.1\r\n", "a".repeat(20_000));
     assert_eq!(status(&exchange(endless_line.as_bytes())), "431");
+    assert_service(server.addr);
+}
+
+#[test]
+fn a_non_reader_holds_a_bounded_amount_in_the_servers_socket() {
+    // Kernel socket buffers are memory too, shared by every TCP connection of the host:
+    // left to autotuning, each non-reading client's send buffer grows to
+    // net.ipv4.tcp_wmem's maximum (4 MiB by default), and a few hundred of them put the
+    // whole host under TCP memory pressure.
+    let server = TestServer::start(test_config());
+    let mut talker = Client::connect_from(server.addr, "/v2/ws", Some(&support::fresh_ip()));
+    let code = talker.join("sndbuf", "Talker", None)["room_code"].as_str().unwrap().to_owned();
+    let mut silent = Client::connect_from(server.addr, "/v2/ws", Some(&support::fresh_ip()));
+    silent.join("sndbuf", "Silent", Some(&code));
+    talker.expect("PlayerJoined");
+    // The client side keeps little: what arrives below is mostly what the server's
+    // kernel held for it.
+    socket2::SockRef::from(silent.ws.get_ref()).set_recv_buffer_size(64 * 1024).unwrap();
+    let message = format!(r#"{{"type":"GameData","data":{{"data":"{}"}}}}"#, "s".repeat(16_000));
+    let closed = || prom_metric(server.addr, "signal_fish_slow_consumers_closed_total") == 1;
+    for _ in 0..2000 {
+        talker.send_json(&message);
+        if closed() {
+            break;
+        }
+    }
+    assert!(closed(), "the silent client was never closed");
+    let (code, before) = silent.expect_close();
+    assert_eq!(code, 1008);
+    let received: usize = before.iter().map(|m| m.len()).sum();
+    println!("a non-reader received {} KiB before its close frame", received / 1024);
+    // Its own receive buffer, the server's send buffer and one write batch.
+    assert!(received < 2 << 20, "{} KiB were buffered for a client that did not read", received / 1024);
     assert_service(server.addr);
 }

@@ -5,8 +5,11 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
+
+use signal_fish_bench::procfs::ServerProcess;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_signal-fish-server");
@@ -92,9 +95,14 @@ impl ChildServer {
         self.child.id()
     }
 
+    /// The process, for `/proc` readings (memory, CPU time).
+    pub fn process(&self) -> ServerProcess {
+        ServerProcess::open(self.pid()).expect("the server process is running")
+    }
+
     /// Resident memory (`VmRSS`) in bytes.
     pub fn rss(&self) -> u64 {
-        rss_of(self.pid())
+        self.process().rss_bytes().expect("VmRSS of the server")
     }
 }
 
@@ -105,17 +113,34 @@ impl Drop for ChildServer {
     }
 }
 
-/// Resident memory (`VmRSS` in `/proc/PID/status`) of a process, in bytes.
-pub fn rss_of(pid: u32) -> u64 {
-    try_rss_of(pid).unwrap_or_else(|| panic!("no VmRSS for process {pid}"))
+/// The highest resident memory of a process seen until stopped (sampled every 5 ms).
+pub struct RssPeak {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
 }
 
-/// Resident memory of a process, or `None` if it is gone.
-pub fn try_rss_of(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())?;
-    Some(kb * 1024)
+impl RssPeak {
+    pub fn watch(process: ServerProcess) -> RssPeak {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            // Bounded: at most two minutes of samples; ends early if the process is gone.
+            for _ in 0..24_000 {
+                let Ok(rss) = process.rss_bytes() else { break };
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                peak = peak.max(rss);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        });
+        RssPeak { stop, thread }
+    }
+
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
 }

@@ -1,0 +1,217 @@
+//! Hostile-input report: the server binary's resident memory and a legitimate client's
+//! round-trip latency, quiet versus while 1,000 abusive connections run (half-open,
+//! slow-loris, garbage, protocol violators, flooders, non-readers).
+//!
+//! `cargo bench -p signal-fish-server --bench abuse_report` (release build). It prints
+//! figures and asserts nothing about them; it fails only if the legitimate clients stop
+//! working. `ABUSE_SECS` sets how long each phase measures (default 15 s; round trips
+//! go one after another, so their number follows from their latency). The abusive
+//! clients run on the same machine as the server and compete with it for CPU.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+mod abusers;
+
+use std::time::{Duration, Instant};
+
+use abusers::{Abuse, Mix};
+use signal_fish_bench::latency::Latency;
+use signal_fish_bench::procfs::{cpu_secs, machine_busy_ns, ServerProcess};
+use support::child::{ChildServer, RssPeak};
+use support::{fresh_ip, http, prom_metric, Client};
+
+const MIX: Mix =
+    Mix { half_open: 250, slowloris: 150, garbage: 100, violators: 50, flooders: 50, non_readers: 400 };
+
+/// Two legitimate players in one room.
+struct Legit {
+    alice: Client,
+    bob: Client,
+}
+
+/// Round-trip times of one phase.
+#[derive(Default)]
+struct Phase {
+    ping: Latency,
+    relay: Latency,
+}
+
+impl Legit {
+    fn join(server: &ChildServer) -> Legit {
+        let mut alice = Client::connect_from(server.addr, "/v2/ws", Some(&fresh_ip()));
+        let mut bob = Client::connect_from(server.addr, "/v2/ws", Some(&fresh_ip()));
+        let code = alice.join("legit", "Alice", None)["room_code"].as_str().unwrap().to_owned();
+        bob.join("legit", "Bob", Some(&code));
+        alice.expect("PlayerJoined");
+        Legit { alice, bob }
+    }
+
+    /// Ping→Pong round trips by Alice, each followed by a game-data round trip through
+    /// the server (Alice → Bob → Alice), for `duration` (at least one of each).
+    fn measure(&mut self, duration: Duration) -> Phase {
+        let Legit { alice, bob } = self;
+        let mut phase = Phase::default();
+        let us = |started: Instant| started.elapsed().as_micros() as u64;
+        let begun = Instant::now();
+        // Bounded by the count too, in case the clock misbehaves.
+        for i in 0..10_000_000u64 {
+            if i > 0 && begun.elapsed() >= duration {
+                break;
+            }
+            let started = Instant::now();
+            alice.send_json(r#"{"type":"Ping"}"#);
+            alice.expect("Pong");
+            phase.ping.record(us(started));
+            let started = Instant::now();
+            alice.send_json(&format!(r#"{{"type":"GameData","data":{{"data":{i}}}}}"#));
+            assert_eq!(bob.expect("GameData")["data"], i);
+            bob.send_json(&format!(r#"{{"type":"GameData","data":{{"data":{i}}}}}"#));
+            assert_eq!(alice.expect("GameData")["data"], i);
+            phase.relay.record(us(started));
+        }
+        phase
+    }
+}
+
+/// What one abusive round looked like from the outside.
+struct Round {
+    phase: Phase,
+    ramp: Duration,
+    duration: Duration,
+    active: u64,
+    rss_during: u64,
+    rss_peak: u64,
+    rss_after: u64,
+    server_cpu: f64,
+    machine_cpu: f64,
+    slow_closed: u64,
+    /// Engine steps slower than 5 ms, 25 ms and 100 ms during the round.
+    slow_steps: [u64; 3],
+    tallies: Vec<(&'static str, abusers::Tally)>,
+}
+
+/// Engine steps so far slower than 5 ms, 25 ms and 100 ms (from one scrape of the
+/// step-latency histogram).
+fn slow_steps(server: &ChildServer) -> [u64; 3] {
+    let body = http(server.addr, "GET", "/metrics/prom", &[]).body;
+    let value = |series: &str| {
+        let line = body.lines().find(|l| l.starts_with(&format!("{series} "))).expect(series);
+        line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+    };
+    let name = "signal_fish_step_latency_seconds";
+    let total = value(&format!("{name}_count"));
+    ["0.005", "0.025", "0.1"].map(|le| total - value(&format!("{name}_bucket{{le=\"{le}\"}}")))
+}
+
+fn abusive_round(server: &ChildServer, legit: &mut Legit, measuring: Duration) -> Round {
+    let process: ServerProcess = server.process();
+    let peak = RssPeak::watch(server.process());
+    let slow_before = prom_metric(server.addr, "signal_fish_slow_consumers_closed_total");
+    let steps_before = slow_steps(server);
+    let started = Instant::now();
+    let (cpu_before, busy_before) = (process.cpu_ns().unwrap(), machine_busy_ns().unwrap_or(0));
+    let abuse = Abuse::start(server.addr, MIX);
+    // Wait until every abuser is in.
+    while !abuse.wait_ready(Duration::from_millis(500)) {
+        assert!(started.elapsed() < Duration::from_secs(60), "the abusers could not connect");
+        // Stay alive (server.ping_timeout) however long the ramp takes.
+        legit.measure(Duration::ZERO);
+    }
+    let ramp = started.elapsed();
+    let active = prom_metric(server.addr, "signal_fish_connections_active");
+    let rss_during = server.rss();
+    let phase = legit.measure(measuring);
+    let slow_closed = prom_metric(server.addr, "signal_fish_slow_consumers_closed_total") - slow_before;
+    let steps_after = slow_steps(server);
+    let slow_steps = [0, 1, 2].map(|i| steps_after[i] - steps_before[i]);
+    let tallies = abuse.stop();
+    let duration = started.elapsed();
+    let server_cpu = cpu_secs(cpu_before, process.cpu_ns().unwrap()) / duration.as_secs_f64();
+    let machine_cpu = cpu_secs(busy_before, machine_busy_ns().unwrap_or(0)) / duration.as_secs_f64();
+    let rss_peak = peak.stop();
+    // Connections the abusers dropped are cleaned up within the close and linger times.
+    std::thread::sleep(Duration::from_secs(3));
+    legit.measure(Duration::ZERO);
+    let rss_after = server.rss();
+    Round {
+        phase,
+        ramp,
+        duration,
+        active,
+        rss_during,
+        rss_peak,
+        rss_after,
+        server_cpu,
+        machine_cpu,
+        slow_closed,
+        slow_steps,
+        tallies,
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
+fn print_round(name: &str, round: &Round) {
+    println!(
+        "{name}: {:.1?} (ramp-up {:.1?}), {} WebSocket connections active when measuring started, \
+         {} slow consumers closed (1008)",
+        round.duration, round.ramp, round.active, round.slow_closed
+    );
+    println!(
+        "  CPU: server {:.0}% of one core, whole machine {:.0}% of one core (2 cores = 200%)",
+        round.server_cpu * 100.0,
+        round.machine_cpu * 100.0
+    );
+    let [over_5, over_25, over_100] = round.slow_steps;
+    println!("  engine steps slower than 5 ms: {over_5}, 25 ms: {over_25}, 100 ms: {over_100}");
+    for (name, tally) in &round.tallies {
+        println!("  {name:<12} opened {:>5} connections, wrote {}", tally.opened, mib(tally.bytes as u64));
+    }
+    println!("  Ping→Pong         {}", round.phase.ping.percentiles().human());
+    println!("  game data A→B→A   {}", round.phase.relay.percentiles().human());
+    println!(
+        "  server RSS: {} while measuring, peak {}, {} three seconds after the abuse stopped",
+        mib(round.rss_during),
+        mib(round.rss_peak),
+        mib(round.rss_after)
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is understood.
+    let secs: u64 = std::env::var("ABUSE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
+    let measuring = Duration::from_secs(secs);
+    let server = ChildServer::start("abuse-report", &[]);
+    let mut legit = Legit::join(&server);
+    legit.measure(Duration::from_secs(1)); // warm-up
+    let quiet_rss = server.rss();
+    let quiet = legit.measure(measuring);
+    let first = abusive_round(&server, &mut legit, measuring);
+    // A second round shows whether memory keeps growing from round to round.
+    let second = abusive_round(&server, &mut legit, measuring);
+
+    println!("Signal Fish hostile-input report: server binary (pid {}), default config", server.pid());
+    println!(
+        "abusive connections per round: {} ({} half-open, {} slow-loris, {} garbage, {} protocol violators, \
+         {} flooders, {} non-readers incl. talkers)",
+        MIX.total(),
+        MIX.half_open,
+        MIX.slowloris,
+        MIX.garbage,
+        MIX.violators,
+        MIX.flooders,
+        MIX.non_readers
+    );
+    println!();
+    println!("quiet ({secs} s of round trips):");
+    println!("  Ping→Pong         {}", quiet.ping.percentiles().human());
+    println!("  game data A→B→A   {}", quiet.relay.percentiles().human());
+    println!("  server RSS: {}", mib(quiet_rss));
+    for (i, round) in [first, second].iter().enumerate() {
+        println!();
+        print_round(&format!("abuse round {} ({secs} s of round trips)", i + 1), round);
+    }
+}
