@@ -300,10 +300,10 @@ fn non_readers(ctx: &Ctx) -> Tally {
         }
         talkers.push(talker);
     }
-    // 16 KB of game data per talker every 10 ms: each silent player's queue and socket
-    // buffers fill within seconds.
+    // 4 KB of game data per talker every 20 ms (200 KB/s): each silent player's queue
+    // (1 MiB) and socket buffers fill in about eight seconds, then it is closed (1008).
     let message = frames::text_bytes(
-        format!(r#"{{"type":"GameData","data":{{"data":"{}"}}}}"#, "s".repeat(16_000)).as_bytes(),
+        format!(r#"{{"type":"GameData","data":{{"data":"{}"}}}}"#, "s".repeat(4_000)).as_bytes(),
     );
     ctx.ready();
     while ctx.running() {
@@ -313,7 +313,7 @@ fn non_readers(ctx: &Ctx) -> Tally {
             // The talker reads (PlayerJoined, PlayerLeft when a silent one is closed).
             drain(talker);
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(20));
     }
     drop(silent);
     tally

@@ -35,6 +35,8 @@ struct Legit {
 struct Phase {
     ping: Latency,
     relay: Latency,
+    /// A new client: TCP connect, WebSocket upgrade, first Ping→Pong.
+    connect: Latency,
 }
 
 impl Legit {
@@ -50,6 +52,7 @@ impl Legit {
     /// Ping→Pong round trips by Alice, each followed by a game-data round trip through
     /// the server (Alice → Bob → Alice), for `duration` (at least one of each).
     fn measure(&mut self, duration: Duration) -> Phase {
+        let addr = self.alice.ws.get_ref().peer_addr().unwrap();
         let Legit { alice, bob } = self;
         let mut phase = Phase::default();
         let us = |started: Instant| started.elapsed().as_micros() as u64;
@@ -69,6 +72,13 @@ impl Legit {
             bob.send_json(&format!(r#"{{"type":"GameData","data":{{"data":{i}}}}}"#));
             assert_eq!(alice.expect("GameData")["data"], i);
             phase.relay.record(us(started));
+            if i % 20 == 0 {
+                let started = Instant::now();
+                let mut newcomer = Client::connect_from(addr, "/v2/ws", Some(&fresh_ip()));
+                newcomer.send_json(r#"{"type":"Ping"}"#);
+                newcomer.expect("Pong");
+                phase.connect.record(us(started));
+            }
         }
         phase
     }
@@ -80,6 +90,7 @@ struct Round {
     ramp: Duration,
     duration: Duration,
     active: u64,
+    active_at_end: u64,
     rss_during: u64,
     rss_peak: u64,
     rss_after: u64,
@@ -122,6 +133,7 @@ fn abusive_round(server: &ChildServer, legit: &mut Legit, measuring: Duration) -
     let active = prom_metric(server.addr, "signal_fish_connections_active");
     let rss_during = server.rss();
     let phase = legit.measure(measuring);
+    let active_at_end = prom_metric(server.addr, "signal_fish_connections_active");
     let slow_closed = prom_metric(server.addr, "signal_fish_slow_consumers_closed_total") - slow_before;
     let steps_after = slow_steps(server);
     let slow_steps = [0, 1, 2].map(|i| steps_after[i] - steps_before[i]);
@@ -139,6 +151,7 @@ fn abusive_round(server: &ChildServer, legit: &mut Legit, measuring: Duration) -
         ramp,
         duration,
         active,
+        active_at_end,
         rss_during,
         rss_peak,
         rss_after,
@@ -156,9 +169,9 @@ fn mib(bytes: u64) -> String {
 
 fn print_round(name: &str, round: &Round) {
     println!(
-        "{name}: {:.1?} (ramp-up {:.1?}), {} WebSocket connections active when measuring started, \
-         {} slow consumers closed (1008)",
-        round.duration, round.ramp, round.active, round.slow_closed
+        "{name}: {:.1?} (ramp-up {:.1?}); WebSocket connections active: {} when measuring started, \
+         {} at its end; {} slow consumers closed (1008)",
+        round.duration, round.ramp, round.active, round.active_at_end, round.slow_closed
     );
     println!(
         "  CPU: server {:.0}% of one core, whole machine {:.0}% of one core (2 cores = 200%)",
@@ -172,6 +185,7 @@ fn print_round(name: &str, round: &Round) {
     }
     println!("  Ping→Pong         {}", round.phase.ping.percentiles().human());
     println!("  game data A→B→A   {}", round.phase.relay.percentiles().human());
+    println!("  new client        {}", round.phase.connect.percentiles().human());
     println!(
         "  server RSS: {} while measuring, peak {}, {} three seconds after the abuse stopped",
         mib(round.rss_during),
@@ -209,6 +223,7 @@ fn main() {
     println!("quiet ({secs} s of round trips):");
     println!("  Ping→Pong         {}", quiet.ping.percentiles().human());
     println!("  game data A→B→A   {}", quiet.relay.percentiles().human());
+    println!("  new client        {}", quiet.connect.percentiles().human());
     println!("  server RSS: {}", mib(quiet_rss));
     for (i, round) in [first, second].iter().enumerate() {
         println!();
