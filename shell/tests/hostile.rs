@@ -553,3 +553,34 @@ fn a_non_reader_holds_a_bounded_amount_in_the_servers_socket() {
     assert!(received < 2 << 20, "{} KiB were buffered for a client that did not read", received / 1024);
     assert_service(server.addr);
 }
+
+#[test]
+fn stalled_partial_frames_cost_at_most_the_hard_cap_until_the_liveness_timeout() {
+    const STALLED: usize = 40;
+    let server = ChildServer::start("partial-frames", &[("SIGNAL_FISH_SERVER__PING_TIMEOUT", "2")]);
+    let cap = signal_fish_server::Config::default().hard_message_cap();
+    assert_eq!(cap, 256 * 1024);
+    let baseline = server.rss();
+    // Each announces a frame just under the hard cap, sends all of it but one byte and
+    // stalls: the server must buffer what came, and cannot act on it.
+    let mut frame = frames::header(true, TEXT, cap as u64 - 8, true);
+    frame.extend(std::iter::repeat_n(b'x', cap - 9));
+    let mut stalled: Vec<Client> = (0..STALLED)
+        .map(|_| {
+            let mut client = Client::connect_from(server.addr, "/v2/ws", Some(&support::fresh_ip()));
+            client.ws.get_mut().write_all(&frame).unwrap();
+            client
+        })
+        .collect();
+    assert_service(server.addr);
+    let held = server.rss().saturating_sub(baseline);
+    println!("{STALLED} stalled frames of {} KiB: server RSS +{} KiB", cap / 1024, held / 1024);
+    // Bounded by the hard cap per connection (plus slack), and released by the engine's
+    // liveness timer: an incomplete frame is no sign of life.
+    assert!(held < (STALLED * cap) as u64 + 8 * MIB, "+{} KiB", held / 1024);
+    for client in &mut stalled {
+        assert_eq!(client.expect_close().0, 1001);
+    }
+    assert!(eventually(|| prom_metric(server.addr, "signal_fish_connections_active") == 0));
+    assert_service(server.addr);
+}
