@@ -9,6 +9,13 @@
 //! draining a byte-bounded outbound queue with one flush per batch. The engine's
 //! `WakeAt` is the only timer.
 //!
+//! What a hostile client can cost is bounded in the transport: request heads in size,
+//! time and number waiting ([`TransportLimits`]), frames by the hard cap
+//! (`Config::hard_message_cap`, 1009 above it), WebSocket protocol violations by a close
+//! (1002, or 1007 for invalid UTF-8), each connection's share of the driver's inbox in
+//! messages and bytes, a reader's hold on the executor (it yields every 64 KiB), and
+//! what the kernel buffers for a client that stops reading (a fixed send buffer).
+//!
 //! Embedding in a smol application:
 //!
 //! ```no_run
