@@ -9,8 +9,10 @@ use uuid::Uuid;
 
 use super::server::game_data_frame;
 
-/// Deepest nesting translated (the same bound serde_json applies to text input).
-const MAX_DEPTH: usize = 128;
+/// Payloads nested this deep (containers) are not translated. The `GameData` envelope adds two levels, and
+/// JSON clients (serde_json among them) refuse documents nested deeper than 128, so a
+/// deeper translation would be undecodable for its recipient (found by fuzzing).
+const MAX_DEPTH: usize = 100;
 
 /// The binary frame delivered to MessagePack recipients.
 pub fn binary_game_data_frame(from_player: &Uuid, payload: &[u8]) -> Bytes {
@@ -133,5 +135,19 @@ mod tests {
         assert!(translate_to_json_frame(&sender, &[0x01, 0x02]).is_none(), "trailing bytes");
         assert!(translate_to_json_frame(&sender, &[]).is_none(), "empty");
         assert!(translate_to_json_frame(&sender, &[0xd4, 0x01, 0x00]).is_none(), "ext");
+    }
+
+    #[test]
+    fn translations_stay_within_json_nesting_limits() {
+        let sender = Uuid::nil();
+        let nested = |depth: usize| {
+            let mut payload = vec![0x91; depth];
+            payload.push(0x01);
+            payload
+        };
+        let frame = translate_to_json_frame(&sender, &nested(MAX_DEPTH - 1)).expect("deep but allowed");
+        serde_json::from_slice::<serde_json::Value>(&frame).expect("parses with the default limit");
+        assert!(translate_to_json_frame(&sender, &nested(MAX_DEPTH)).is_none());
+        assert!(translate_to_json_frame(&sender, &nested(127)).is_none(), "the fuzzer's crash input");
     }
 }
