@@ -39,7 +39,6 @@ enum HeadOutcome {
 
 /// Serves one TCP connection until it closes.
 pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, live: LiveGuard) {
-    let _live = live;
     // Small frames must not wait for Nagle's algorithm; batching is done above TCP.
     let _ = stream.set_nodelay(true);
     if let Some(bytes) = shared.send_buffer_bytes {
@@ -107,7 +106,7 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
         };
         if websocket::is_upgrade(&head) {
             let leftover = std::mem::take(&mut buf);
-            return websocket::serve(stream, peer, head, leftover, shared).await;
+            return websocket::serve(stream, peer, head, leftover, shared, live).await;
         }
         // Request bodies are never read: answer, then close.
         let unread_body = head.has_body();

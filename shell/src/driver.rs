@@ -6,14 +6,17 @@
 //! HTTP responses to the waiting request tasks, and `WakeAt` to its single timer.
 
 use std::collections::HashMap;
+use std::future::{poll_fn, Future};
 use std::net::IpAddr;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use signal_fish_core::http::{HttpRequest, HttpResponse};
 use signal_fish_core::{Action, ConnId, Engine, Event, Frame, Instant};
 use smol::channel::{Receiver, Sender};
-use smol::future::FutureExt as _;
+use smol::stream::StreamExt as _;
 use smol::Timer;
 
 use crate::clock::Clock;
@@ -77,6 +80,8 @@ pub(crate) struct Driver {
     wake_at: Option<Instant>,
     timer: Timer,
     shutdown_deadline: Option<std::time::Instant>,
+    /// When the current step started: the end of the previous one, or the wake-up.
+    step_start: std::time::Instant,
 }
 
 impl Driver {
@@ -93,6 +98,7 @@ impl Driver {
             wake_at: None,
             timer: Timer::never(),
             shutdown_deadline: None,
+            step_start: std::time::Instant::now(),
         };
         // The engine has timers from birth (dashboard sampling); arm the first one.
         driver.set_wake(driver.engine.next_deadline());
@@ -102,10 +108,39 @@ impl Driver {
     /// Runs until shutdown has completed (every connection closed, or the grace period
     /// is over).
     pub(crate) async fn run(mut self) {
+        // Created once and kept: waiting costs no allocation and no new registrations.
+        let stopping = self.shared.stopping.clone();
+        let mut stop = pin!(stopping.wait());
+        let mut stop_seen = false;
+        let mut shutdown_poll = Timer::never();
+        // The receiver as a stream keeps its registration across waits.
+        let mut messages = pin!(self.inbox.clone());
         loop {
-            match self.wait().await {
+            let wake = poll_fn(|cx| {
+                if let Poll::Ready(Some(message)) = messages.as_mut().poll_next(cx) {
+                    return Poll::Ready(Wake::Message(message));
+                }
+                // (`None`: every sender is gone, and nothing more can happen but timers.)
+                if Pin::new(&mut self.timer).poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Timer);
+                }
+                if !stop_seen && stop.as_mut().poll(cx).is_ready() {
+                    stop_seen = true;
+                    return Poll::Ready(Wake::Stop);
+                }
+                if Pin::new(&mut shutdown_poll).poll(cx).is_ready() {
+                    return Poll::Ready(Wake::ShutdownPoll);
+                }
+                Poll::Pending
+            })
+            .await;
+            self.step_start = std::time::Instant::now();
+            match wake {
                 Wake::Message(message) => self.handle(message),
-                Wake::Stop => self.begin_shutdown(),
+                Wake::Stop => {
+                    self.begin_shutdown();
+                    shutdown_poll.set_interval(SHUTDOWN_POLL);
+                }
                 Wake::Timer | Wake::ShutdownPoll => {}
             }
             for _ in 0..MAX_DRAIN {
@@ -114,16 +149,16 @@ impl Driver {
                     Err(_) => break,
                 }
             }
-            if self.wake_at.is_some_and(|at| self.clock.now() >= at) {
+            if self.wake_at.is_some_and(|at| self.now() >= at) {
                 self.step(Event::Tick);
                 // If the tick changed nothing the engine announces nothing; keep the
                 // deadline it still has.
-                if self.wake_at.is_some_and(|at| self.clock.now() >= at) {
+                if self.wake_at.is_some_and(|at| self.now() >= at) {
                     self.set_wake(self.engine.next_deadline());
                 }
             }
             if let Some(deadline) = self.shutdown_deadline {
-                if self.shared.live_connections() == 0 || std::time::Instant::now() >= deadline {
+                if self.shared.live_connections() == 0 || self.step_start >= deadline {
                     break;
                 }
             }
@@ -132,32 +167,9 @@ impl Driver {
         self.http.clear();
     }
 
-    async fn wait(&mut self) -> Wake {
-        let inbox = &self.inbox;
-        let timer = &mut self.timer;
-        let stopping = &self.shared.stopping;
-        let shutting_down = self.shutdown_deadline.is_some();
-        let message = async {
-            match inbox.recv().await {
-                Ok(message) => Wake::Message(message),
-                // Every sender is gone: nothing more can happen but timers.
-                Err(_) => smol::future::pending().await,
-            }
-        };
-        let timer = async {
-            timer.await;
-            Wake::Timer
-        };
-        let control = async {
-            if shutting_down {
-                Timer::after(SHUTDOWN_POLL).await;
-                Wake::ShutdownPoll
-            } else {
-                stopping.wait().await;
-                Wake::Stop
-            }
-        };
-        message.or(timer).or(control).await
+    /// The core time of the latest clock reading (the end of the latest step).
+    fn now(&self) -> Instant {
+        self.clock.to_core(self.step_start)
     }
 
     fn handle(&mut self, message: Inbound) {
@@ -218,16 +230,19 @@ impl Driver {
         }
     }
 
+    /// One clock reading per step: a step starts when the previous one ended (or at the
+    /// wake-up), so its recorded latency covers the engine and the routing of its actions.
     fn step_once(&mut self, event: Event) {
-        let started = std::time::Instant::now();
-        let now = self.clock.to_core(started);
+        let started = self.step_start;
         let mut actions = std::mem::take(&mut self.actions);
-        self.engine.step_into(event, now, &mut actions);
-        self.engine.record_step_latency(started.elapsed());
+        self.engine.step_into(event, self.clock.to_core(started), &mut actions);
         for action in actions.drain(..) {
             self.perform(action);
         }
         self.actions = actions;
+        let ended = std::time::Instant::now();
+        self.engine.record_step_latency(ended.saturating_duration_since(started));
+        self.step_start = ended;
     }
 
     fn perform(&mut self, action: Action) {

@@ -43,6 +43,7 @@
 
 pub mod cli;
 mod clock;
+mod codec;
 pub mod config;
 mod connection;
 mod credit;

@@ -9,7 +9,6 @@ use signal_fish_server::cli::{self, Command, Parsed, EXIT_CONFIG, EXIT_USAGE};
 use signal_fish_server::config::{self, LoadOptions};
 use signal_fish_server::signals::Termination;
 use signal_fish_server::{logging, Server};
-use smol::future::FutureExt as _;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
@@ -106,16 +105,20 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
         loaded.describe(),
     );
     let stop = server.shutdown_handle();
-    smol::block_on(async {
-        let on_signal = async {
-            if let Some(signal) = termination.recv().await {
-                tracing::info!(signal, "received signal, shutting down");
-                stop.shutdown();
-            }
-            smol::future::pending::<()>().await
-        };
-        server.run().or(on_signal).await
+    // Signals wait on a thread of their own: raced with the server, the signal socket
+    // would be polled on every wake-up of the server. This thread only parks (it does
+    // not run the I/O reactor); the server's thread delivers the signal's readiness.
+    let signals = std::thread::Builder::new().name("signals".to_owned()).spawn(move || {
+        if let Some(signal) = smol::future::block_on(termination.recv()) {
+            tracing::info!(signal, "received signal, shutting down");
+            stop.shutdown();
+        }
     });
+    if let Err(error) = signals {
+        eprintln!("Error: cannot start the signal thread: {error}");
+        return exit(EXIT_CONFIG);
+    }
+    smol::block_on(server.run());
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

@@ -2,8 +2,10 @@
 //! (DECISIONS D19–D20).
 //!
 //! The driver pushes frames; the writer takes everything queued (up to a batch) and
-//! writes it with one flush. A push that would exceed the bound is refused — nothing
+//! writes it with one write. A push that would exceed the bound is refused — nothing
 //! already queued is dropped — and the driver tells the engine the client is backlogged.
+//! The reader uses it too, for what the protocol answers by itself: a pong for a ping,
+//! and the close frame answering the client's.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,22 +27,45 @@ pub(crate) enum Push {
     Gone,
 }
 
+/// A close frame's code and reason; `None` for an empty close frame.
+pub(crate) type CloseStatus = Option<(u16, String)>;
+
 /// What the writer should do next.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Next {
-    /// Frames were moved into the caller's buffer; their total size.
-    Frames(usize),
-    /// Everything queued is written: send a close frame with this code and reason.
-    Close(u16, String),
-    /// The transport is gone; stop without writing.
+    /// Frames were handed to the caller (their total payload size), and a pong to send
+    /// with them if a ping came.
+    Frames {
+        /// Payload bytes of the frames handed over.
+        bytes: usize,
+        /// The payload of the latest ping not answered yet.
+        pong: Option<Vec<u8>>,
+    },
+    /// Everything queued is written (or discarded, for an answer): send this close frame.
+    Close {
+        /// The close frame's code and reason.
+        status: CloseStatus,
+        /// Whether it answers the client's close frame (then no reply is awaited).
+        answer: bool,
+    },
+    /// The transport is gone, or the close frame went out; stop.
     Stopped,
+}
+
+#[derive(Debug)]
+enum CloseRequest {
+    /// Ours (the engine's or the transport's): after the queued frames.
+    Ours(u16, String),
+    /// The client closed first: answer at once, with what it sent (RFC 6455 §5.5.1).
+    Answer(CloseStatus),
 }
 
 #[derive(Debug, Default)]
 struct State {
     frames: VecDeque<Frame>,
     bytes: usize,
-    close: Option<(u16, String)>,
+    pong: Option<Vec<u8>>,
+    close: Option<CloseRequest>,
     close_taken: bool,
     stopped: bool,
 }
@@ -101,6 +126,19 @@ impl Outbox {
         Push::Queued
     }
 
+    /// Asks the writer to answer a ping with a pong carrying `payload` (at most 125
+    /// bytes). Only the latest unanswered ping is answered (RFC 6455 §5.5.3), so this
+    /// takes one slot whatever the client sends.
+    pub(crate) fn pong(&self, payload: Vec<u8>) {
+        let mut state = self.lock();
+        if state.stopped || state.close.is_some() {
+            return;
+        }
+        state.pong = Some(payload);
+        drop(state);
+        self.ring();
+    }
+
     /// Asks the writer to write what is queued, then a close frame. The first request
     /// wins; later ones are ignored.
     pub(crate) fn close(&self, code: u16, reason: &str) {
@@ -108,8 +146,26 @@ impl Outbox {
         if state.stopped || state.close.is_some() {
             return;
         }
-        state.close = Some((code, reason.to_owned()));
+        state.close = Some(CloseRequest::Ours(code, reason.to_owned()));
         drop(state);
+        self.closing.set();
+        self.ring();
+    }
+
+    /// The client sent a close frame: discard what is queued and answer it with the same
+    /// status, unless our own close frame already went out (then the client's is the
+    /// reply, and the writer is done).
+    pub(crate) fn answer_close(&self, status: CloseStatus) {
+        let mut state = self.lock();
+        if state.stopped || state.close_taken {
+            return;
+        }
+        state.close = Some(CloseRequest::Answer(status));
+        state.pong = None;
+        let discarded = std::mem::take(&mut state.bytes);
+        state.frames.clear();
+        drop(state);
+        self.counters.dequeued(discarded, false);
         self.closing.set();
         self.ring();
     }
@@ -123,6 +179,7 @@ impl Outbox {
         state.stopped = true;
         let discarded = std::mem::take(&mut state.bytes);
         state.frames.clear();
+        state.pong = None;
         drop(state);
         self.counters.dequeued(discarded, false);
         self.closing.set();
@@ -139,31 +196,37 @@ impl Outbox {
         self.closing.wait().await
     }
 
-    /// Waits for work: moves up to `max` queued frames into `out`, or reports a close or
-    /// a stop once the queue is empty.
-    pub(crate) async fn next(&self, max: usize, out: &mut Vec<Frame>) -> Next {
+    /// Waits for work: hands up to `max` queued frames to `take`, oldest first (they
+    /// leave the queue), or reports a close or a stop once the queue is empty.
+    pub(crate) async fn next(&self, max: usize, take: &mut impl FnMut(&Frame)) -> Next {
         loop {
             {
                 let mut state = self.lock();
                 if state.stopped {
                     return Next::Stopped;
                 }
-                if !state.frames.is_empty() {
-                    let take = state.frames.len().min(max.max(1));
+                if !state.frames.is_empty() || state.pong.is_some() {
+                    let count = state.frames.len().min(max.max(1));
                     let mut bytes = 0;
-                    for frame in state.frames.drain(..take) {
+                    for frame in state.frames.drain(..count) {
                         bytes += frame.len();
-                        out.push(frame);
+                        take(&frame);
                     }
                     state.bytes -= bytes;
-                    return Next::Frames(bytes);
+                    return Next::Frames { bytes, pong: state.pong.take() };
                 }
-                if let Some((code, reason)) = state.close.clone() {
-                    if !state.close_taken {
-                        state.close_taken = true;
-                        return Next::Close(code, reason);
-                    }
+                if state.close_taken {
                     return Next::Stopped;
+                }
+                if let Some(request) = &state.close {
+                    let next = match request {
+                        CloseRequest::Ours(code, reason) => {
+                            Next::Close { status: Some((*code, reason.clone())), answer: false }
+                        }
+                        CloseRequest::Answer(status) => Next::Close { status: status.clone(), answer: true },
+                    };
+                    state.close_taken = true;
+                    return next;
                 }
             }
             // `recv` only fails if the sender is dropped, which `self` prevents.
@@ -206,6 +269,15 @@ mod tests {
         Frame::Text(Bytes::from(vec![b'x'; len]))
     }
 
+    /// `Outbox::next`, collecting the frames handed over into `out`.
+    fn next(outbox: &Outbox, max: usize, out: &mut Vec<Frame>) -> Next {
+        smol::block_on(outbox.next(max, &mut |f: &Frame| out.push(f.clone())))
+    }
+
+    fn frames(bytes: usize) -> Next {
+        Next::Frames { bytes, pong: None }
+    }
+
     #[test]
     fn refuses_past_the_byte_bound_without_dropping_queued_frames() {
         let counters = Arc::new(TransportCounters::default());
@@ -215,7 +287,7 @@ mod tests {
         assert!(matches!(outbox.push(frame(1)), Push::Full(_)));
         assert_eq!(outbox.queued_bytes(), 100);
         let mut out = Vec::new();
-        assert_eq!(smol::block_on(outbox.next(10, &mut out)), Next::Frames(100));
+        assert_eq!(next(&outbox, 10, &mut out), frames(100));
         assert_eq!(out.len(), 2);
         assert_eq!(counters.snapshot().outbound_queue_bytes, 100);
         outbox.taken_done(100, true);
@@ -246,17 +318,20 @@ mod tests {
     #[test]
     fn batches_are_capped_and_close_comes_after_the_frames() {
         let outbox = Outbox::new(1000, Arc::default());
-        for _ in 0..5 {
-            outbox.push(frame(1));
+        for len in 1..=5 {
+            outbox.push(frame(len));
         }
         outbox.close(1001, "bye");
         assert_eq!(outbox.push(frame(1)), Push::Gone);
         let mut out = Vec::new();
-        assert_eq!(smol::block_on(outbox.next(3, &mut out)), Next::Frames(3));
-        assert_eq!(smol::block_on(outbox.next(3, &mut out)), Next::Frames(2));
-        assert_eq!(smol::block_on(outbox.next(3, &mut out)), Next::Close(1001, "bye".into()));
-        assert_eq!(smol::block_on(outbox.next(3, &mut out)), Next::Stopped);
-        assert_eq!(out.len(), 5);
+        assert_eq!(next(&outbox, 3, &mut out), frames(6));
+        assert_eq!(next(&outbox, 3, &mut out), frames(9));
+        assert_eq!(
+            next(&outbox, 3, &mut out),
+            Next::Close { status: Some((1001, "bye".into())), answer: false }
+        );
+        assert_eq!(next(&outbox, 3, &mut out), Next::Stopped);
+        assert_eq!(out.iter().map(Frame::len).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
     }
 
     #[test]
@@ -268,7 +343,48 @@ mod tests {
         assert_eq!(counters.snapshot().outbound_queue_bytes, 0);
         assert_eq!(counters.snapshot().bytes_written_total, 0);
         let mut out = Vec::new();
-        assert_eq!(smol::block_on(outbox.next(3, &mut out)), Next::Stopped);
+        assert_eq!(next(&outbox, 3, &mut out), Next::Stopped);
         smol::block_on(outbox.closing());
+    }
+
+    #[test]
+    fn pings_are_answered_once_with_the_latest_payload() {
+        let outbox = Outbox::new(1000, Arc::default());
+        outbox.pong(b"first".to_vec());
+        outbox.pong(b"second".to_vec());
+        let mut out = Vec::new();
+        assert_eq!(next(&outbox, 3, &mut out), Next::Frames { bytes: 0, pong: Some(b"second".to_vec()) });
+        outbox.push(frame(4));
+        outbox.pong(Vec::new());
+        assert_eq!(next(&outbox, 3, &mut out), Next::Frames { bytes: 4, pong: Some(Vec::new()) });
+        // No pong once a close was asked for.
+        outbox.close(1000, "");
+        outbox.pong(b"late".to_vec());
+        assert!(matches!(next(&outbox, 3, &mut out), Next::Close { answer: false, .. }));
+    }
+
+    #[test]
+    fn a_client_close_is_answered_at_once_with_its_status() {
+        let counters = Arc::new(TransportCounters::default());
+        let outbox = Outbox::new(1000, counters.clone());
+        outbox.push(frame(7));
+        // Even our own close, not yet taken, gives way to the answer.
+        outbox.close(1008, "policy");
+        outbox.answer_close(Some((1000, "bye".into())));
+        assert!(outbox.is_closing());
+        assert_eq!(counters.snapshot().outbound_queue_bytes, 0);
+        let mut out = Vec::new();
+        assert_eq!(
+            next(&outbox, 3, &mut out),
+            Next::Close { status: Some((1000, "bye".into())), answer: true }
+        );
+        assert_eq!(next(&outbox, 3, &mut out), Next::Stopped);
+        assert!(out.is_empty());
+        // Once our close went out, the client's close is its reply: nothing to answer.
+        let outbox = Outbox::new(1000, Arc::default());
+        outbox.close(1001, "bye");
+        assert!(matches!(next(&outbox, 3, &mut out), Next::Close { answer: false, .. }));
+        outbox.answer_close(None);
+        assert_eq!(next(&outbox, 3, &mut out), Next::Stopped);
     }
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use signal_fish_core::config::ConfigErrors;
 use signal_fish_core::{Config, Engine};
 use smol::future::FutureExt as _;
 use smol::{Executor, Timer};
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::clock::Clock;
 use crate::connection;
@@ -25,6 +27,10 @@ use crate::shared::{LiveGuard, Shared};
 const INBOX_CAPACITY: usize = 4096;
 /// Pause after a failed `accept` (for example, out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Connections the kernel may hold, handshake done, until they are accepted (it caps
+/// this at `net.core.somaxconn`). A storm of connects beyond the backlog loses SYNs, and
+/// a client retries a lost SYN only after a second.
+const LISTEN_BACKLOG: i32 = 4096;
 
 /// A bound Signal Fish server, ready to [`run`](Server::run).
 ///
@@ -113,7 +119,7 @@ impl Server {
         let engine = Engine::try_new(config.clone(), seed, clock.now(), clock.unix_ms_at_origin())
             .map_err(ServerError::Config)?;
         let bind_error = |source| ServerError::Bind { addr, source };
-        let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+        let listener = listen(addr).map_err(bind_error)?;
         let listener = TcpListener::try_from(listener).map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
         let limits = TransportLimits::for_config(&config);
@@ -146,33 +152,47 @@ impl Server {
     /// it can be awaited from any smol application or driven by `smol::block_on`.
     pub async fn run(self) {
         let Server { listener, engine, clock, config, limits, stopping, .. } = self;
+        let executor = Arc::new(Executor::new());
         let (inbox_tx, inbox_rx) = smol::channel::bounded(INBOX_CAPACITY);
-        let shared = Arc::new(Shared::new(&config, &limits, inbox_tx, stopping));
+        let shared = Arc::new(Shared::new(&config, &limits, inbox_tx, stopping, Arc::downgrade(&executor)));
         let driver = Driver::new(engine, clock, inbox_rx, shared.clone());
-        let executor = Executor::new();
-        let accept = async {
-            accept_loop(&listener, &shared, &executor).await;
-            // Stop listening at once; the driver finishes the shutdown.
-            drop(listener);
-            smol::future::pending::<()>().await
-        };
-        executor.run(driver.run().or(accept)).await;
+        // The accept loop and the driver are tasks of their own, like every connection: a
+        // task is polled only when it was woken, so no wake-up polls the listener.
+        executor.spawn(accept_loop(listener, shared)).detach();
+        let driver = executor.spawn(driver.run());
+        executor.run(driver).await;
         // Dropping the executor here cancels whatever is left after the grace period.
     }
 }
 
-async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, executor: &Executor<'_>) {
+/// A listening socket on `addr` with a backlog of [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std's `TcpListener::bind` does: a restarted server may bind while connections
+    // of the previous one are in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Accepts connections until shutdown, then closes the listener (by dropping it).
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut stopping = pin!(async {
+        shared.stopping.wait().await;
+        None
+    });
     loop {
-        let accepted = async { Some(listener.accept().await) }
-            .or(async {
-                shared.stopping.wait().await;
-                None
-            })
-            .await;
+        let accepted = async { Some(listener.accept().await) }.or(stopping.as_mut()).await;
         let Some(result) = accepted else { return };
         match result {
-            Ok((stream, peer)) => match LiveGuard::try_new(shared) {
-                Some(live) => executor.spawn(connection::serve(stream, peer, shared.clone(), live)).detach(),
+            Ok((stream, peer)) => match LiveGuard::try_new(&shared) {
+                Some(live) => {
+                    if let Some(task) = shared.spawn(connection::serve(stream, peer, shared.clone(), live)) {
+                        task.detach();
+                    }
+                }
                 None => tracing::debug!(%peer, "refusing a TCP connection: too many open"),
             },
             Err(error) => {

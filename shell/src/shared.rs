@@ -1,12 +1,14 @@
-//! State every task of one server shares: the driver's inbox, id counters, limits.
+//! State every task of one server shares: the driver's inbox, id counters, limits, and
+//! the executor new tasks are spawned on.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use signal_fish_core::{Config, ConnId};
 use smol::channel::Sender;
+use smol::{Executor, Task};
 
 use crate::driver::Inbound;
 use crate::latch::Latch;
@@ -14,11 +16,6 @@ use crate::limits::TransportLimits;
 use crate::pending::PendingHeads;
 use crate::stats::TransportCounters;
 
-/// Size of a WebSocket read buffer: small, since most messages are a few hundred bytes.
-const WS_READ_BUFFER: usize = 8 * 1024;
-/// Output bytes tungstenite collects before it writes on its own; batches are normally
-/// written by an explicit flush long before this.
-const WS_WRITE_BUFFER: usize = 64 * 1024;
 /// TCP connections (WebSocket or plain HTTP) beyond `server.max_connections` that may
 /// be open at once: room for handshakes, metrics scrapes and the engine's own refusals.
 const EXTRA_TCP_CONNECTIONS: usize = 256;
@@ -30,10 +27,9 @@ pub(crate) struct Shared {
     pub inbox: Sender<Inbound>,
     /// Transport byte counters.
     pub counters: Arc<TransportCounters>,
-    /// WebSocket settings for every connection.
-    pub ws_config: WebSocketConfig,
-    /// Bytes of one connection's messages that may wait for the engine (credit.rs):
-    /// the transport's hard cap, so one message of any accepted size fits.
+    /// The transport's hard cap on a message (`Config::hard_message_cap`), and the bytes
+    /// of one connection's messages that may wait for the engine (credit.rs), so one
+    /// message of any accepted size fits.
     pub max_inbound_bytes: usize,
     /// `websocket.max_outbound_queue_bytes`.
     pub max_queue_bytes: usize,
@@ -49,6 +45,8 @@ pub(crate) struct Shared {
     pub send_buffer_bytes: Option<usize>,
     /// Set when the server starts shutting down.
     pub stopping: Latch,
+    /// The server's executor (weak: the executor owns the tasks, which own this).
+    executor: Weak<Executor<'static>>,
     next_conn: AtomicU64,
     next_http: AtomicU64,
     live: AtomicUsize,
@@ -60,19 +58,14 @@ impl Shared {
         limits: &TransportLimits,
         inbox: Sender<Inbound>,
         stopping: Latch,
+        executor: Weak<Executor<'static>>,
     ) -> Shared {
         let cap = config.hard_message_cap();
-        let ws_config = WebSocketConfig::default()
-            .read_buffer_size(WS_READ_BUFFER)
-            .write_buffer_size(WS_WRITE_BUFFER)
-            .max_message_size(Some(cap))
-            .max_frame_size(Some(cap));
         let batch_size =
             if config.websocket.enable_batching { config.websocket.batch_size.max(1) } else { 1 };
         Shared {
             inbox,
             counters: Arc::default(),
-            ws_config,
             max_inbound_bytes: cap,
             max_queue_bytes: config.websocket.max_outbound_queue_bytes,
             batch_size,
@@ -81,10 +74,19 @@ impl Shared {
             pending_heads: Arc::new(PendingHeads::new(limits.max_pending_heads)),
             send_buffer_bytes: limits.send_buffer_bytes,
             stopping,
+            executor,
             next_conn: AtomicU64::new(1),
             next_http: AtomicU64::new(1),
             live: AtomicUsize::new(0),
         }
+    }
+
+    /// Spawns a task on the server's executor; `None` once the server has ended.
+    pub(crate) fn spawn<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> Option<Task<T>> {
+        self.executor.upgrade().map(|executor| executor.spawn(future))
     }
 
     /// A connection id never used before by this server.

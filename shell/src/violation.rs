@@ -2,67 +2,65 @@
 //! The engine never sees these frames; the shell closes the connection itself and tells
 //! the engine why it ended.
 
-use async_tungstenite::tungstenite::error::ProtocolError;
-use async_tungstenite::tungstenite::Error as WsError;
 use signal_fish_core::CloseCause;
 
-/// A read error the client caused, and how to answer it.
+use crate::codec::DecodeError;
+
+/// A fault in what the client sent, and how to answer it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Violation {
     /// The close code sent to the client.
     pub code: u16,
-    /// The close reason sent to the client.
+    /// The close reason sent to the client: what was wrong.
     pub reason: &'static str,
     /// What the engine is told.
     pub cause: CloseCause,
 }
 
-/// The answer to a read error, or `None` when the error is not the client breaking the
-/// protocol (the socket failed or was closed; there is nobody to send a close frame to).
-pub(crate) fn classify(error: &WsError) -> Option<Violation> {
-    let violation = |code, reason, cause| Some(Violation { code, reason, cause });
+/// The answer to a frame the decoder refused.
+pub(crate) fn classify(error: DecodeError) -> Violation {
     match error {
         // Above the transport's hard cap (DESIGN: transport limits).
-        WsError::Capacity(_) => violation(1009, "message too big", CloseCause::FrameTooLarge),
+        DecodeError::TooLarge => {
+            Violation { code: 1009, reason: "message too big", cause: CloseCause::FrameTooLarge }
+        }
         // Text that is not UTF-8 (in a text message or a close reason).
-        WsError::Utf8(_) => violation(1007, "invalid UTF-8", CloseCause::TransportError),
-        WsError::Protocol(
-            ProtocolError::NonZeroReservedBits
-            | ProtocolError::UnmaskedFrameFromClient
-            | ProtocolError::FragmentedControlFrame
-            | ProtocolError::ControlFrameTooBig
-            | ProtocolError::UnknownControlFrameType(_)
-            | ProtocolError::UnknownDataFrameType(_)
-            | ProtocolError::UnexpectedContinueFrame
-            | ProtocolError::ExpectedFragment(_)
-            | ProtocolError::InvalidOpcode(_)
-            | ProtocolError::InvalidCloseSequence,
-        ) => violation(1002, "protocol error", CloseCause::TransportError),
-        // Anything else (a reset without a close, data after the peer's close, I/O
-        // errors): the peer is gone and there is nobody to send a close frame to.
-        _ => None,
+        DecodeError::InvalidUtf8 => {
+            Violation { code: 1007, reason: "invalid UTF-8", cause: CloseCause::TransportError }
+        }
+        DecodeError::Protocol(fault) => {
+            Violation { code: 1002, reason: fault.describe(), cause: CloseCause::TransportError }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io;
-
-    use async_tungstenite::tungstenite::error::CapacityError;
-    use async_tungstenite::tungstenite::protocol::frame::coding::Data;
-
     use super::*;
+    use crate::codec::Fault;
 
     #[test]
     fn each_fault_gets_its_code() {
-        let code = |e: WsError| classify(&e).map(|v| v.code);
-        let too_long = CapacityError::MessageTooLong { size: 2, max_size: 1 };
-        assert_eq!(code(WsError::Capacity(too_long)), Some(1009));
-        assert_eq!(code(WsError::Utf8("bad".into())), Some(1007));
-        assert_eq!(code(WsError::Protocol(ProtocolError::UnmaskedFrameFromClient)), Some(1002));
-        assert_eq!(code(WsError::Protocol(ProtocolError::ExpectedFragment(Data::Text))), Some(1002));
-        assert_eq!(code(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)), None);
-        assert_eq!(code(WsError::Io(io::Error::other("reset"))), None);
-        assert_eq!(code(WsError::ConnectionClosed), None);
+        let code = |e| classify(e).code;
+        assert_eq!(code(DecodeError::TooLarge), 1009);
+        assert_eq!(classify(DecodeError::TooLarge).cause, CloseCause::FrameTooLarge);
+        assert_eq!(code(DecodeError::InvalidUtf8), 1007);
+        for fault in [
+            Fault::Unmasked,
+            Fault::ReservedBits,
+            Fault::ReservedOpcode(3),
+            Fault::FragmentedControl,
+            Fault::ControlTooLong,
+            Fault::UnexpectedContinuation,
+            Fault::ExpectedContinuation,
+            Fault::LengthOverflow,
+            Fault::CloseLength,
+            Fault::CloseCode(1005),
+        ] {
+            let violation = classify(DecodeError::Protocol(fault));
+            assert_eq!(violation.code, 1002, "{fault:?}");
+            // The reason names the fault and fits a close frame.
+            assert!(violation.reason.starts_with("protocol error: ") && violation.reason.len() <= 123);
+        }
     }
 }

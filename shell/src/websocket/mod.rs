@@ -1,0 +1,129 @@
+//! A WebSocket connection: the upgrade handshake on `/v2/ws`, then two tasks on the TCP
+//! stream that share no lock and no waker: a reader (frames to the driver, see
+//! `reader.rs`) and a writer (outbox to the socket, see `writer.rs`). The framing itself
+//! is in `codec`.
+
+mod reader;
+mod writer;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_net::TcpStream;
+use signal_fish_core::{CloseCause, ConnId, Event};
+use smol::future::FutureExt as _;
+use smol::io::AsyncWriteExt as _;
+use smol::Timer;
+use tungstenite::handshake::derive_accept_key;
+
+use crate::driver::Inbound;
+use crate::http::{encode_response, simple_response, RequestHead};
+use crate::latch::Latch;
+use crate::linger::linger;
+use crate::outbox::Outbox;
+use crate::shared::{LiveGuard, Shared};
+
+/// The WebSocket endpoint.
+pub(crate) const PATH: &str = "/v2/ws";
+/// Time allowed for writing the `101` response.
+const HANDSHAKE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a request head asks for the WebSocket endpoint. Anything else, including a
+/// plain `GET /v2/ws`, is answered by the engine.
+pub(crate) fn is_upgrade(head: &RequestHead) -> bool {
+    head.path() == PATH && head.method == "GET" && head.header_has_token("upgrade", "websocket")
+}
+
+/// What the reader and the writer of one connection share.
+#[derive(Debug)]
+struct Link {
+    conn: ConnId,
+    outbox: Arc<Outbox>,
+    /// Set when the reader stopped reading frames, for whatever reason.
+    reader_done: Latch,
+    /// Whether the client's input ended in order: its close frame, or the end of the
+    /// stream (so closing our side cannot reset unread input).
+    input_closed: AtomicBool,
+    /// Whether the engine was told the connection ended.
+    notified: AtomicBool,
+    /// Set by the writer once the connection is over: the reader stops waiting for input.
+    stop: Latch,
+}
+
+impl Link {
+    /// Tells the driver the connection ended, once.
+    async fn notify_closed(&self, shared: &Shared, cause: CloseCause) {
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            let closed = Event::Closed { conn: self.conn, cause };
+            let _ = shared.inbox.send(Inbound::Event(closed, None)).await;
+        }
+    }
+}
+
+/// Completes the upgrade, tells the driver, and starts the connection's reader and
+/// writer tasks (the caller's task ends: its request-reading state is freed).
+pub(crate) async fn serve(
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    mut head: RequestHead,
+    leftover: Vec<u8>,
+    shared: Arc<Shared>,
+    live: LiveGuard,
+) {
+    let Some(key) = head.header("sec-websocket-key").map(str::trim).filter(|k| !k.is_empty()) else {
+        let response = simple_response(400, "Bad Request: Sec-WebSocket-Key header missing");
+        if write_with_timeout(&mut tcp, &encode_response(&response, false, false)).await {
+            linger(&mut tcp).await;
+        }
+        return;
+    };
+    if head.header("sec-websocket-version").map(str::trim) != Some("13") {
+        let mut response = simple_response(426, "Upgrade Required: WebSocket version 13 only");
+        response.headers.push(("sec-websocket-version".to_owned(), "13".to_owned()));
+        if write_with_timeout(&mut tcp, &encode_response(&response, false, false)).await {
+            linger(&mut tcp).await;
+        }
+        return;
+    }
+    let accept = derive_accept_key(key.as_bytes());
+    let switching = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
+    );
+    if !write_with_timeout(&mut tcp, switching.as_bytes()).await {
+        return;
+    }
+    // The rest of the head is not needed any more.
+    let target = std::mem::take(&mut head.target);
+    drop(head);
+    let conn = shared.new_conn_id();
+    let outbox = Arc::new(Outbox::new(shared.max_queue_bytes, shared.counters.clone()));
+    let opened = Inbound::Opened { conn, peer_ip: peer.ip().to_canonical(), target, outbox: outbox.clone() };
+    if shared.inbox.send(opened).await.is_err() {
+        return;
+    }
+    let link = Arc::new(Link {
+        conn,
+        outbox,
+        reader_done: Latch::new(),
+        input_closed: AtomicBool::new(false),
+        notified: AtomicBool::new(false),
+        stop: Latch::new(),
+    });
+    let reader = shared.spawn(reader::run(tcp.clone(), leftover, link.clone(), shared.clone()));
+    let Some(reader) = reader else { return };
+    if let Some(writer) = shared.spawn(writer::run(tcp, link, reader, shared.clone(), live)) {
+        writer.detach();
+    }
+}
+
+async fn write_with_timeout(tcp: &mut TcpStream, bytes: &[u8]) -> bool {
+    let write = async { tcp.write_all(bytes).await.is_ok() && tcp.flush().await.is_ok() };
+    write
+        .or(async {
+            Timer::after(HANDSHAKE_WRITE_TIMEOUT).await;
+            false
+        })
+        .await
+}
