@@ -6,7 +6,9 @@
 # cargo-fuzz needs `-Zsanitizer=address`, which stable rustc accepts only with
 # RUSTC_BOOTSTRAP=1; that is all this script adds. New interesting inputs are written to
 # fuzz/corpus/TARGET (commit the small ones: the normal test suite replays them), crashes
-# to fuzz/artifacts/TARGET.
+# to fuzz/artifacts/TARGET. A crash, once fixed, is kept as corpus/TARGET/regression-NAME
+# (and as a scenario in scenarios/regressions/); re-add such files after `cargo fuzz cmin`,
+# which renames or drops inputs by coverage.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
