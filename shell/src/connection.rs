@@ -9,13 +9,16 @@ use std::time::Duration;
 use async_net::TcpStream;
 use signal_fish_core::http::{HttpRequest, HttpResponse};
 use smol::channel::bounded;
-use smol::future::FutureExt as _;
-use smol::io::AsyncWriteExt;
+use smol::future::{poll_once, FutureExt as _};
 use smol::Timer;
 
+use crate::deadline_write::write_within;
 use crate::driver::Inbound;
-use crate::http::{encode_response, read_head, simple_response, HeadError, RequestHead};
+use crate::http::{
+    encode_response, read_head, read_more, simple_response, take_head, HeadError, RequestHead,
+};
 use crate::linger::linger;
+use crate::server::accepted_socket_options;
 use crate::shared::{LiveGuard, Shared};
 use crate::websocket;
 
@@ -39,38 +42,18 @@ enum HeadOutcome {
 
 /// Serves one TCP connection until it closes.
 pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, live: LiveGuard) {
-    // Small frames must not wait for Nagle's algorithm; batching is done above TCP.
-    let _ = stream.set_nodelay(true);
-    if let Some(bytes) = shared.send_buffer_bytes {
-        // Bounds what the kernel holds for a client that stops reading (limits.rs).
-        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
-    }
+    // No Nagle delay, and a bounded kernel send buffer (limits.rs); on Linux inherited
+    // from the listener.
+    accepted_socket_options(&stream, shared.send_buffer_bytes);
     let mut stream = stream;
     let mut buf = Vec::new();
     for served in 0..MAX_REQUESTS_PER_CONNECTION {
-        let pending = shared.pending_heads.enter();
-        let read = async {
-            match read_head(&mut stream, &mut buf, MAX_HEAD_BYTES).await {
-                Ok(head) => HeadOutcome::Head(head),
-                Err(e) => HeadOutcome::Failed(e),
-            }
+        // Most clients send their request at once: a head complete without waiting
+        // needs no place among the waiting connections and no timer.
+        let head = match head_at_once(&mut stream, &mut buf).await {
+            Some(outcome) => outcome,
+            None => wait_for_head(&mut stream, &mut buf, &shared).await,
         };
-        let head = read
-            .or(async {
-                Timer::after(shared.head_timeout).await;
-                HeadOutcome::TimedOut
-            })
-            .or(async {
-                pending.evicted().await;
-                HeadOutcome::Evicted
-            })
-            .or(async {
-                // A connection waiting for a request does not hold up shutdown.
-                shared.stopping.wait().await;
-                HeadOutcome::Stopping
-            })
-            .await;
-        drop(pending);
         let head = match head {
             HeadOutcome::Head(head) => head,
             HeadOutcome::Failed(HeadError::Closed) | HeadOutcome::Stopping => return,
@@ -125,6 +108,48 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
     }
 }
 
+/// The next head if it is complete without waiting: already in `buf` (sent with the
+/// previous request), or in what one read returns at once. `None` when it needs a wait.
+async fn head_at_once(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<HeadOutcome> {
+    let outcome = |taken: Result<Option<RequestHead>, HeadError>| match taken {
+        Ok(Some(head)) => Some(HeadOutcome::Head(head)),
+        Ok(None) => None,
+        Err(error) => Some(HeadOutcome::Failed(error)),
+    };
+    if let Some(done) = outcome(take_head(buf, MAX_HEAD_BYTES)) {
+        return Some(done);
+    }
+    match poll_once(read_more(stream, buf, MAX_HEAD_BYTES)).await? {
+        Ok(()) => outcome(take_head(buf, MAX_HEAD_BYTES)),
+        Err(error) => Some(HeadOutcome::Failed(error)),
+    }
+}
+
+/// Waits for the next head, bounded in time, and in number of connections waiting.
+async fn wait_for_head(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> HeadOutcome {
+    let pending = shared.pending_heads.enter();
+    let read = async {
+        match read_head(stream, buf, MAX_HEAD_BYTES).await {
+            Ok(head) => HeadOutcome::Head(head),
+            Err(e) => HeadOutcome::Failed(e),
+        }
+    };
+    read.or(async {
+        Timer::after(shared.head_timeout).await;
+        HeadOutcome::TimedOut
+    })
+    .or(async {
+        pending.evicted().await;
+        HeadOutcome::Evicted
+    })
+    .or(async {
+        // A connection waiting for a request does not hold up shutdown.
+        shared.stopping.wait().await;
+        HeadOutcome::Stopping
+    })
+    .await
+}
+
 /// Asks the engine for the response to a plain HTTP request.
 async fn answer(shared: &Shared, head: RequestHead) -> HttpResponse {
     let request = HttpRequest {
@@ -154,10 +179,5 @@ async fn write_response(
     keep_alive: bool,
 ) -> bool {
     let bytes = encode_response(response, head_only, keep_alive);
-    let write = async { stream.write_all(&bytes).await.is_ok() && stream.flush().await.is_ok() };
-    let timed_out = async {
-        Timer::after(WRITE_TIMEOUT).await;
-        false
-    };
-    write.or(timed_out).await
+    write_within(stream, &bytes, WRITE_TIMEOUT).await
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use async_net::TcpStream;
 use smol::future::FutureExt as _;
-use smol::io::AsyncReadExt as _;
 use smol::Timer;
+
+use crate::scratch::read_with;
 
 /// Longest we keep discarding input.
 const LINGER_TIME: Duration = Duration::from_secs(1);
@@ -21,10 +22,9 @@ const LINGER_BYTES: usize = 2 << 20;
 pub(crate) async fn linger(tcp: &mut TcpStream) {
     let _ = tcp.shutdown(Shutdown::Write);
     let drain = async {
-        let mut buf = [0u8; 4096];
         let mut total = 0;
         while total < LINGER_BYTES {
-            match tcp.read(&mut buf).await {
+            match read_with(tcp, LINGER_BYTES - total, |_| {}).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => total += n,
             }

@@ -40,6 +40,8 @@ pub(crate) enum Next {
         bytes: usize,
         /// The payload of the latest ping not answered yet.
         pong: Option<Vec<u8>>,
+        /// Whether more frames are queued behind these (the next batch is ready).
+        more: bool,
     },
     /// Everything queued is written (or discarded, for an answer): send this close frame.
     Close {
@@ -213,7 +215,8 @@ impl Outbox {
                         take(&frame);
                     }
                     state.bytes -= bytes;
-                    return Next::Frames { bytes, pong: state.pong.take() };
+                    let more = !state.frames.is_empty();
+                    return Next::Frames { bytes, pong: state.pong.take(), more };
                 }
                 if state.close_taken {
                     return Next::Stopped;
@@ -274,8 +277,8 @@ mod tests {
         smol::block_on(outbox.next(max, &mut |f: &Frame| out.push(f.clone())))
     }
 
-    fn frames(bytes: usize) -> Next {
-        Next::Frames { bytes, pong: None }
+    fn frames(bytes: usize, more: bool) -> Next {
+        Next::Frames { bytes, pong: None, more }
     }
 
     #[test]
@@ -287,7 +290,7 @@ mod tests {
         assert!(matches!(outbox.push(frame(1)), Push::Full(_)));
         assert_eq!(outbox.queued_bytes(), 100);
         let mut out = Vec::new();
-        assert_eq!(next(&outbox, 10, &mut out), frames(100));
+        assert_eq!(next(&outbox, 10, &mut out), frames(100, false));
         assert_eq!(out.len(), 2);
         assert_eq!(counters.snapshot().outbound_queue_bytes, 100);
         outbox.taken_done(100, true);
@@ -324,8 +327,8 @@ mod tests {
         outbox.close(1001, "bye");
         assert_eq!(outbox.push(frame(1)), Push::Gone);
         let mut out = Vec::new();
-        assert_eq!(next(&outbox, 3, &mut out), frames(6));
-        assert_eq!(next(&outbox, 3, &mut out), frames(9));
+        assert_eq!(next(&outbox, 3, &mut out), frames(6, true));
+        assert_eq!(next(&outbox, 3, &mut out), frames(9, false));
         assert_eq!(
             next(&outbox, 3, &mut out),
             Next::Close { status: Some((1001, "bye".into())), answer: false }
@@ -353,10 +356,16 @@ mod tests {
         outbox.pong(b"first".to_vec());
         outbox.pong(b"second".to_vec());
         let mut out = Vec::new();
-        assert_eq!(next(&outbox, 3, &mut out), Next::Frames { bytes: 0, pong: Some(b"second".to_vec()) });
+        assert_eq!(
+            next(&outbox, 3, &mut out),
+            Next::Frames { bytes: 0, pong: Some(b"second".to_vec()), more: false }
+        );
         outbox.push(frame(4));
         outbox.pong(Vec::new());
-        assert_eq!(next(&outbox, 3, &mut out), Next::Frames { bytes: 4, pong: Some(Vec::new()) });
+        assert_eq!(
+            next(&outbox, 3, &mut out),
+            Next::Frames { bytes: 4, pong: Some(Vec::new()), more: false }
+        );
         // No pong once a close was asked for.
         outbox.close(1000, "");
         outbox.pong(b"late".to_vec());

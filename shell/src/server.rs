@@ -152,6 +152,7 @@ impl Server {
     /// it can be awaited from any smol application or driven by `smol::block_on`.
     pub async fn run(self) {
         let Server { listener, engine, clock, config, limits, stopping, .. } = self;
+        configure_accepted(&listener, &limits);
         let executor = Arc::new(Executor::new());
         let (inbox_tx, inbox_rx) = smol::channel::bounded(INBOX_CAPACITY);
         let shared = Arc::new(Shared::new(&config, &limits, inbox_tx, stopping, Arc::downgrade(&executor)));
@@ -177,6 +178,37 @@ fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// Socket options every accepted connection gets: no Nagle delay for small frames
+/// (batching is done above TCP), and the fixed kernel send buffer of
+/// [`TransportLimits::send_buffer_bytes`]. Linux copies both from the listener to each
+/// accepted socket, so they are set once here instead of twice per connection; other
+/// systems get them per connection (`accepted_socket_options`).
+fn configure_accepted(listener: &TcpListener, limits: &TransportLimits) {
+    if cfg!(target_os = "linux") {
+        let socket = socket2::SockRef::from(listener);
+        if let Err(error) = socket.set_tcp_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY on the listener");
+        }
+        if let Some(bytes) = limits.send_buffer_bytes {
+            if let Err(error) = socket.set_send_buffer_size(bytes) {
+                tracing::warn!(%error, "cannot set SO_SNDBUF on the listener");
+            }
+        }
+    }
+}
+
+/// Sets the options of [`configure_accepted`] on an accepted connection, where the
+/// system does not copy them from the listener.
+pub(crate) fn accepted_socket_options(stream: &async_net::TcpStream, send_buffer_bytes: Option<usize>) {
+    if cfg!(target_os = "linux") {
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    if let Some(bytes) = send_buffer_bytes {
+        let _ = socket2::SockRef::from(stream).set_send_buffer_size(bytes);
+    }
+}
+
 /// Accepts connections until shutdown, then closes the listener (by dropping it).
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut stopping = pin!(async {
@@ -200,5 +232,29 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 Timer::after(ACCEPT_BACKOFF).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `configure_accepted` relies on: accepted sockets inherit the listener's
+    /// options (checked on the systems where it is relied on).
+    #[test]
+    fn accepted_connections_have_nodelay_and_the_fixed_send_buffer() {
+        let listener = TcpListener::try_from(listen("127.0.0.1:0".parse().unwrap()).unwrap()).unwrap();
+        let config = Config::default();
+        let limits = TransportLimits::for_config(&config);
+        configure_accepted(&listener, &limits);
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = smol::block_on(listener.accept()).unwrap();
+        accepted_socket_options(&accepted, limits.send_buffer_bytes);
+        assert!(accepted.nodelay().unwrap());
+        let sndbuf = socket2::SockRef::from(&accepted).send_buffer_size().unwrap();
+        // Linux doubles the value for its bookkeeping; autotuning would give megabytes.
+        let wanted = limits.send_buffer_bytes.unwrap();
+        assert!((wanted..=2 * wanted).contains(&sndbuf), "{sndbuf}");
+        drop(client);
     }
 }

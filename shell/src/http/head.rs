@@ -2,7 +2,9 @@
 
 use std::io;
 
-use smol::io::{AsyncRead, AsyncReadExt};
+use smol::io::AsyncRead;
+
+use crate::scratch::read_with;
 
 /// Most header lines accepted in one request.
 const MAX_HEADERS: usize = 64;
@@ -76,28 +78,48 @@ pub(crate) async fn read_head<R: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     max: usize,
 ) -> Result<RequestHead, HeadError> {
-    let mut chunk = [0u8; 2048];
     loop {
-        if !buf.is_empty() {
-            if let Some((head, len)) = parse(buf)? {
-                buf.drain(..len);
-                return Ok(head);
-            }
-            if buf.len() >= max {
-                return Err(HeadError::TooLarge);
-            }
+        if let Some(head) = take_head(buf, max)? {
+            return Ok(head);
         }
-        let room = (max - buf.len()).min(chunk.len());
-        let n = reader.read(&mut chunk[..room]).await.map_err(HeadError::Io)?;
-        if n == 0 {
-            return Err(if buf.is_empty() {
-                HeadError::Closed
-            } else {
-                HeadError::Malformed("connection closed in the middle of the request head".into())
-            });
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(reader, buf, max).await?;
     }
+}
+
+/// The head complete in `buf`, removed from it (what follows stays); `None` while it is
+/// incomplete and under `max` bytes.
+pub(crate) fn take_head(buf: &mut Vec<u8>, max: usize) -> Result<Option<RequestHead>, HeadError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    if let Some((head, len)) = parse(buf)? {
+        buf.drain(..len);
+        return Ok(Some(head));
+    }
+    if buf.len() >= max {
+        return Err(HeadError::TooLarge);
+    }
+    Ok(None)
+}
+
+/// One read (waiting for data) appended to `buf`, up to `max` bytes in all. The end of
+/// the stream is an error: `Closed` if nothing of a head came, else `Malformed`.
+pub(crate) async fn read_more<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<(), HeadError> {
+    // Through the per-thread buffer: a waiting connection holds only what it received.
+    let room = max.saturating_sub(buf.len());
+    let n = read_with(reader, room, |bytes| buf.extend_from_slice(bytes)).await.map_err(HeadError::Io)?;
+    if n == 0 {
+        return Err(if buf.is_empty() {
+            HeadError::Closed
+        } else {
+            HeadError::Malformed("connection closed in the middle of the request head".into())
+        });
+    }
+    Ok(())
 }
 
 fn parse(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {

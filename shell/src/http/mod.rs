@@ -4,5 +4,5 @@
 mod head;
 mod response;
 
-pub(crate) use head::{read_head, HeadError, RequestHead};
+pub(crate) use head::{read_head, read_more, take_head, HeadError, RequestHead};
 pub(crate) use response::{encode_response, simple_response};

@@ -13,11 +13,9 @@ use std::time::Duration;
 
 use async_net::TcpStream;
 use signal_fish_core::{CloseCause, ConnId, Event};
-use smol::future::FutureExt as _;
-use smol::io::AsyncWriteExt as _;
-use smol::Timer;
 use tungstenite::handshake::derive_accept_key;
 
+use crate::deadline_write::write_within;
 use crate::driver::Inbound;
 use crate::http::{encode_response, simple_response, RequestHead};
 use crate::latch::Latch;
@@ -119,11 +117,5 @@ pub(crate) async fn serve(
 }
 
 async fn write_with_timeout(tcp: &mut TcpStream, bytes: &[u8]) -> bool {
-    let write = async { tcp.write_all(bytes).await.is_ok() && tcp.flush().await.is_ok() };
-    write
-        .or(async {
-            Timer::after(HANDSHAKE_WRITE_TIMEOUT).await;
-            false
-        })
-        .await
+    write_within(tcp, bytes, HANDSHAKE_WRITE_TIMEOUT).await
 }

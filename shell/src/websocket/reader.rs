@@ -1,11 +1,10 @@
 //! A connection's reader: socket input to frames to engine events.
 //!
-//! Reads go through one scratch buffer per thread, allocated (and zero-filled) once, so
-//! an idle connection holds no read buffer; the decoder keeps only what an incomplete
-//! frame needs. After a read that did not fill the scratch buffer the socket is most
-//! likely drained, so the reader waits for readability instead of trying again.
+//! Reads go through the per-thread buffer (`scratch.rs`), so an idle connection holds no
+//! read buffer; the decoder keeps only what an incomplete frame needs. After a read that
+//! did not fill the buffer the socket is most likely drained, so the reader waits for
+//! readability instead of trying again.
 
-use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::io::{self, Read as _};
 use std::net::TcpStream as StdTcpStream;
@@ -23,18 +22,13 @@ use crate::codec::{DecodeError, Decoder, Message};
 use crate::credit::InboundCredit;
 use crate::driver::Inbound;
 use crate::outbox::CloseStatus;
+use crate::scratch::with_scratch;
 use crate::shared::Shared;
 use crate::violation::{classify, Violation};
 use crate::yielding::ReadBudget;
 
-/// Size of the per-thread read buffer: a read takes at most this much from one socket.
-const SCRATCH_BYTES: usize = 16 * 1024;
 /// Decoded messages a reader keeps room for between reads (more are freed after use).
 const KEEP_MESSAGES: usize = 16;
-
-thread_local! {
-    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice());
-}
 
 /// How reading ended.
 enum ReadEnd {
@@ -94,10 +88,11 @@ async fn read_loop(raw: &Async<StdTcpStream>, leftover: Vec<u8>, link: &Link, sh
     let mut messages = Vec::new();
     // Created once: polled along with readability, it costs nothing per wait.
     let mut stop = pin!(link.stop.wait());
-    // Bytes that came with the request head are the first frames.
+    // Bytes that came with the request head are the first frames. Without them the
+    // client is most likely still reading our 101: wait rather than read into EAGAIN.
     let mut fault = decoder.feed(&leftover, &mut messages).err();
+    let mut wait = leftover.is_empty();
     drop(leftover);
-    let mut wait = false;
     loop {
         for message in messages.drain(..) {
             if let Some(end) = deliver(message, link, shared, &credit).await {
@@ -145,7 +140,7 @@ async fn readable(raw: &Async<StdTcpStream>, mut stop: Pin<&mut impl Future>) ->
 
 /// Reads what the socket has (without waiting) through the scratch buffer and decodes it.
 fn read_now(raw: &Async<StdTcpStream>, decoder: &mut Decoder, out: &mut Vec<Message>) -> io::Result<Read> {
-    SCRATCH.with_borrow_mut(|scratch| {
+    with_scratch(|scratch| {
         let len = raw.get_ref().read(scratch)?;
         if len == 0 {
             return Ok(Read::End);

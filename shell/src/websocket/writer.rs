@@ -4,9 +4,15 @@
 //! with one system call (DECISIONS D20): most writes complete at once, so a connection
 //! holds no write buffer either; only what the socket did not take is copied out and
 //! written when the socket is writable again.
+//!
+//! A batch holds at most `websocket.batch_size` frames. When more are queued behind it,
+//! its write tells the kernel so (`MSG_MORE`, on Linux): the writes of one drain then
+//! leave as one TCP segment, and on loopback the receiver is woken once, not per batch.
+//! The last write of a drain, a close frame, or the rest of a blocked write pushes
+//! everything out.
 
 use std::cell::RefCell;
-use std::io::{self, Write as _};
+use std::io;
 use std::net::TcpStream as StdTcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -81,13 +87,13 @@ async fn write_loop(raw: &Async<StdTcpStream>, link: &Link, batch: usize) -> Wri
     let mut encode = |frame: &Frame| OUTPUT.with_borrow_mut(|out| codec::data_frame(out, frame));
     loop {
         match link.outbox.next(batch, &mut encode).await {
-            Next::Frames { bytes, pong } => {
+            Next::Frames { bytes, pong, more } => {
                 // No await since `next` returned: the frames are still in the buffer.
                 let rest = OUTPUT.with_borrow_mut(|out| {
                     if let Some(payload) = pong {
                         codec::pong(out, &payload);
                     }
-                    write_now(raw, out)
+                    write_now(raw, out, more)
                 });
                 let written = match rest {
                     Ok(None) => true,
@@ -121,15 +127,16 @@ async fn write_loop(raw: &Async<StdTcpStream>, link: &Link, batch: usize) -> Wri
     }
 }
 
-/// Writes `out` without waiting and empties it. Returns what the socket did not take
-/// (to be written once it is writable), or the error.
-fn write_now(raw: &Async<StdTcpStream>, out: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+/// Writes `out` without waiting and empties it; with `more`, the kernel may hold it
+/// back for the next write. Returns what the socket did not take (to be written once it
+/// is writable), or the error.
+fn write_now(raw: &Async<StdTcpStream>, out: &mut Vec<u8>, more: bool) -> io::Result<Option<Vec<u8>>> {
     let mut written = 0;
     let result = loop {
         if written == out.len() {
             break Ok(None);
         }
-        match raw.get_ref().write(&out[written..]) {
+        match send(raw.get_ref(), &out[written..], more) {
             Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => written += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(Some(out[written..].to_vec())),
@@ -142,4 +149,18 @@ fn write_now(raw: &Async<StdTcpStream>, out: &mut Vec<u8>) -> io::Result<Option<
         out.shrink_to(KEEP_OUTPUT_BYTES / 4);
     }
     result
+}
+
+/// One `send`: with `more`, flagged `MSG_MORE` where the platform has it.
+#[cfg(target_os = "linux")]
+fn send(stream: &StdTcpStream, bytes: &[u8], more: bool) -> io::Result<usize> {
+    let flags = if more { libc::MSG_MORE | libc::MSG_NOSIGNAL } else { libc::MSG_NOSIGNAL };
+    socket2::SockRef::from(stream).send_with_flags(bytes, flags)
+}
+
+/// One `send`: with `more`, flagged `MSG_MORE` where the platform has it.
+#[cfg(not(target_os = "linux"))]
+fn send(mut stream: &StdTcpStream, bytes: &[u8], _more: bool) -> io::Result<usize> {
+    use std::io::Write as _;
+    stream.write(bytes)
 }
