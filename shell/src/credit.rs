@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use smol::channel::{bounded, Receiver, Sender};
+use crate::notify::Doorbell;
 
 /// Messages one connection may have waiting for the engine.
 pub(crate) const MAX_MESSAGES_IN_FLIGHT: usize = 8;
@@ -19,8 +19,8 @@ pub(crate) const MAX_MESSAGES_IN_FLIGHT: usize = 8;
 pub(crate) struct InboundCredit {
     usage: Mutex<Usage>,
     max_bytes: usize,
-    doorbell_tx: Sender<()>,
-    doorbell_rx: Receiver<()>,
+    /// Rung at every release, for the reader (the only task that waits).
+    doorbell: Doorbell,
 }
 
 #[derive(Debug, Default)]
@@ -33,8 +33,7 @@ impl InboundCredit {
     /// At most [`MAX_MESSAGES_IN_FLIGHT`] messages and `max_bytes` bytes; a message
     /// larger than `max_bytes` is let through alone.
     pub(crate) fn new(max_bytes: usize) -> Arc<InboundCredit> {
-        let (doorbell_tx, doorbell_rx) = bounded(1);
-        Arc::new(InboundCredit { usage: Mutex::default(), max_bytes, doorbell_tx, doorbell_rx })
+        Arc::new(InboundCredit { usage: Mutex::default(), max_bytes, doorbell: Doorbell::default() })
     }
 
     fn lock(&self) -> MutexGuard<'_, Usage> {
@@ -56,7 +55,7 @@ impl InboundCredit {
                 }
             }
             // A release rings the doorbell; one pending ring is enough to look again.
-            let _ = self.doorbell_rx.recv().await;
+            self.doorbell.wait().await;
         }
     }
 }
@@ -74,7 +73,7 @@ impl Drop for Credit {
         usage.messages -= 1;
         usage.bytes -= self.bytes;
         drop(usage);
-        let _ = self.owner.doorbell_tx.try_send(());
+        self.owner.doorbell.ring();
     }
 }
 

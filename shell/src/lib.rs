@@ -54,6 +54,7 @@ mod latch;
 mod limits;
 mod linger;
 pub mod logging;
+mod notify;
 mod outbox;
 mod pending;
 mod scratch;

@@ -11,9 +11,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use signal_fish_core::Frame;
-use smol::channel::{bounded, Receiver, Sender};
 
-use crate::latch::Latch;
+use crate::notify::{Doorbell, Flag};
 use crate::stats::TransportCounters;
 
 /// The outcome of [`Outbox::push`].
@@ -78,23 +77,21 @@ pub(crate) struct Outbox {
     state: Mutex<State>,
     limit: usize,
     counters: Arc<TransportCounters>,
-    doorbell_tx: Sender<()>,
-    doorbell_rx: Receiver<()>,
-    /// Set when a close was requested or the transport is gone.
-    closing: Latch,
+    /// Rung for the writer (the only task that waits for it) when there is work.
+    doorbell: Doorbell,
+    /// Set when a close was requested or the transport is gone (awaited by the writer).
+    closing: Flag,
 }
 
 impl Outbox {
     /// An empty queue holding at most `limit` bytes.
     pub(crate) fn new(limit: usize, counters: Arc<TransportCounters>) -> Outbox {
-        let (doorbell_tx, doorbell_rx) = bounded(1);
         Outbox {
             state: Mutex::new(State::default()),
             limit,
             counters,
-            doorbell_tx,
-            doorbell_rx,
-            closing: Latch::new(),
+            doorbell: Doorbell::default(),
+            closing: Flag::default(),
         }
     }
 
@@ -104,8 +101,7 @@ impl Outbox {
     }
 
     fn ring(&self) {
-        // A full doorbell already means "look again"; one pending ring is enough.
-        let _ = self.doorbell_tx.try_send(());
+        self.doorbell.ring();
     }
 
     /// Queues a frame unless the connection is closing or the byte bound is reached.
@@ -193,13 +189,15 @@ impl Outbox {
         self.closing.is_set()
     }
 
-    /// Resolves once a close was requested or the transport stopped.
+    /// Resolves once a close was requested or the transport stopped. Only the writer
+    /// waits for this.
     pub(crate) async fn closing(&self) {
         self.closing.wait().await
     }
 
     /// Waits for work: hands up to `max` queued frames to `take`, oldest first (they
-    /// leave the queue), or reports a close or a stop once the queue is empty.
+    /// leave the queue), or reports a close or a stop once the queue is empty. Only the
+    /// connection's writer calls this.
     pub(crate) async fn next(&self, max: usize, take: &mut impl FnMut(&Frame)) -> Next {
         loop {
             {
@@ -232,8 +230,7 @@ impl Outbox {
                     return next;
                 }
             }
-            // `recv` only fails if the sender is dropped, which `self` prevents.
-            let _ = self.doorbell_rx.recv().await;
+            self.doorbell.wait().await;
         }
     }
 

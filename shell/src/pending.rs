@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::latch::Latch;
+use crate::notify::Flag;
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -18,8 +18,8 @@ pub(crate) struct PendingHeads {
 #[derive(Debug, Default)]
 struct State {
     /// Waiting connections by arrival number (so the first entry is the oldest), each
-    /// with the latch that evicts it.
-    waiting: BTreeMap<u64, Latch>,
+    /// with the flag that evicts it.
+    waiting: BTreeMap<u64, Arc<Flag>>,
     next: u64,
 }
 
@@ -37,7 +37,7 @@ impl PendingHeads {
     /// Registers a connection that starts waiting for a head, evicting the oldest if the
     /// limit is reached. The returned guard unregisters it when dropped.
     pub(crate) fn enter(self: &Arc<Self>) -> Pending {
-        let evicted = Latch::new();
+        let evicted = Arc::new(Flag::default());
         let mut state = self.lock();
         while state.waiting.len() >= self.limit {
             if let Some((_, oldest)) = state.waiting.pop_first() {
@@ -62,11 +62,12 @@ impl PendingHeads {
 pub(crate) struct Pending {
     heads: Arc<PendingHeads>,
     id: u64,
-    evicted: Latch,
+    evicted: Arc<Flag>,
 }
 
 impl Pending {
-    /// Resolves when a newer connection took this one's place.
+    /// Resolves when a newer connection took this one's place. Only the connection
+    /// that entered waits for this.
     pub(crate) async fn evicted(&self) {
         self.evicted.wait().await
     }

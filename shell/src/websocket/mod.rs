@@ -18,8 +18,8 @@ use tungstenite::handshake::derive_accept_key;
 use crate::deadline_write::write_within;
 use crate::driver::Inbound;
 use crate::http::{encode_response, simple_response, RequestHead};
-use crate::latch::Latch;
 use crate::linger::linger;
+use crate::notify::Flag;
 use crate::outbox::Outbox;
 use crate::shared::{LiveGuard, Shared};
 
@@ -39,15 +39,17 @@ pub(crate) fn is_upgrade(head: &RequestHead) -> bool {
 struct Link {
     conn: ConnId,
     outbox: Arc<Outbox>,
-    /// Set when the reader stopped reading frames, for whatever reason.
-    reader_done: Latch,
+    /// Set when the reader stopped reading frames, for whatever reason (awaited by the
+    /// writer).
+    reader_done: Flag,
     /// Whether the client's input ended in order: its close frame, or the end of the
     /// stream (so closing our side cannot reset unread input).
     input_closed: AtomicBool,
     /// Whether the engine was told the connection ended.
     notified: AtomicBool,
-    /// Set by the writer once the connection is over: the reader stops waiting for input.
-    stop: Latch,
+    /// Set by the writer once the connection is over: the reader stops waiting for input
+    /// (awaited by the reader).
+    stop: Flag,
 }
 
 impl Link {
@@ -104,10 +106,10 @@ pub(crate) async fn serve(
     let link = Arc::new(Link {
         conn,
         outbox,
-        reader_done: Latch::new(),
+        reader_done: Flag::default(),
         input_closed: AtomicBool::new(false),
         notified: AtomicBool::new(false),
-        stop: Latch::new(),
+        stop: Flag::default(),
     });
     let reader = shared.spawn(reader::run(tcp.clone(), leftover, link.clone(), shared.clone()));
     let Some(reader) = reader else { return };

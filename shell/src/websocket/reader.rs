@@ -5,10 +5,9 @@
 //! did not fill the buffer the socket is most likely drained, so the reader waits for
 //! readability instead of trying again.
 
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io::{self, Read as _};
 use std::net::TcpStream as StdTcpStream;
-use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
@@ -21,6 +20,7 @@ use super::Link;
 use crate::codec::{DecodeError, Decoder, Message};
 use crate::credit::InboundCredit;
 use crate::driver::Inbound;
+use crate::notify::Flag;
 use crate::outbox::CloseStatus;
 use crate::scratch::with_scratch;
 use crate::shared::Shared;
@@ -86,8 +86,6 @@ async fn read_loop(raw: &Async<StdTcpStream>, leftover: Vec<u8>, link: &Link, sh
     let credit = InboundCredit::new(shared.max_inbound_bytes);
     let mut budget = ReadBudget::default();
     let mut messages = Vec::new();
-    // Created once: polled along with readability, it costs nothing per wait.
-    let mut stop = pin!(link.stop.wait());
     // Bytes that came with the request head are the first frames. Without them the
     // client is most likely still reading our 101: wait rather than read into EAGAIN.
     let mut fault = decoder.feed(&leftover, &mut messages).err();
@@ -107,7 +105,7 @@ async fn read_loop(raw: &Async<StdTcpStream>, leftover: Vec<u8>, link: &Link, sh
         }
         if wait {
             budget.waited();
-            match readable(raw, stop.as_mut()).await {
+            match readable(raw, &link.stop).await {
                 Some(Ok(())) => {}
                 Some(Err(_)) => return ReadEnd::Failed,
                 None => return ReadEnd::Stopped,
@@ -128,9 +126,9 @@ async fn read_loop(raw: &Async<StdTcpStream>, leftover: Vec<u8>, link: &Link, sh
 }
 
 /// Waits until the socket is readable (`Some`) or the writer stops the reader (`None`).
-async fn readable(raw: &Async<StdTcpStream>, mut stop: Pin<&mut impl Future>) -> Option<io::Result<()>> {
+async fn readable(raw: &Async<StdTcpStream>, stop: &Flag) -> Option<io::Result<()>> {
     poll_fn(|cx| {
-        if stop.as_mut().poll(cx).is_ready() {
+        if stop.poll_set(cx).is_ready() {
             return Poll::Ready(None);
         }
         raw.poll_readable(cx).map(Some)
