@@ -44,6 +44,8 @@
 pub mod cli;
 mod clock;
 mod codec;
+#[cfg(feature = "fuzzing")]
+pub use codec::fuzzing as frame_fuzzing;
 pub mod config;
 mod connection;
 mod credit;

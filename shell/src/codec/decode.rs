@@ -182,8 +182,8 @@ impl Decoder {
     }
 
     /// Bytes reserved for an incomplete message (for the memory bound's tests).
-    #[cfg(test)]
-    fn reserved(&self) -> usize {
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn reserved(&self) -> usize {
         self.message.as_ref().map_or(0, |(_, data)| data.capacity()) + self.control.capacity()
     }
 
@@ -273,7 +273,12 @@ impl Decoder {
                     grow(data, len as usize, self.cap);
                 }
             }
-            Opcode::Close | Opcode::Ping | Opcode::Pong => self.control.clear(),
+            Opcode::Close | Opcode::Ping | Opcode::Pong => {
+                // Exactly the announced length (at most 125): growing by doubling while
+                // the payload arrives in pieces could reserve twice that.
+                self.control.clear();
+                self.control.reserve_exact(len as usize);
+            }
         }
         self.frame = Some(FrameState { opcode, fin, key, len: len as usize, done: 0 });
         Ok(())
@@ -657,6 +662,21 @@ mod tests {
             decoder.feed(&frame(CONT, b""), &mut out).unwrap();
         }
         assert!(decoder.reserved() <= 16);
+    }
+
+    #[test]
+    fn a_control_frame_in_pieces_reserves_only_its_length() {
+        // A fuzz finding: 50 + 40 + 35 bytes of a 125-byte pong grew the buffer to 200.
+        let pong = frame(PONG, &[7; MAX_CONTROL_PAYLOAD]);
+        let mut decoder = Decoder::new(16);
+        let mut out = Vec::new();
+        let (head, payload) = pong.split_at(pong.len() - MAX_CONTROL_PAYLOAD);
+        decoder.feed(head, &mut out).unwrap();
+        for piece in [&payload[..50], &payload[50..90], &payload[90..]] {
+            decoder.feed(piece, &mut out).unwrap();
+            assert!(decoder.reserved() <= MAX_CONTROL_PAYLOAD, "{}", decoder.reserved());
+        }
+        assert_eq!(out, vec![Message::Pong]);
     }
 
     mod properties {

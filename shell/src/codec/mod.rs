@@ -8,6 +8,8 @@
 
 mod decode;
 mod encode;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod mask;
 
 #[cfg(test)]
