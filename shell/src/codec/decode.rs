@@ -382,6 +382,11 @@ mod tests {
 
     /// A masked client frame (header bytes as given, payload masked with `KEY`).
     fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        masked(first, payload, KEY)
+    }
+
+    /// A client frame with the first byte `first`, its payload masked with `key`.
+    fn masked(first: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
         let mut out = vec![first];
         match payload.len() {
             len @ 0..=125 => out.push(0x80 | len as u8),
@@ -394,8 +399,8 @@ mod tests {
                 out.extend_from_slice(&(len as u64).to_be_bytes());
             }
         }
-        out.extend_from_slice(&KEY);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+        out.extend_from_slice(&key);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
         out
     }
 
@@ -717,24 +722,6 @@ mod tests {
                 first = false;
             }
             out.extend(masked(0x80 | if first { opcode } else { 0 }, rest, key));
-            out
-        }
-
-        fn masked(first: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-            let mut out = vec![first];
-            match payload.len() {
-                len @ 0..=125 => out.push(0x80 | len as u8),
-                len @ 126..=0xffff => {
-                    out.push(0x80 | 126);
-                    out.extend_from_slice(&(len as u16).to_be_bytes());
-                }
-                len => {
-                    out.push(0x80 | 127);
-                    out.extend_from_slice(&(len as u64).to_be_bytes());
-                }
-            }
-            out.extend_from_slice(&key);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
             out
         }
 
