@@ -11,6 +11,7 @@ use crate::report::Summary;
 use crate::scenario::fixed_rate::FixedRateOptions;
 use crate::scenario::idle::IdleOptions;
 use crate::scenario::join_storm::JoinStormOptions;
+use crate::scenario::phases::TrafficPhases;
 use crate::scenario::relay::RelayOptions;
 use crate::scenario::{self, MAX_PHASE};
 
@@ -185,6 +186,30 @@ pub fn secs(flag: &str, value: f64) -> Result<Duration, BenchError> {
     Ok(Duration::from_secs_f64(value))
 }
 
+/// The traffic-phase flags `relay` and `fixed-rate` both take (argh has no flattening).
+struct TrafficPhaseArgs {
+    warmup_secs: f64,
+    secs: f64,
+    drain_secs: f64,
+    payload_bytes: usize,
+    join_in_flight: usize,
+    join_timeout_secs: f64,
+}
+
+impl TrafficPhaseArgs {
+    /// The phases, or an error naming the first flag that is not a number of seconds.
+    fn phases(self) -> Result<TrafficPhases, BenchError> {
+        Ok(TrafficPhases {
+            warmup: secs("warmup-secs", self.warmup_secs)?,
+            duration: secs("secs", self.secs)?,
+            drain: secs("drain-secs", self.drain_secs)?,
+            pad: self.payload_bytes,
+            join_in_flight: self.join_in_flight,
+            join_timeout: secs("join-timeout-secs", self.join_timeout_secs)?,
+        })
+    }
+}
+
 /// Runs what `args` asks for.
 pub fn run(args: &Args) -> Result<Summary, BenchError> {
     let ctx = RunContext::new(args.server, args.server_pid, args.source_net, args.clients_per_ip)?;
@@ -204,12 +229,15 @@ pub fn run(args: &Args) -> Result<Summary, BenchError> {
                 rooms: a.rooms,
                 room_size: a.room_size,
                 window: a.window,
-                warmup: secs("warmup-secs", a.warmup_secs)?,
-                duration: secs("secs", a.secs)?,
-                drain: secs("drain-secs", a.drain_secs)?,
-                pad: a.payload_bytes,
-                join_in_flight: a.join_in_flight,
-                join_timeout: secs("join-timeout-secs", a.join_timeout_secs)?,
+                phases: TrafficPhaseArgs {
+                    warmup_secs: a.warmup_secs,
+                    secs: a.secs,
+                    drain_secs: a.drain_secs,
+                    payload_bytes: a.payload_bytes,
+                    join_in_flight: a.join_in_flight,
+                    join_timeout_secs: a.join_timeout_secs,
+                }
+                .phases()?,
             },
         ),
         ScenarioArgs::FixedRate(a) => scenario::fixed_rate::run(
@@ -218,12 +246,15 @@ pub fn run(args: &Args) -> Result<Summary, BenchError> {
                 clients: a.clients,
                 room_size: a.room_size,
                 hz: a.hz,
-                warmup: secs("warmup-secs", a.warmup_secs)?,
-                duration: secs("secs", a.secs)?,
-                drain: secs("drain-secs", a.drain_secs)?,
-                pad: a.payload_bytes,
-                join_in_flight: a.join_in_flight,
-                join_timeout: secs("join-timeout-secs", a.join_timeout_secs)?,
+                phases: TrafficPhaseArgs {
+                    warmup_secs: a.warmup_secs,
+                    secs: a.secs,
+                    drain_secs: a.drain_secs,
+                    payload_bytes: a.payload_bytes,
+                    join_in_flight: a.join_in_flight,
+                    join_timeout_secs: a.join_timeout_secs,
+                }
+                .phases()?,
             },
         ),
         ScenarioArgs::Idle(a) => scenario::idle::run(

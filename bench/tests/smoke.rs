@@ -10,6 +10,7 @@ use serde_json::Value;
 use signal_fish_bench::scenario::fixed_rate::{self, FixedRateOptions};
 use signal_fish_bench::scenario::idle::{self, IdleOptions};
 use signal_fish_bench::scenario::join_storm::{self, JoinStormOptions};
+use signal_fish_bench::scenario::phases::TrafficPhases;
 use signal_fish_bench::scenario::relay::{self, RelayOptions};
 use signal_fish_bench::{RunContext, Summary};
 use signal_fish_server::{Config, Server, ShutdownHandle};
@@ -80,12 +81,14 @@ fn relay_smoke() {
         rooms: 6,
         room_size: 4,
         window: 8,
-        warmup: Duration::from_millis(300),
-        duration: Duration::from_secs(1),
-        drain: Duration::from_secs(5),
-        pad: 16,
-        join_in_flight: 8,
-        join_timeout: Duration::from_secs(5),
+        phases: TrafficPhases {
+            warmup: Duration::from_millis(300),
+            duration: Duration::from_secs(1),
+            drain: Duration::from_secs(5),
+            pad: 16,
+            join_in_flight: 8,
+            join_timeout: Duration::from_secs(5),
+        },
     };
     let json = json_line(&relay::run(&server.context(), &opts).expect("relay runs"));
     assert_eq!(json["scenario"], "relay");
@@ -101,12 +104,14 @@ fn fixed_rate_smoke() {
         clients: 30,
         room_size: 3,
         hz: 40.0,
-        warmup: Duration::from_millis(300),
-        duration: Duration::from_secs(1),
-        drain: Duration::from_secs(5),
-        pad: 0,
-        join_in_flight: 10,
-        join_timeout: Duration::from_secs(5),
+        phases: TrafficPhases {
+            warmup: Duration::from_millis(300),
+            duration: Duration::from_secs(1),
+            drain: Duration::from_secs(5),
+            pad: 0,
+            join_in_flight: 10,
+            join_timeout: Duration::from_secs(5),
+        },
     };
     let json = json_line(&fixed_rate::run(&server.context(), &opts).expect("fixed-rate runs"));
     assert_eq!(json["scenario"], "fixed-rate");

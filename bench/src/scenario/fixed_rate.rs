@@ -1,15 +1,13 @@
 //! `fixed-rate`: N clients in rooms of K each sending game data at H Hz.
 
-use std::time::Duration;
-
 use serde_json::json;
 
-use super::{banner, check_phase, check_population, check_range, TRAFFIC_READ_BUFFER};
+use super::phases::TrafficPhases;
+use super::{banner, check_population, check_range};
 use crate::context::RunContext;
 use crate::error::BenchError;
-use crate::join::{join_all, JoinPlan};
 use crate::report::{self, counts_human, round1, Summary};
-use crate::traffic::{self, Pace, TrafficPlan};
+use crate::traffic::Pace;
 
 /// Highest per-client rate accepted.
 pub const MAX_HZ: f64 = 1000.0;
@@ -23,18 +21,8 @@ pub struct FixedRateOptions {
     pub room_size: u8,
     /// Messages per second per client (H).
     pub hz: f64,
-    /// Traffic before measuring.
-    pub warmup: Duration,
-    /// Measured traffic.
-    pub duration: Duration,
-    /// Longest wait for in-flight messages at the end.
-    pub drain: Duration,
-    /// Extra payload bytes per message.
-    pub pad: usize,
-    /// Join attempts in flight while setting up.
-    pub join_in_flight: usize,
-    /// Longest one join may take.
-    pub join_timeout: Duration,
+    /// Warm-up, measurement, drain, payload and joining.
+    pub phases: TrafficPhases,
 }
 
 /// Runs `fixed-rate`.
@@ -44,12 +32,7 @@ pub fn run(ctx: &RunContext, opts: &FixedRateOptions) -> Result<Summary, BenchEr
     if !(opts.hz.is_finite() && opts.hz > 0.0 && opts.hz <= MAX_HZ) {
         return Err(BenchError::new(format!("--hz {}: must be above 0 and at most {MAX_HZ}", opts.hz)));
     }
-    check_range("--payload-bytes", opts.pad, 0, super::relay::MAX_PAD)?;
-    check_range("--join-in-flight", opts.join_in_flight, 1, 100_000)?;
-    check_phase("--warmup-secs", opts.warmup, false)?;
-    check_phase("--secs", opts.duration, true)?;
-    check_phase("--drain-secs", opts.drain, true)?;
-    check_phase("--join-timeout-secs", opts.join_timeout, true)?;
+    opts.phases.check()?;
 
     let mut summary = Summary { human: Vec::new(), json: ctx.json_header("fixed-rate") };
     summary.human.push(banner(
@@ -57,26 +40,7 @@ pub fn run(ctx: &RunContext, opts: &FixedRateOptions) -> Result<Summary, BenchEr
         "fixed-rate",
         &format!("{} clients in rooms of {} at {} Hz", opts.clients, opts.room_size, opts.hz),
     ));
-    let plan = JoinPlan {
-        clients: opts.clients,
-        room_size: opts.room_size,
-        in_flight: opts.join_in_flight,
-        timeout: opts.join_timeout,
-        read_buffer: TRAFFIC_READ_BUFFER,
-    };
-    let traffic_plan = TrafficPlan {
-        pace: Pace::Rate(opts.hz),
-        warmup: opts.warmup,
-        duration: opts.duration,
-        drain: opts.drain,
-        pad: opts.pad,
-    };
-    let (join, traffic) = smol::block_on(async {
-        let mut join = join_all(ctx, &plan).await;
-        let members = std::mem::take(&mut join.members);
-        let traffic = traffic::run(ctx, members, usize::from(opts.room_size), &traffic_plan).await;
-        (join, traffic)
-    });
+    let (join, traffic) = opts.phases.run(ctx, opts.clients, opts.room_size, Pace::Rate(opts.hz));
     let joined = join.joined;
     summary.human.push(format!(
         "joined {joined} of {} (failures: {})",
@@ -94,8 +58,8 @@ pub fn run(ctx: &RunContext, opts: &FixedRateOptions) -> Result<Summary, BenchEr
     summary.set("target_hz", json!(opts.hz));
     summary.set("achieved_hz_per_client", json!((achieved * 100.0).round() / 100.0));
     summary.set("achieved_messages_per_sec", json!(round1(achieved * traffic.clients as f64)));
-    summary.set("payload_bytes", json!(opts.pad));
-    summary.set("warmup_secs", json!(opts.warmup.as_secs_f64()));
+    summary.set("payload_bytes", json!(opts.phases.pad));
+    summary.set("warmup_secs", json!(opts.phases.warmup.as_secs_f64()));
     report::join_fields(&join, &mut summary);
     report::traffic(&traffic, &mut summary);
     Ok(summary)

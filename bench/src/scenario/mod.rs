@@ -4,6 +4,7 @@
 pub mod fixed_rate;
 pub mod idle;
 pub mod join_storm;
+pub mod phases;
 pub mod relay;
 
 use std::time::Duration;
