@@ -20,7 +20,7 @@ pub(crate) struct Violation {
 /// The answer to a frame the decoder refused.
 pub(crate) fn classify(error: DecodeError) -> Violation {
     match error {
-        // Above the transport's hard cap (DESIGN: transport limits).
+        // Above the transport's hard cap (ARCHITECTURE §6, DECISIONS D30).
         DecodeError::TooLarge => {
             Violation { code: 1009, reason: "message too big", cause: CloseCause::FrameTooLarge }
         }
