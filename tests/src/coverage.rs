@@ -49,7 +49,7 @@ pub const SHELL_DECISIONS: [(&str, &str); 3] = [
     ("D20", "write coalescing is the shell's writer; scenarios see each frame in order"),
 ];
 
-/// Number of decisions in DECISIONS.md (D1..D23).
+/// Decisions D1..D23 of docs/DECISIONS.md (the first 23): each needs a scenario or a shell test.
 pub const DECISIONS: usize = 23;
 
 /// What the scenarios cover.
@@ -201,7 +201,7 @@ impl Coverage {
             .map(|n| format!("D{n}"))
             .filter(|d| !SHELL_DECISIONS.iter().any(|(s, _)| s == d))
             .collect();
-        section(&mut s, "Decisions (spec/DECISIONS.md)", "Decision", decisions.into_iter(), &self.topics);
+        section(&mut s, "Decisions (docs/DECISIONS.md)", "Decision", decisions.into_iter(), &self.topics);
         s.push_str("### Decisions outside the engine\n\n| Decision | Where |\n|---|---|\n");
         for (d, why) in SHELL_DECISIONS {
             s.push_str(&format!("| {d} | {why} |\n"));
