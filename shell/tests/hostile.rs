@@ -584,3 +584,102 @@ fn stalled_partial_frames_cost_at_most_the_hard_cap_until_the_liveness_timeout()
     assert!(eventually(|| prom_metric(server.addr, "signal_fish_connections_active") == 0));
     assert_service(server.addr);
 }
+
+/// Writes `bytes` on a new connection and reads until the server closes it; `None` if it
+/// kept the connection open for `IO_TIMEOUT` (what it sent so far is in the panic).
+fn exchange_until_close(addr: std::net::SocketAddr, bytes: &[u8]) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Some(String::from_utf8_lossy(&reply).into_owned()),
+            Ok(n) => reply.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                eprintln!("still open after: {:?}", String::from_utf8_lossy(&reply));
+                return None;
+            }
+            Err(e) => panic!("reading the reply failed: {e}"),
+        }
+    }
+}
+
+/// The status codes of every response in `reply`, in order.
+fn statuses(reply: &str) -> Vec<String> {
+    reply.match_indices("HTTP/1.1 ").map(|(i, _)| reply[i + 9..].chars().take(3).collect()).collect()
+}
+
+#[test]
+fn conflicting_or_duplicate_content_lengths_get_400_and_the_connection_closes() {
+    let server = TestServer::start(test_config());
+    // Issue 17, defect 4: a second request hidden in a body whose length the server
+    // and a proxy in front of it could read differently (RFC 9112 §6.3).
+    let smuggled = "GET /v2/health HTTP/1.1\r\nHost: abcd\r\n\r\n";
+    assert_eq!(smuggled.len(), 39);
+    let cases = [
+        ("conflicting", "Content-Length: 0\r\nContent-Length: 39\r\n"),
+        ("conflicting, larger first", "Content-Length: 39\r\nContent-Length: 0\r\n"),
+        ("identical duplicates", "Content-Length: 39\r\nContent-Length: 39\r\n"),
+        ("a list", "Content-Length: 39, 39\r\n"),
+        ("with Transfer-Encoding", "Transfer-Encoding: chunked\r\nContent-Length: 39\r\n"),
+        ("not a number", "Content-Length: +39\r\n"),
+    ];
+    for (name, framing) in cases {
+        let request = format!("POST /v2/health HTTP/1.1\r\nHost: x\r\n{framing}\r\n{smuggled}");
+        let reply = exchange_until_close(server.addr, request.as_bytes())
+            .unwrap_or_else(|| panic!("{name}: the connection stayed open"));
+        assert_eq!(statuses(&reply), ["400"], "{name}: {reply:?}");
+        assert!(reply.contains("connection: close\r\n"), "{name}: {reply:?}");
+    }
+    // One Content-Length is fine, and a body is still never taken for a request.
+    let single = format!("POST /v2/health HTTP/1.1\r\nHost: x\r\nContent-Length: 39\r\n\r\n{smuggled}");
+    let reply = exchange_until_close(server.addr, single.as_bytes()).expect("closed after a body");
+    assert_eq!(statuses(&reply), ["405"], "{reply:?}");
+    assert_service(server.addr);
+}
+
+#[test]
+fn upgrades_rfc_6455_refuses_get_400_and_never_101() {
+    let server = TestServer::start(test_config());
+    // Issue 17, defect 6.
+    let good = "GET /v2/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let key_of_1000 = good.replace("dGhlIHNhbXBsZSBub25jZQ==", &"QUJD".repeat(250));
+    let ping = frames::text_bytes(br#"{"type":"Ping"}"#);
+    let cases: Vec<(&str, String, &[u8])> = vec![
+        ("HTTP/1.0", good.replace("HTTP/1.1", "HTTP/1.0"), b""),
+        ("no Host", good.replace("Host: x\r\n", ""), b""),
+        ("key x", good.replace("dGhlIHNhbXBsZSBub25jZQ==", "x"), b""),
+        ("1,000-byte key", key_of_1000, b""),
+        ("no Connection: Upgrade", good.replace("Connection: Upgrade\r\n", ""), b""),
+        ("Connection: close", good.replace("Connection: Upgrade", "Connection: close"), b""),
+        (
+            "Connection: Upgrade, close",
+            good.replace("Connection: Upgrade", "Connection: Upgrade, close"),
+            b"",
+        ),
+        ("a body", format!("{good}Content-Length: {}\r\n", ping.len()), &ping),
+        ("a chunked body", format!("{good}Transfer-Encoding: chunked\r\n"), b"0\r\n\r\n"),
+    ];
+    for (name, head, body) in cases {
+        let mut request = format!("{head}\r\n").into_bytes();
+        request.extend_from_slice(body);
+        let reply = exchange_until_close(server.addr, &request)
+            .unwrap_or_else(|| panic!("{name}: the connection stayed open"));
+        assert_eq!(statuses(&reply), ["400"], "{name}: {reply:?}");
+    }
+    // A wrong or missing version still asks for 13.
+    let wrong = format!("{}\r\n", good.replace("Version: 13", "Version: 8"));
+    let reply = exchange_until_close(server.addr, wrong.as_bytes()).expect("closed");
+    assert_eq!(statuses(&reply), ["426"], "{reply:?}");
+    assert!(reply.contains("sec-websocket-version: 13\r\n"), "{reply:?}");
+    // The proper handshake is accepted.
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.write_all(format!("{good}\r\n").as_bytes()).unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    assert_service(server.addr);
+}

@@ -50,11 +50,39 @@ impl RequestHead {
         self.minor_version >= 1 || self.header_has_token("connection", "keep-alive")
     }
 
-    /// Whether a body follows the head (this server never reads request bodies).
+    /// Whether a body follows the head (this server never reads request bodies). The
+    /// framing headers were checked when the head was parsed ([`check_body_framing`]).
     pub(crate) fn has_body(&self) -> bool {
         self.header("transfer-encoding").is_some()
             || self.header("content-length").is_some_and(|v| v.trim() != "0")
     }
+
+    /// How many header lines have this name (case-insensitive).
+    pub(crate) fn header_count(&self, name: &str) -> usize {
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).count()
+    }
+}
+
+/// Refuses heads whose body length is ambiguous (RFC 9112 §6.3), which a server and a
+/// proxy in front of it could read differently (request smuggling): more than one
+/// `Content-Length` line (even with equal values), a value that is not a decimal
+/// number, or `Content-Length` together with `Transfer-Encoding`.
+fn check_body_framing(head: &RequestHead) -> Result<(), String> {
+    let lengths = head.header_count("content-length");
+    if lengths > 1 {
+        return Err(format!("{lengths} Content-Length headers (send one)"));
+    }
+    if let Some(value) = head.header("content-length") {
+        let value = value.trim_matches([' ', '\t']);
+        let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+        if !digits || value.len() > 19 {
+            return Err(format!("Content-Length {value:?} is not a decimal number of bytes"));
+        }
+        if head.header("transfer-encoding").is_some() {
+            return Err("both Content-Length and Transfer-Encoding".to_owned());
+        }
+    }
+    Ok(())
 }
 
 /// Why no request head could be read.
@@ -138,6 +166,7 @@ fn parse(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
                     .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
                     .collect(),
             };
+            check_body_framing(&head).map_err(|problem| HeadError::Malformed(problem))?;
             Ok(Some((head, len)))
         }
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
@@ -192,5 +221,31 @@ mod tests {
         let many: String = (0..70).map(|i| format!("H{i}: v\r\n")).collect();
         let request = format!("GET / HTTP/1.1\r\n{many}\r\n");
         assert!(matches!(read(request.as_bytes(), 8192).0, Err(HeadError::TooLarge)));
+    }
+
+    #[test]
+    fn ambiguous_body_lengths_are_malformed() {
+        let framing =
+            |headers: &str| read(format!("POST / HTTP/1.1\r\nHost: a\r\n{headers}\r\n").as_bytes(), 8192).0;
+        for bad in [
+            "Content-Length: 0\r\nContent-Length: 39\r\n",
+            "Content-Length: 5\r\ncontent-length: 5\r\n",
+            "Content-Length: 5, 5\r\n",
+            "Content-Length: -1\r\n",
+            "Content-Length: +5\r\n",
+            "Content-Length: 0x10\r\n",
+            "Content-Length: \r\n",
+            "Content-Length: 99999999999999999999\r\n",
+            "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n",
+        ] {
+            match framing(bad) {
+                Err(HeadError::Malformed(problem)) => assert!(!problem.is_empty()),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        assert!(!framing("Content-Length: 0\r\n").unwrap().has_body());
+        assert!(framing("Content-Length: 12\r\n").unwrap().has_body());
+        assert!(framing("Transfer-Encoding: chunked\r\n").unwrap().has_body());
     }
 }

@@ -17,7 +17,7 @@ use tungstenite::handshake::derive_accept_key;
 
 use crate::deadline_write::write_within;
 use crate::driver::Inbound;
-use crate::http::{encode_response, simple_response, RequestHead};
+use crate::http::{check_upgrade, encode_response, simple_response, RequestHead, UpgradeRefusal};
 use crate::linger::linger;
 use crate::notify::Flag;
 use crate::outbox::Outbox;
@@ -72,22 +72,23 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     live: LiveGuard,
 ) {
-    let Some(key) = head.header("sec-websocket-key").map(str::trim).filter(|k| !k.is_empty()) else {
-        let response = simple_response(400, "Bad Request: Sec-WebSocket-Key header missing");
-        if write_with_timeout(&mut tcp, &encode_response(&response, false, false)).await {
-            linger(&mut tcp).await;
+    let accept = match check_upgrade(&head) {
+        Ok(key) => derive_accept_key(key.as_bytes()),
+        Err(refusal) => {
+            let response = match refusal {
+                UpgradeRefusal::BadRequest(reason) => simple_response(400, &format!("Bad Request: {reason}")),
+                UpgradeRefusal::VersionRequired => {
+                    let mut response = simple_response(426, "Upgrade Required: WebSocket version 13 only");
+                    response.headers.push(("sec-websocket-version".to_owned(), "13".to_owned()));
+                    response
+                }
+            };
+            if write_with_timeout(&mut tcp, &encode_response(&response, false, false)).await {
+                linger(&mut tcp).await;
+            }
+            return;
         }
-        return;
     };
-    if head.header("sec-websocket-version").map(str::trim) != Some("13") {
-        let mut response = simple_response(426, "Upgrade Required: WebSocket version 13 only");
-        response.headers.push(("sec-websocket-version".to_owned(), "13".to_owned()));
-        if write_with_timeout(&mut tcp, &encode_response(&response, false, false)).await {
-            linger(&mut tcp).await;
-        }
-        return;
-    }
-    let accept = derive_accept_key(key.as_bytes());
     let switching = format!(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
     );
