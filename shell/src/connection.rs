@@ -1,6 +1,8 @@
-//! One accepted TCP connection: read the request head (bounded in size and time), then
-//! either complete a WebSocket upgrade on `/v2/ws` or hand the request to the engine
-//! and write its answer. Plain HTTP connections may send several requests (keep-alive).
+//! One accepted TCP connection: from a trusted proxy that must send one, read the PROXY
+//! protocol header; then read the request head (bounded in size and time), find the
+//! client's address (`forwarding`), and either complete a WebSocket upgrade on `/v2/ws`
+//! or hand the request to the engine and write its answer. Plain HTTP connections may
+//! send several requests (keep-alive).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use crate::http::{
     encode_response, read_head, read_more, simple_response, take_head, HeadError, RequestHead,
 };
 use crate::linger::linger;
+use crate::proxy_protocol;
 use crate::server::accepted_socket_options;
 use crate::shared::{LiveGuard, Shared};
 use crate::websocket;
@@ -47,6 +50,22 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
     accepted_socket_options(&stream, shared.send_buffer_bytes);
     let mut stream = stream;
     let mut buf = Vec::new();
+    let source = if shared.forwarding.expects_proxy_header(peer.ip().to_canonical()) {
+        match read_proxy_header(&mut stream, &mut buf, &shared).await {
+            ProxyHeaderOutcome::Header(proxied) => shared.forwarding.proxied(peer.ip(), proxied),
+            ProxyHeaderOutcome::Invalid(problem) => {
+                shared.forwarding.warn(peer, "refusing a connection from a trusted proxy", &problem);
+                let text = format!("Bad Request: {problem}");
+                if write_response(&mut stream, &simple_response(400, &text), false, false).await {
+                    linger(&mut stream).await;
+                }
+                return;
+            }
+            ProxyHeaderOutcome::Gone => return,
+        }
+    } else {
+        shared.forwarding.direct(peer.ip())
+    };
     for served in 0..MAX_REQUESTS_PER_CONNECTION {
         // Most clients send their request at once: a head complete without waiting
         // needs no place among the waiting connections and no timer.
@@ -87,9 +106,20 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
                 return;
             }
         };
+        let client_ip = match shared.forwarding.client_address(&head.headers, source) {
+            Ok(client_ip) => client_ip,
+            Err(error) => {
+                shared.forwarding.warn(peer, "refusing a request from a trusted proxy", &error);
+                let text = format!("Bad Request: {error}");
+                if write_response(&mut stream, &simple_response(400, &text), false, false).await {
+                    linger(&mut stream).await;
+                }
+                return;
+            }
+        };
         if websocket::is_upgrade(&head) {
             let leftover = std::mem::take(&mut buf);
-            return websocket::serve(stream, peer, head, leftover, shared, live).await;
+            return websocket::serve(stream, client_ip, head, leftover, shared, live).await;
         }
         // Request bodies are never read: answer, then close.
         let unread_body = head.has_body();
@@ -146,6 +176,45 @@ async fn wait_for_head(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Share
         // A connection waiting for a request does not hold up shutdown.
         shared.stopping.wait().await;
         HeadOutcome::Stopping
+    })
+    .await
+}
+
+enum ProxyHeaderOutcome {
+    Header(proxy_protocol::ProxiedSource),
+    /// Not a PROXY header, or none in time: the connection is refused.
+    Invalid(String),
+    /// The connection ended, or the server is stopping.
+    Gone,
+}
+
+/// Reads the PROXY protocol header a trusted proxy sends first, bounded in size
+/// (`proxy_protocol`'s limits, well under the head's) and in time (the head timeout).
+/// What follows it stays in `buf`.
+async fn read_proxy_header(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared) -> ProxyHeaderOutcome {
+    let read = async {
+        loop {
+            match proxy_protocol::parse(buf) {
+                Ok(Some((proxied, len))) => {
+                    buf.drain(..len);
+                    return ProxyHeaderOutcome::Header(proxied);
+                }
+                Ok(None) => {}
+                Err(problem) => return ProxyHeaderOutcome::Invalid(problem),
+            }
+            if let Err(error) = read_more(stream, buf, MAX_HEAD_BYTES).await {
+                tracing::debug!(?error, "connection from a trusted proxy ended before its PROXY header");
+                return ProxyHeaderOutcome::Gone;
+            }
+        }
+    };
+    read.or(async {
+        Timer::after(shared.head_timeout).await;
+        ProxyHeaderOutcome::Invalid(format!("no complete PROXY header within {:?}", shared.head_timeout))
+    })
+    .or(async {
+        shared.stopping.wait().await;
+        ProxyHeaderOutcome::Gone
     })
     .await
 }

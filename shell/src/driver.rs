@@ -38,7 +38,7 @@ pub(crate) enum Inbound {
     Opened {
         /// The new connection's id.
         conn: ConnId,
-        /// The TCP peer's address.
+        /// The client's address: the TCP peer, or the client a trusted proxy named.
         peer_ip: IpAddr,
         /// The upgrade's request target.
         target: String,

@@ -11,6 +11,7 @@ use smol::channel::Sender;
 use smol::{Executor, Task};
 
 use crate::driver::Inbound;
+use crate::forwarding::Forwarding;
 use crate::latch::Latch;
 use crate::limits::TransportLimits;
 use crate::pending::PendingHeads;
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub head_timeout: Duration,
     /// Connections waiting for a request head.
     pub pending_heads: Arc<PendingHeads>,
+    /// Trusted proxies: whose word on the client's address is taken.
+    pub forwarding: Forwarding,
     /// `SO_SNDBUF` for accepted connections (`None`: the system's autotuning).
     pub send_buffer_bytes: Option<usize>,
     /// Set when the server starts shutting down.
@@ -72,6 +75,7 @@ impl Shared {
             max_tcp: config.server.max_connections.saturating_add(EXTRA_TCP_CONNECTIONS),
             head_timeout: limits.head_timeout,
             pending_heads: Arc::new(PendingHeads::new(limits.max_pending_heads)),
+            forwarding: Forwarding::new(&config.security),
             send_buffer_bytes: limits.send_buffer_bytes,
             stopping,
             executor,

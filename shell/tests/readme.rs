@@ -41,3 +41,14 @@ fn the_quick_start_and_test_command_are_there() {
     let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/run")).unwrap();
     assert!(ci.contains("cargo test --workspace"), "CI must run the README's test command");
 }
+
+#[test]
+fn the_proxy_snippets_are_the_configurations_the_tests_run() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    assert!(readme.contains("## Deploying behind a proxy"));
+    for snippet in [include_str!("proxies/nginx.conf"), include_str!("proxies/haproxy.cfg")] {
+        assert!(readme.contains(&format!("\n{snippet}```\n")), "README lacks the snippet:\n{snippet}");
+    }
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/run")).unwrap();
+    assert!(ci.contains("apt-get install -y nginx haproxy"), "CI must install the proxies the tests run");
+}

@@ -7,6 +7,7 @@
 //! Deserialisation rejects unknown keys (D3) and accepts enum values in any case (the
 //! original's example config writes `"format": "Json"`).
 
+mod address_range;
 mod enums;
 mod validate;
 
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use address_range::{AddressRange, ADDRESS_RANGE_FORMS};
 pub use enums::{ClientAuthMode, DashboardField, LogFormat, LogRotation, TokenBindingScheme};
 pub use validate::{ConfigError, ConfigErrors};
 
@@ -293,6 +295,15 @@ pub struct SecurityConfig {
     pub max_message_size: usize,
     /// Live connections allowed per client IP.
     pub max_connections_per_ip: usize,
+    /// Reverse proxies (addresses and CIDR ranges, see [`AddressRange`]) whose word on
+    /// the client's address is taken: from their connections the client address comes
+    /// from the PROXY protocol header, `Forwarded` or `X-Forwarded-For`. Empty by
+    /// default: every TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// Whether every connection from a trusted proxy must start with a PROXY protocol
+    /// header (v1 or v2); connections from other peers are direct clients and must not
+    /// send one.
+    pub require_proxy_protocol: bool,
     /// TLS and token binding (not supported by this server; must stay disabled).
     pub transport: TransportConfig,
     /// Applications allowed to authenticate.
@@ -308,9 +319,19 @@ impl Default for SecurityConfig {
             metrics_auth_token: None,
             max_message_size: 65_536,
             max_connections_per_ip: 10,
+            trusted_proxies: Vec::new(),
+            require_proxy_protocol: false,
             transport: TransportConfig::default(),
             authorized_apps: Vec::new(),
         }
+    }
+}
+
+impl SecurityConfig {
+    /// The valid entries of `trusted_proxies` (all of them once the configuration is
+    /// validated).
+    pub fn trusted_proxy_ranges(&self) -> Vec<AddressRange> {
+        self.trusted_proxies.iter().filter_map(|entry| AddressRange::parse(entry).ok()).collect()
     }
 }
 

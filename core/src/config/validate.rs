@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::Config;
+use super::{AddressRange, Config, ADDRESS_RANGE_FORMS};
 
 /// One invalid configuration value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +64,10 @@ impl Checker {
 fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| text.to_owned())
 }
+
+/// Most entries `security.trusted_proxies` may have (each connection is checked
+/// against every entry).
+const MAX_TRUSTED_PROXIES: usize = 1024;
 
 /// Largest sane value for durations in seconds: one week.
 const WEEK_SECS: u64 = 7 * 24 * 3600;
@@ -171,6 +175,29 @@ impl Config {
         }
         c.range("security.max_message_size", sec.max_message_size as u64, 64, 1 << 20);
         c.range("security.max_connections_per_ip", sec.max_connections_per_ip as u64, 0, 10_000_000);
+        if sec.trusted_proxies.len() > MAX_TRUSTED_PROXIES {
+            c.fail(
+                "security.trusted_proxies",
+                format!("a list of {} entries", sec.trusted_proxies.len()),
+                format!("at most {MAX_TRUSTED_PROXIES} entries (use CIDR ranges)"),
+            );
+        }
+        for entry in &sec.trusted_proxies {
+            if let Err(problem) = AddressRange::parse(entry) {
+                c.fail(
+                    "security.trusted_proxies",
+                    quoted(entry),
+                    format!("{ADDRESS_RANGE_FORMS} ({problem})"),
+                );
+            }
+        }
+        if sec.require_proxy_protocol && sec.trusted_proxies.is_empty() {
+            c.fail(
+                "security.require_proxy_protocol",
+                "true",
+                "false while security.trusted_proxies is empty (the PROXY header is read only from trusted proxies)",
+            );
+        }
         if sec.transport.tls.enabled {
             c.fail(
                 "security.transport.tls.enabled",
@@ -351,6 +378,39 @@ mod tests {
                 "security.authorized_apps[1].rate_limit_per_minute"
             ]
         );
+    }
+
+    #[test]
+    fn trusted_proxies_name_the_bad_entry_and_what_is_accepted() {
+        let mut config = Config::default();
+        config.security.trusted_proxies = vec!["10.0.0.0/8".into(), "2001:db8::/32".into(), "::1".into()];
+        assert!(config.validate().is_ok());
+        config.security.trusted_proxies.push("proxy.example".into());
+        config.security.trusted_proxies.push("10.1.0.0/8".into());
+        let errors = errors_of(&config);
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].key, "security.trusted_proxies");
+        assert_eq!(errors[0].value, "\"proxy.example\"");
+        assert!(errors[0].expected.contains("CIDR range (10.0.0.0/8"), "{}", errors[0]);
+        assert_eq!(errors[1].value, "\"10.1.0.0/8\"");
+        let host_bits = &errors[1].expected;
+        assert!(host_bits.contains("host bits are set; the range is written 10.0.0.0/8"), "{host_bits}");
+        config.security.trusted_proxies = vec!["192.0.2.1".into(); MAX_TRUSTED_PROXIES + 1];
+        let errors = errors_of(&config);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].expected.contains("at most 1024 entries"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn proxy_protocol_needs_trusted_proxies() {
+        let mut config = Config::default();
+        config.security.require_proxy_protocol = true;
+        let errors = errors_of(&config);
+        assert_eq!(errors[0].key, "security.require_proxy_protocol");
+        assert!(errors[0].expected.contains("security.trusted_proxies is empty"));
+        config.security.trusted_proxies = vec!["127.0.0.1".into()];
+        assert!(config.validate().is_ok());
+        assert_eq!(config.security.trusted_proxy_ranges(), ["127.0.0.1".parse().unwrap()]);
     }
 
     #[test]

@@ -166,7 +166,7 @@ fn parse(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
                     .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
                     .collect(),
             };
-            check_body_framing(&head).map_err(|problem| HeadError::Malformed(problem))?;
+            check_body_framing(&head).map_err(HeadError::Malformed)?;
             Ok(Some((head, len)))
         }
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),

@@ -6,7 +6,7 @@
 mod reader;
 mod writer;
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,11 +62,13 @@ impl Link {
     }
 }
 
-/// Completes the upgrade, tells the driver, and starts the connection's reader and
-/// writer tasks (the caller's task ends: its request-reading state is freed).
+/// Completes the upgrade (or refuses a handshake RFC 6455 refuses), tells the driver,
+/// and starts the connection's reader and writer tasks (the caller's task ends: its
+/// request-reading state is freed). `client_ip` is the TCP peer, or the client a trusted
+/// proxy named (`forwarding`).
 pub(crate) async fn serve(
     mut tcp: TcpStream,
-    peer: SocketAddr,
+    client_ip: IpAddr,
     mut head: RequestHead,
     leftover: Vec<u8>,
     shared: Arc<Shared>,
@@ -100,7 +102,7 @@ pub(crate) async fn serve(
     drop(head);
     let conn = shared.new_conn_id();
     let outbox = Arc::new(Outbox::new(shared.max_queue_bytes, shared.counters.clone()));
-    let opened = Inbound::Opened { conn, peer_ip: peer.ip().to_canonical(), target, outbox: outbox.clone() };
+    let opened = Inbound::Opened { conn, peer_ip: client_ip, target, outbox: outbox.clone() };
     if shared.inbox.send(opened).await.is_err() {
         return;
     }

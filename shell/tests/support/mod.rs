@@ -5,6 +5,7 @@
 
 pub mod child;
 pub mod frames;
+pub mod proxies;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -72,9 +73,18 @@ pub fn test_config() -> Config {
     config
 }
 
-/// A blocking WebSocket client.
-pub struct Client {
-    pub ws: WebSocket<TcpStream>,
+/// A blocking WebSocket client, over TCP or any other stream (TLS: `proxies.rs`).
+pub struct Client<S: Read + Write = TcpStream> {
+    pub ws: WebSocket<S>,
+}
+
+/// Why a handshake did not end in `101 Switching Protocols`.
+#[derive(Debug)]
+pub enum Refused {
+    /// The server answered with this status.
+    Status(u16),
+    /// The handshake failed otherwise (closed, reset, garbage).
+    Failed(String),
 }
 
 impl Client {
@@ -98,6 +108,50 @@ impl Client {
         let (ws, response) = tungstenite::client::client(url.as_str(), stream).expect("handshake");
         assert_eq!(response.status(), 101);
         Client { ws }
+    }
+
+    /// Connects to `/v2/ws` from `source` (a loopback address), writing `preface` first
+    /// (a PROXY protocol header, say) and sending `headers` with the upgrade request.
+    pub fn try_connect_with(
+        addr: SocketAddr,
+        source: &str,
+        preface: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Result<Client, Refused> {
+        let mut stream = connect_from_ip(addr, source);
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.write_all(preface).expect("write the preface");
+        Client::handshake(stream, &format!("ws://{addr}/v2/ws"), headers)
+    }
+
+    /// [`Client::try_connect_with`] that must succeed.
+    pub fn connect_with(addr: SocketAddr, source: &str, preface: &[u8], headers: &[(&str, &str)]) -> Client {
+        Client::try_connect_with(addr, source, preface, headers)
+            .unwrap_or_else(|refused| panic!("handshake from {source} refused: {refused:?}"))
+    }
+}
+
+impl<S: Read + Write> Client<S> {
+    /// The WebSocket handshake on `stream`, with extra request headers.
+    pub fn handshake(stream: S, url: &str, headers: &[(&str, &str)]) -> Result<Client<S>, Refused> {
+        use tungstenite::client::IntoClientRequest;
+        use tungstenite::http::{HeaderName, HeaderValue};
+        let mut request = url.into_client_request().expect("request");
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("header name");
+            request.headers_mut().append(name, HeaderValue::from_str(value).expect("header value"));
+        }
+        match tungstenite::client::client(request, stream) {
+            Ok((ws, response)) => {
+                assert_eq!(response.status(), 101);
+                Ok(Client { ws })
+            }
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                Err(Refused::Status(response.status().as_u16()))
+            }
+            Err(error) => Err(Refused::Failed(error.to_string())),
+        }
     }
 
     pub fn send_json(&mut self, text: &str) {
@@ -169,6 +223,19 @@ impl Client {
         panic!("no close frame within {IO_TIMEOUT:?}");
     }
 
+    /// `Ping` answered by `Pong`: the connection was accepted and is served.
+    pub fn ping(&mut self) {
+        self.send_json(r#"{"type":"Ping"}"#);
+        self.expect("Pong");
+    }
+
+    /// The next messages are the per-IP refusal (an `Error`, then close 1008).
+    pub fn expect_refused_per_ip(&mut self) {
+        let error = self.expect("Error");
+        assert_eq!(error["error_code"], "TOO_MANY_CONNECTIONS", "{error}");
+        assert_eq!(self.expect_close().0, 1008);
+    }
+
     /// Joins (or creates) a room; returns the `RoomJoined` data.
     pub fn join(&mut self, game: &str, name: &str, code: Option<&str>) -> Value {
         let code = code.map(|c| format!(r#","room_code":"{c}""#)).unwrap_or_default();
@@ -202,7 +269,8 @@ pub fn assert_service(addr: SocketAddr) {
     assert_eq!(relayed["data"], serde_json::json!({"n":42}), "{relayed}");
 }
 
-fn connect_from_ip(addr: SocketAddr, ip: &str) -> TcpStream {
+/// A TCP connection to `addr` from the loopback source address `ip`.
+pub fn connect_from_ip(addr: SocketAddr, ip: &str) -> TcpStream {
     // std has no bind-before-connect; socket2 does. Any 127.0.0.0/8 source works on Linux.
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     let source: SocketAddr = format!("{ip}:0").parse().unwrap();
@@ -236,6 +304,17 @@ pub fn http_raw(addr: SocketAddr, request: &str) -> HttpReply {
     parse_reply(&raw)
 }
 
+/// Sends `bytes` (a PROXY header and a request, say) from the loopback source address
+/// `source` and reads the whole response until the server closes.
+pub fn http_raw_from(addr: SocketAddr, source: &str, bytes: &[u8]) -> HttpReply {
+    let mut stream = connect_from_ip(addr, source);
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    parse_reply(&raw)
+}
+
 /// `GET`-style request with extra header lines.
 pub fn http(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> HttpReply {
     let mut request = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -261,9 +340,16 @@ pub fn parse_reply(raw: &[u8]) -> HttpReply {
     HttpReply { status, headers, body: body.to_owned() }
 }
 
-/// A Prometheus metric's value from `/metrics/prom`.
+/// A Prometheus metric's value from `/metrics/prom` (waiting out the render budget's
+/// 429s, for tests that poll).
 pub fn prom_metric(addr: SocketAddr, name: &str) -> u64 {
-    let body = http(addr, "GET", "/metrics/prom", &[]).body;
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut reply = http(addr, "GET", "/metrics/prom", &[]);
+    while reply.status == 429 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        reply = http(addr, "GET", "/metrics/prom", &[]);
+    }
+    let body = reply.body;
     let line = body.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
