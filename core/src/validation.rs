@@ -1,5 +1,6 @@
 //! Validation of client-supplied names and codes (BEHAVIOUR §5). Lengths are UTF-8 byte
-//! counts although the texts say "characters" (Contract).
+//! counts, and the texts say so (the original said "characters" for a byte limit, which
+//! misled players with accented or non-Latin names).
 
 use crate::config::{PlayerNameValidationConfig, ProtocolConfig};
 
@@ -9,7 +10,7 @@ pub fn validate_game_name(name: &str, max_len: usize) -> Result<(), String> {
         return Err("Game name cannot be empty".to_owned());
     }
     if name.len() > max_len {
-        return Err(format!("Game name too long (max {max_len} characters)"));
+        return Err(format!("Game name too long (max {max_len} bytes)"));
     }
     if !name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_' || c == ' ') {
         return Err("Game name contains invalid characters".to_owned());
@@ -25,7 +26,7 @@ pub fn validate_player_name(name: &str, protocol: &ProtocolConfig) -> Result<(),
         return Err("Player name cannot be empty".to_owned());
     }
     if name.len() > max_len {
-        return Err(format!("Player name too long (max {max_len} characters)"));
+        return Err(format!("Player name too long (max {max_len} bytes)"));
     }
     if name.chars().all(char::is_whitespace) {
         return Err("Player name cannot be blank".to_owned());
@@ -97,7 +98,7 @@ mod tests {
         }
         assert_eq!(
             validate_player_name(&"é".repeat(17), &p),
-            Err("Player name too long (max 32 characters)".to_owned())
+            Err("Player name too long (max 32 bytes)".to_owned())
         );
     }
 
@@ -119,10 +120,7 @@ mod tests {
         assert_eq!(validate_game_name("space race-2_x", 64), Ok(()));
         assert_eq!(validate_game_name(" ", 64), Ok(()));
         assert_eq!(validate_game_name("", 64), Err("Game name cannot be empty".into()));
-        assert_eq!(
-            validate_game_name(&"a".repeat(65), 64),
-            Err("Game name too long (max 64 characters)".into())
-        );
+        assert_eq!(validate_game_name(&"a".repeat(65), 64), Err("Game name too long (max 64 bytes)".into()));
         assert_eq!(validate_game_name("a.b", 64), Err("Game name contains invalid characters".into()));
     }
 

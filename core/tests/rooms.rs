@@ -89,7 +89,7 @@ fn validation_order_and_texts() {
         ),
         (
             json!({"game_name":"x".repeat(65),"player_name":"A"}),
-            "Game name too long (max 64 characters)",
+            "Game name too long (max 64 bytes)",
             "INVALID_GAME_NAME",
         ),
         (json!({"game_name":"g","player_name":""}), "Player name cannot be empty", "INVALID_PLAYER_NAME"),
