@@ -41,6 +41,10 @@ fn json_metrics_document() {
     let (code, _) = h.create(a, "space", "Alice", 4);
     h.join(b, "space", &code, "Bob");
     h.send(a, r#"{"type":"GameData","data":{"data":1}}"#);
+    // The room figures are those of the latest dashboard sample (OPERATIONS §4).
+    let doc: serde_json::Value = serde_json::from_slice(&h.http("GET", "/metrics", &[]).body).unwrap();
+    assert_eq!(doc["activeRooms"], 0, "sampled before the room existed");
+    h.advance(secs(5));
     for path in ["/metrics", "/v1/metrics", "/v2/metrics"] {
         let r = h.http("GET", path, &[]);
         assert_eq!(r.status, 200);
@@ -55,7 +59,7 @@ fn json_metrics_document() {
         assert_eq!(doc["serverMetrics"]["rooms"]["joined"], 1);
         assert_eq!(doc["serverMetrics"]["gameData"]["deliveries"], 1);
         assert_eq!(doc["timeRange"], "1h");
-        assert_eq!(doc["timestamp"], "2026-03-01T12:00:00.000000000+00:00");
+        assert_eq!(doc["timestamp"], "2026-03-01T12:00:05.000000000+00:00");
         assert_eq!(doc["dashboardCache"]["stale"], false);
         assert!(doc.get("metricsSnapshot").is_none());
     }
@@ -63,7 +67,7 @@ fn json_metrics_document() {
     let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(doc["timeRange"], "24h");
     assert_eq!(doc["metricsSnapshot"]["rooms"]["rooms_created"], 1);
-    assert_eq!(doc["metricsSnapshot"]["timestamp"], "2026-03-01T12:00:00Z");
+    assert_eq!(doc["metricsSnapshot"]["timestamp"], "2026-03-01T12:00:05Z");
     let r = h.http("GET", "/metrics?includeSnapshot=abc", &[]);
     assert_eq!(r.status, 400);
     assert!(std::str::from_utf8(&r.body).unwrap().contains("includeSnapshot"));

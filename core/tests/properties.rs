@@ -120,7 +120,7 @@ proptest! {
     #[test]
     fn rate_limit_matches_the_fixed_window_model(
         steps in proptest::collection::vec((0u64..40, any::<bool>()), 1..60),
-        max_creations in 0u32..4,
+        max_creations in 1u32..4,
         max_joins in 0u32..6,
     ) {
         let mut config = Config::default();
@@ -130,7 +130,13 @@ proptest! {
         config.server.ping_timeout = 100_000;
         config.security.max_connections_per_ip = 1000;
         config.server.max_rooms_per_game = 100_000;
+        config.protocol.max_players_limit = 100;
         let mut h = Harness::with_config(config);
+        // Joins go into a room created from another address (its own window); a
+        // `JoinRoom` with a code that names no room would be a creation.
+        let host = h.connect_to("/v2/ws", "10.9.9.9");
+        let created = h.send(host, r#"{"type":"JoinRoom","data":{"game_name":"g","room_code":"HOST01","player_name":"Host","max_players":100}}"#);
+        prop_assert_eq!(&created.only(host)["type"], "RoomJoined");
         let (mut start, mut creations, mut joins): (Option<u64>, u32, u32) = (None, 0, 0);
         let mut elapsed = 0u64;
         for (i, (wait, create)) in steps.into_iter().enumerate() {
@@ -150,7 +156,7 @@ proptest! {
             let text = if create {
                 format!(r#"{{"type":"JoinRoom","data":{{"game_name":"g","player_name":"P{i}"}}}}"#)
             } else {
-                format!(r#"{{"type":"JoinRoom","data":{{"game_name":"g","room_code":"R{i:05}","player_name":"P"}}}}"#)
+                format!(r#"{{"type":"JoinRoom","data":{{"game_name":"g","room_code":"HOST01","player_name":"P{i}"}}}}"#)
             };
             let reply = h.send(c, &text).only(c);
             prop_assert_eq!(reply["type"] == "RoomJoined", expect_ok, "step {}: {}", i, reply);

@@ -200,7 +200,8 @@ impl Driver {
                 self.step(event);
             }
             Inbound::Http { request, reply } => {
-                self.engine.report_transport_stats(self.shared.counters.snapshot());
+                self.engine
+                    .report_transport_stats(self.shared.counters.snapshot(self.shared.unfinished.total()));
                 self.http.insert(request.id, reply);
                 self.step(Event::Http(request));
             }

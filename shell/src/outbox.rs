@@ -289,10 +289,10 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(next(&outbox, 10, &mut out), frames(100, false));
         assert_eq!(out.len(), 2);
-        assert_eq!(counters.snapshot().outbound_queue_bytes, 100);
+        assert_eq!(counters.snapshot(0).outbound_queue_bytes, 100);
         outbox.taken_done(100, true);
-        assert_eq!(counters.snapshot().outbound_queue_bytes, 0);
-        assert_eq!(counters.snapshot().bytes_written_total, 100);
+        assert_eq!(counters.snapshot(0).outbound_queue_bytes, 0);
+        assert_eq!(counters.snapshot(0).bytes_written_total, 100);
     }
 
     #[test]
@@ -304,8 +304,8 @@ mod tests {
         let taken = outbox.take_queued();
         assert_eq!(taken.iter().map(Frame::len).collect::<Vec<_>>(), [10, 20]);
         assert_eq!(outbox.queued_bytes(), 0);
-        assert_eq!(counters.snapshot().outbound_queue_bytes, 0);
-        assert_eq!(counters.snapshot().bytes_written_total, 0);
+        assert_eq!(counters.snapshot(0).outbound_queue_bytes, 0);
+        assert_eq!(counters.snapshot(0).bytes_written_total, 0);
     }
 
     #[test]
@@ -340,8 +340,8 @@ mod tests {
         let outbox = Outbox::new(1000, counters.clone());
         outbox.push(frame(7));
         outbox.stop();
-        assert_eq!(counters.snapshot().outbound_queue_bytes, 0);
-        assert_eq!(counters.snapshot().bytes_written_total, 0);
+        assert_eq!(counters.snapshot(0).outbound_queue_bytes, 0);
+        assert_eq!(counters.snapshot(0).bytes_written_total, 0);
         let mut out = Vec::new();
         assert_eq!(next(&outbox, 3, &mut out), Next::Stopped);
         smol::block_on(outbox.closing());
@@ -378,7 +378,7 @@ mod tests {
         outbox.close(1008, "policy");
         outbox.answer_close(Some((1000, "bye".into())));
         assert!(outbox.is_closing());
-        assert_eq!(counters.snapshot().outbound_queue_bytes, 0);
+        assert_eq!(counters.snapshot(0).outbound_queue_bytes, 0);
         let mut out = Vec::new();
         assert_eq!(
             next(&outbox, 3, &mut out),

@@ -16,6 +16,7 @@ use crate::latch::Latch;
 use crate::limits::TransportLimits;
 use crate::pending::PendingHeads;
 use crate::stats::TransportCounters;
+use crate::websocket::UnfinishedBudget;
 
 /// TCP connections (WebSocket or plain HTTP) beyond `server.max_connections` that may
 /// be open at once: room for handshakes, metrics scrapes and the engine's own refusals.
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     pub send_buffer_bytes: Option<usize>,
     /// Set when the server starts shutting down.
     pub stopping: Latch,
+    /// Bytes held in unfinished messages, across connections.
+    pub unfinished: UnfinishedBudget,
     /// The server's executor (weak: the executor owns the tasks, which own this).
     executor: Weak<Executor<'static>>,
     next_conn: AtomicU64,
@@ -78,6 +81,7 @@ impl Shared {
             forwarding: Forwarding::new(&config.security),
             send_buffer_bytes: limits.send_buffer_bytes,
             stopping,
+            unfinished: UnfinishedBudget::new(config.websocket.unfinished_message_budget_bytes),
             executor,
             next_conn: AtomicU64::new(1),
             next_http: AtomicU64::new(1),

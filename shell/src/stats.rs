@@ -11,6 +11,7 @@ pub(crate) struct TransportCounters {
     queued_bytes: AtomicU64,
     written_bytes: AtomicU64,
     read_bytes: AtomicU64,
+    unfinished_evictions: AtomicU64,
 }
 
 impl TransportCounters {
@@ -31,11 +32,19 @@ impl TransportCounters {
         self.read_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self) -> TransportStats {
+    /// A connection was closed by the budget for unfinished messages.
+    pub(crate) fn unfinished_evicted(&self) {
+        self.unfinished_evictions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The figures as of now; `unfinished_bytes` comes from the budget.
+    pub(crate) fn snapshot(&self, unfinished_bytes: usize) -> TransportStats {
         TransportStats {
             outbound_queue_bytes: self.queued_bytes.load(Ordering::Relaxed),
             bytes_written_total: self.written_bytes.load(Ordering::Relaxed),
             bytes_read_total: self.read_bytes.load(Ordering::Relaxed),
+            unfinished_message_bytes: unfinished_bytes as u64,
+            unfinished_evictions_total: self.unfinished_evictions.load(Ordering::Relaxed),
         }
     }
 }

@@ -171,3 +171,38 @@ fn text_logs_and_rust_log_filter() {
     assert!(!log.iter().any(|l| l.contains("JoinRoom")), "{log:?}");
     assert!(!scratch.0.join("logs").exists());
 }
+
+#[test]
+fn trusted_proxies_come_from_a_comma_separated_variable_and_bad_entries_stop_the_server() {
+    let scratch = Scratch::new("proxies");
+    let env = [
+        ("SIGNAL_FISH_SECURITY__TRUSTED_PROXIES", "10.0.0.0/8, 2001:db8::/32,127.0.0.1"),
+        ("SIGNAL_FISH_SECURITY__REQUIRE_PROXY_PROTOCOL", "true"),
+    ];
+    let (code, printed, _) = run(&scratch.0, &["--print-config"], &env);
+    assert_eq!(code, 0);
+    let value: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(
+        value["security"]["trusted_proxies"],
+        serde_json::json!(["10.0.0.0/8", "2001:db8::/32", "127.0.0.1"])
+    );
+    assert_eq!(value["security"]["require_proxy_protocol"], true);
+    assert_eq!(run(&scratch.0, &["-c"], &env).0, 0);
+    // Defaults: nobody trusted, no PROXY protocol.
+    let (_, printed, _) = run(&scratch.0, &["--print-config"], &[]);
+    let value: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(value["security"]["trusted_proxies"], serde_json::json!([]));
+    assert_eq!(value["security"]["require_proxy_protocol"], false);
+    // A bad entry names the key, the value and what is accepted; the server does not start.
+    let bad = [("SIGNAL_FISH_SECURITY__TRUSTED_PROXIES", "10.0.0.0/8,proxy.example")];
+    for args in [&["-c"][..], &[]] {
+        let (code, _, err) = run(&scratch.0, args, &bad);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(err.contains("security.trusted_proxies") && err.contains("\"proxy.example\""), "{err}");
+        assert!(err.contains("CIDR range (10.0.0.0/8, 2001:db8::/32)"), "{err}");
+    }
+    // The PROXY protocol without trusted proxies is a mistake.
+    let (code, _, err) = run(&scratch.0, &["-c"], &[("SIGNAL_FISH_SECURITY__REQUIRE_PROXY_PROTOCOL", "on")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("security.require_proxy_protocol"), "{err}");
+}

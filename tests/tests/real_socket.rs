@@ -365,7 +365,10 @@ fn scenarios_without_time_travel_match_over_real_sockets() {
             continue;
         }
         scenario.path = file.strip_prefix(&root).map(Path::to_path_buf).unwrap_or_else(|_| file.clone());
-        let config = build_config(&scenario.path, &scenario.header).expect("valid config");
+        let mut config = build_config(&scenario.path, &scenario.header).expect("valid config");
+        // The replayer polls /metrics/prom for its barriers; the scenario's own metrics
+        // requests must not be throttled by those (the budget's scenario is sim-only).
+        config.metrics.max_renders_per_second = 10_000;
         let max_message_size = config.security.max_message_size;
         let metrics_auth = match &config.security.metrics_auth_token {
             Some(token) if config.security.require_metrics_auth => {

@@ -127,17 +127,27 @@ impl Default for ServerConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
-    /// Room creations (JoinRoom without a code) per window.
+    /// Room creations per client IP per window (`JoinRoom` without a code, or with a code
+    /// that names no room).
     pub max_room_creations: u32,
     /// Window length in seconds.
     pub time_window: u64,
-    /// Join attempts (JoinRoom with a code) per window.
+    /// Join attempts per client IP per window (`JoinRoom` into an existing room,
+    /// `JoinAsSpectator`, and every creation).
     pub max_join_attempts: u32,
+    /// Spectators admitted per room per window, whoever asks: bounds the broadcasts
+    /// spectator churn causes to a room's members.
+    pub max_spectator_joins_per_room: u32,
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        RateLimitConfig { max_room_creations: 5, time_window: 60, max_join_attempts: 20 }
+        RateLimitConfig {
+            max_room_creations: 5,
+            time_window: 60,
+            max_join_attempts: 20,
+            max_spectator_joins_per_room: 30,
+        }
     }
 }
 
@@ -472,6 +482,10 @@ pub struct MetricsConfig {
     pub dashboard_cache_history_window_secs: u64,
     /// Which values each history sample records.
     pub dashboard_cache_history_fields: Vec<DashboardField>,
+    /// Metrics responses rendered per second, all clients together; more requests get
+    /// 429. Rendering runs on the engine's thread, so this bounds what a flood of
+    /// metrics requests can take from game traffic.
+    pub max_renders_per_second: u32,
 }
 
 impl Default for MetricsConfig {
@@ -486,6 +500,7 @@ impl Default for MetricsConfig {
                 DashboardField::PlayerPercentiles,
                 DashboardField::GamePercentiles,
             ],
+            max_renders_per_second: 20,
         }
     }
 }
@@ -520,6 +535,9 @@ pub struct WebSocketConfig {
     pub auth_timeout_secs: u64,
     /// Bytes queued for one connection before it is closed as a slow consumer (D19).
     pub max_outbound_queue_bytes: usize,
+    /// Bytes all connections together may hold in messages whose fragments have not all
+    /// arrived; over it, the connections holding the most are closed (1013) first.
+    pub unfinished_message_budget_bytes: usize,
 }
 
 impl Default for WebSocketConfig {
@@ -530,6 +548,7 @@ impl Default for WebSocketConfig {
             batch_interval_ms: 16,
             auth_timeout_secs: 10,
             max_outbound_queue_bytes: 1 << 20,
+            unfinished_message_budget_bytes: 64 << 20,
         }
     }
 }

@@ -109,6 +109,7 @@ impl Config {
         }
 
         c.range("rate_limit.time_window", self.rate_limit.time_window, 1, WEEK_SECS);
+        c.range("metrics.max_renders_per_second", u64::from(self.metrics.max_renders_per_second), 1, 10_000);
 
         c.range("protocol.max_game_name_length", p.max_game_name_length as u64, 1, 1024);
         c.range("protocol.room_code_length", p.room_code_length as u64, 4, 16);
@@ -263,6 +264,12 @@ impl Config {
             );
         }
         c.range("websocket.max_outbound_queue_bytes", w.max_outbound_queue_bytes as u64, 4096, 1 << 30);
+        c.range(
+            "websocket.unfinished_message_budget_bytes",
+            w.unfinished_message_budget_bytes as u64,
+            65_536,
+            1 << 40,
+        );
 
         if c.errors.is_empty() {
             Ok(())

@@ -3,8 +3,9 @@
 use uuid::Uuid;
 
 use super::connection::Role;
+use super::replay::ReplayLimits;
 use super::room::{Presence, RoomKey};
-use super::{buffer_for_away, BufferLimits, Engine};
+use super::{buffer_for_away, Engine};
 use crate::event::{Action, ConnId, Frame};
 use crate::protocol::{ErrorCode, ServerMessage};
 
@@ -68,7 +69,7 @@ impl Engine {
         let for_holder = holder.map(|h| {
             ServerMessage::AuthorityChanged { authority_player: Some(h), you_are_authority: true }.to_bytes()
         });
-        let limits = BufferLimits::of(&self.config);
+        let limits = ReplayLimits::of(&self.config);
         let Some(room) = self.rooms.get_mut(&key) else { return };
         for seat in &mut room.seats {
             let frame = match &for_holder {
@@ -80,10 +81,9 @@ impl Engine {
                     self.counters.frames_sent_total += 1;
                     out.push(Action::Send { conn: *conn, frame: Frame::Text(frame) });
                 }
-                Presence::Away { missed, missed_bytes, .. } => buffer_for_away(
+                Presence::Away { missed, .. } => buffer_for_away(
                     seat.player_id,
                     missed,
-                    missed_bytes,
                     frame,
                     limits,
                     &mut self.counters,

@@ -18,6 +18,9 @@ pub(crate) struct Dashboard {
     pub history: VecDeque<DashboardSample>,
     pub capacity: usize,
     pub last_refresh: Option<Instant>,
+    /// Every field of the latest sample: the JSON metrics' top-level values. Served from
+    /// here, a metrics request costs nothing per room (OPERATIONS §4).
+    pub latest: Option<DashboardSample>,
 }
 
 impl Dashboard {
@@ -25,22 +28,24 @@ impl Dashboard {
         let interval = config.dashboard_cache_refresh_interval_secs.max(1);
         let window = config.dashboard_cache_history_window_secs.max(interval);
         let capacity = (window.div_ceil(interval) as usize).clamp(1, MAX_HISTORY);
-        Dashboard { history: VecDeque::with_capacity(capacity), capacity, last_refresh: None }
+        Dashboard { history: VecDeque::with_capacity(capacity), capacity, last_refresh: None, latest: None }
     }
 }
 
 impl Engine {
     /// A full sample of the current state.
-    pub(super) fn live_sample(&self) -> DashboardSample {
-        let mut rooms_by_game: BTreeMap<String, u64> = BTreeMap::new();
-        let mut per_game: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    fn live_sample(&self) -> DashboardSample {
+        // Grouped by borrowed names: one allocation per game, not two per room (this
+        // runs on every metrics render).
+        let mut per_game: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         let mut all: Vec<u64> = Vec::with_capacity(self.rooms.len());
         for room in self.rooms.values() {
-            *rooms_by_game.entry(room.game.clone()).or_default() += 1;
             let players = room.seats.len() as u64;
-            per_game.entry(room.game.clone()).or_default().push(players);
+            per_game.entry(room.game.as_str()).or_default().push(players);
             all.push(players);
         }
+        let rooms_by_game: BTreeMap<String, u64> =
+            per_game.iter().map(|(game, counts)| ((*game).to_owned(), counts.len() as u64)).collect();
         DashboardSample {
             fetched_at: self.unix_now(),
             active_rooms: Some(self.rooms.len() as u64),
@@ -49,7 +54,7 @@ impl Engine {
             game_percentiles: Some(
                 per_game
                     .into_iter()
-                    .filter_map(|(g, counts)| Percentiles::of(counts).map(|p| (g, p)))
+                    .filter_map(|(g, counts)| Percentiles::of(counts).map(|p| (g.to_owned(), p)))
                     .collect(),
             ),
         }
@@ -59,6 +64,7 @@ impl Engine {
         let fields = &self.config.metrics.dashboard_cache_history_fields;
         let has = |f: DashboardField| fields.contains(&f);
         let mut sample = self.live_sample();
+        self.dashboard.latest = Some(sample.clone());
         let any = [
             DashboardField::ActiveRooms,
             DashboardField::RoomsByGame,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::connection::Role;
+use super::replay::ReplayBuffer;
 use super::room::{Presence, RoomKey};
 use super::timers::Timer;
 use super::{Engine, TombstoneReason};
@@ -50,7 +51,8 @@ impl Engine {
         let deadline = self.now + Duration::from_secs(self.config.server.reconnection_window);
         let room = self.rooms.get_mut(&key).expect("seated players have rooms");
         let seat = room.seat_mut(player_id).expect("seated players have seats");
-        seat.presence = Presence::Away { deadline, missed: Vec::new(), missed_bytes: 0 };
+        seat.presence = Presence::Away { deadline, missed: ReplayBuffer::default() };
+        self.population.away_players += 1;
         self.timers.schedule(deadline, Timer::Reservation(player_id));
         self.counters.reconnection_tokens_issued_total += 1;
     }
@@ -62,19 +64,19 @@ impl Engine {
             Some(Presence::Away { deadline, .. }) if *deadline == at
         );
         if due {
-            self.end_reservation(player_id, out);
+            self.end_reservation(player_id, TombstoneReason::Expired, out);
         }
     }
 
-    /// The away player leaves for good; a later `Reconnect` learns the window expired.
-    pub(super) fn end_reservation(&mut self, player_id: Uuid, out: &mut Vec<Action>) {
+    /// The away player leaves for good; a later `Reconnect` learns why.
+    pub(super) fn end_reservation(&mut self, player_id: Uuid, why: TombstoneReason, out: &mut Vec<Action>) {
         let Some(&key) = self.seat_index.get(&player_id) else { return };
         let room = &self.rooms[&key];
         if !matches!(room.seat(player_id).map(|s| &s.presence), Some(Presence::Away { .. })) {
             return;
         }
         self.remove_player(key, player_id, None, out);
-        self.bury(player_id, TombstoneReason::Expired);
+        self.bury(player_id, why);
     }
 
     /// Removes a player from its room for good. `leaver` is the connection that asked
@@ -92,6 +94,7 @@ impl Engine {
         let seat = room.seats.remove(index);
         if let Presence::Away { deadline, .. } = seat.presence {
             self.timers.cancel(deadline, Timer::Reservation(player_id));
+            self.population.away_players -= 1;
         }
         let held_authority = room.authority == Some(player_id);
         if held_authority {
@@ -189,6 +192,7 @@ impl Engine {
                 }
                 Presence::Away { deadline, .. } => {
                     self.timers.cancel(deadline, Timer::Reservation(seat.player_id));
+                    self.population.away_players -= 1;
                     self.bury(seat.player_id, TombstoneReason::RoomGone);
                 }
             }
@@ -199,6 +203,7 @@ impl Engine {
             reason: Some(SpectatorStateChangeReason::RoomClosed),
             current_spectators: Vec::new(),
         };
+        self.population.spectators -= room.watchers.len();
         for watcher in &room.watchers {
             if let Some(c) = self.conns.get_mut(&watcher.conn) {
                 c.role = Role::Idle;

@@ -114,7 +114,7 @@ impl Engine {
                             seat.player_id
                         );
                     }
-                    Presence::Away { deadline, missed, missed_bytes } => {
+                    Presence::Away { deadline, missed } => {
                         away += 1;
                         ensure!(
                             self.timers.contains(*deadline, Timer::Reservation(seat.player_id)),
@@ -122,13 +122,11 @@ impl Engine {
                             seat.player_id
                         );
                         ensure!(
-                            missed.len() <= config.server.event_buffer_size,
+                            missed.away_events() <= config.server.event_buffer_size
+                                && missed.away_bytes() <= config.websocket.max_outbound_queue_bytes,
                             "replay buffer over its bound"
                         );
-                        ensure!(
-                            *missed_bytes == missed.iter().map(|m| m.len()).sum::<usize>(),
-                            "replay buffer byte count drifted"
-                        );
+                        ensure!(missed.counts_agree(), "replay buffer byte count drifted");
                     }
                 }
             }
@@ -182,7 +180,9 @@ impl Engine {
         ensure!(per_game.len() == self.rooms_per_game.len(), "per-game counts have stale entries");
         ensure!(self.evictions.is_empty(), "evictions left unprocessed");
         ensure!(self.quarantine.len() == self.quarantined.len(), "quarantine set and queue differ");
-        let _ = away;
+        ensure!(away == self.population.away_players, "away-player count drifted");
+        let watching: usize = self.rooms.values().map(|r| r.watchers.len()).sum();
+        ensure!(watching == self.population.spectators, "spectator count drifted");
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::admission::AdmissionWindow;
 use super::connection::Role;
 use super::limits::RoomOperation;
 use super::room::{Presence, Room, RoomKey, Seat};
@@ -67,14 +68,18 @@ impl Engine {
             ),
             None => None,
         };
-        let operation = if code.is_some() { RoomOperation::Join } else { RoomOperation::Create };
         let ip = c.ip;
+        let existing = code
+            .as_ref()
+            .and_then(|code| self.room_index.get(&(request.game_name.clone(), code.clone())))
+            .copied();
+        // A chosen code that names no room creates one, and counts as a creation: the
+        // creation quota must not be sidestepped by picking codes (DECISIONS D18).
+        let operation = if existing.is_some() { RoomOperation::Join } else { RoomOperation::Create };
         self.check_rate_limit(ip, operation).map_err(|r| (r, ErrorCode::RateLimitExceeded))?;
 
-        let existing =
-            code.as_ref().and_then(|code| self.room_index.get(&(request.game_name.clone(), code.clone())));
         match existing {
-            Some(&key) => self.join_existing(conn, key, request, out),
+            Some(key) => self.join_existing(conn, key, request, out),
             None => {
                 let code = match code {
                     Some(code) => code,
@@ -194,6 +199,7 @@ impl Engine {
             last_activity: self.now,
             expiry_at,
             creator_app: app,
+            spectator_admissions: AdmissionWindow::default(),
         };
         self.timers.schedule(expiry_at, Timer::RoomExpiry(key));
         self.room_index.insert((request.game_name.clone(), code), key);

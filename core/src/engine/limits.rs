@@ -26,12 +26,12 @@ pub(crate) struct IpState {
     pub purge_at: Option<Instant>,
 }
 
-/// The kind of `JoinRoom`, for rate limiting.
+/// The kind of room operation, for rate limiting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RoomOperation {
-    /// Without a room code.
+    /// A `JoinRoom` that creates a room (without a code, or with a code no room has).
     Create,
-    /// With a room code (even if it ends up creating).
+    /// A `JoinRoom` into an existing room, or a `JoinAsSpectator`.
     Join,
 }
 

@@ -9,6 +9,7 @@
 //! (leave, disconnect, room removal), `reconnect`, `limits` (rate limits and connection
 //! caps), `routes` (HTTP), `dashboard` (metrics history), `invariants`.
 
+mod admission;
 mod auth;
 mod authority;
 mod connection;
@@ -21,6 +22,7 @@ mod limits;
 mod lobby;
 mod reconnect;
 mod relay;
+mod replay;
 mod room;
 mod routes;
 mod snapshot;
@@ -43,9 +45,11 @@ use crate::rng::EngineRng;
 use crate::time::UnixMicros;
 use crate::Instant;
 
+use admission::AdmissionWindow;
 use connection::Connection;
 use dashboard::Dashboard;
 use limits::IpState;
+use replay::{ReplayBuffer, ReplayLimits};
 use room::{Presence, Room, RoomKey};
 use timers::{Timer, TimerTable};
 
@@ -100,6 +104,10 @@ pub struct Engine {
     step_latency: Histogram,
     transport: TransportStats,
     dashboard: Dashboard,
+    /// Away players and spectators, kept as they change so metrics cost nothing per room.
+    population: Population,
+    /// Metrics responses rendered in the current second (`metrics.max_renders_per_second`).
+    metrics_renders: AdmissionWindow,
     shutting_down: bool,
     announced_wake: Option<Instant>,
     /// Away players whose event buffer overflowed during this step.
@@ -154,6 +162,8 @@ impl Engine {
             step_latency: Histogram::default(),
             transport: TransportStats::default(),
             dashboard,
+            population: Population::default(),
+            metrics_renders: AdmissionWindow::default(),
             shutting_down: false,
             announced_wake: None,
             evictions: Vec::new(),
@@ -322,35 +332,29 @@ impl Engine {
         self.send(conn, &ServerMessage::Pong, out);
     }
 
-    /// A slow consumer is closed (D19); if its seat is kept for a reconnect, what it
-    /// never received is kept for replay too.
+    /// A slow consumer is closed (D19); if its seat is kept for a reconnect, every frame
+    /// it never received is kept for replay too (see `replay` for why those do not
+    /// count against the buffer's limits).
     fn on_backlogged(&mut self, conn: ConnId, unsent: Vec<Frame>, out: &mut Vec<Action>) {
         let Some(c) = self.conns.get(&conn) else { return };
         let player_id = c.player_id;
+        let max_json_len = self.config.security.max_message_size;
         self.counters.slow_consumers_closed_total += 1;
         self.close(conn, close_code::POLICY, "slow consumer", out);
         let Some(&key) = self.seat_index.get(&player_id) else { return };
-        let limits = BufferLimits::of(&self.config);
         let room = self.rooms.get_mut(&key).expect("indexed seats have rooms");
         let Some(seat) = room.seat_mut(player_id) else { return };
-        let Presence::Away { missed, missed_bytes, .. } = &mut seat.presence else { return };
+        let Presence::Away { missed, .. } = &mut seat.presence else { return };
         for frame in unsent {
             let text = match frame {
                 Frame::Text(text) => text,
-                Frame::Binary(binary) => match replayable_binary(&binary) {
+                Frame::Binary(binary) => match replayable_binary(&binary, max_json_len) {
                     Some(text) => text,
                     None => continue,
                 },
             };
-            buffer_for_away(
-                player_id,
-                missed,
-                missed_bytes,
-                text,
-                limits,
-                &mut self.counters,
-                &mut self.evictions,
-            );
+            missed.hand_back(text);
+            self.counters.reconnection_events_buffered_total += 1;
         }
     }
 
@@ -387,7 +391,7 @@ impl Engine {
     /// spectators) except `skip`. Away players get it buffered for replay.
     fn deliver(&mut self, key: RoomKey, frame: &Bytes, skip: Option<Uuid>, out: &mut Vec<Action>) {
         let Some(room) = self.rooms.get_mut(&key) else { return };
-        let limits = BufferLimits::of(&self.config);
+        let limits = ReplayLimits::of(&self.config);
         for seat in &mut room.seats {
             if Some(seat.player_id) == skip {
                 continue;
@@ -397,11 +401,10 @@ impl Engine {
                     self.counters.frames_sent_total += 1;
                     out.push(Action::Send { conn: *conn, frame: Frame::Text(frame.clone()) });
                 }
-                Presence::Away { missed, missed_bytes, .. } => {
+                Presence::Away { missed, .. } => {
                     buffer_for_away(
                         seat.player_id,
                         missed,
-                        missed_bytes,
                         frame.clone(),
                         limits,
                         &mut self.counters,
@@ -469,7 +472,7 @@ impl Engine {
     fn settle(&mut self, out: &mut Vec<Action>) {
         while let Some(player) = self.evictions.pop() {
             self.counters.reconnection_buffer_overflows_total += 1;
-            self.end_reservation(player, out);
+            self.end_reservation(player, TombstoneReason::BufferOverflow, out);
         }
     }
 
@@ -484,12 +487,24 @@ impl Engine {
     }
 }
 
+/// Counts the metrics report that would otherwise need a walk over every room
+/// (`Engine::check_invariants` recounts them).
+#[derive(Clone, Copy, Debug, Default)]
+struct Population {
+    /// Seats held for players who dropped (reconnection sessions).
+    away_players: usize,
+    /// Spectators watching a room.
+    spectators: usize,
+}
+
 /// Why a reservation ended without a reconnect; remembered for a while so a late
 /// `Reconnect` gets a precise answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TombstoneReason {
-    /// The window ran out or the replay buffer overflowed.
+    /// The reconnection window ran out.
     Expired,
+    /// More room messages came while away than the replay buffer holds.
+    BufferOverflow,
     /// The room was removed.
     RoomGone,
 }
@@ -510,49 +525,30 @@ impl Engine {
     }
 }
 
-/// Bounds of a reservation's replay buffer.
-#[derive(Clone, Copy)]
-struct BufferLimits {
-    events: usize,
-    bytes: usize,
-}
-
-impl BufferLimits {
-    fn of(config: &Config) -> BufferLimits {
-        BufferLimits {
-            events: config.server.event_buffer_size,
-            bytes: config.websocket.max_outbound_queue_bytes,
-        }
-    }
-}
-
 /// Buffers one frame for an away player, or marks the player for eviction when the
 /// buffer is full (DECISIONS D19: never drop silently).
 fn buffer_for_away(
     player: Uuid,
-    missed: &mut Vec<Bytes>,
-    missed_bytes: &mut usize,
+    missed: &mut ReplayBuffer,
     frame: Bytes,
-    limits: BufferLimits,
+    limits: ReplayLimits,
     counters: &mut Counters,
     evictions: &mut Vec<Uuid>,
 ) {
     if evictions.contains(&player) {
         return;
     }
-    if missed.len() >= limits.events || *missed_bytes + frame.len() > limits.bytes {
-        evictions.push(player);
-        return;
+    match missed.push(frame, limits) {
+        Ok(()) => counters.reconnection_events_buffered_total += 1,
+        Err(_) => evictions.push(player),
     }
-    *missed_bytes += frame.len();
-    missed.push(frame);
-    counters.reconnection_events_buffered_total += 1;
 }
 
 /// The JSON form of a binary game-data frame, for replay (which is JSON).
-fn replayable_binary(frame: &[u8]) -> Option<Bytes> {
+fn replayable_binary(frame: &[u8], max_json_len: usize) -> Option<Bytes> {
     let (sender, payload) = crate::protocol::parse_binary_game_data_frame(frame)?;
-    Some(replay_text(&sender, payload, crate::protocol::translate_to_json_frame(&sender, payload).as_ref()))
+    let translated = crate::protocol::translate_to_json_frame(&sender, payload, max_json_len);
+    Some(replay_text(&sender, payload, translated.as_ref()))
 }
 
 /// What replay holds for a binary payload: its JSON translation, or the defined

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::connection::Role;
+use super::replay::ReplayBuffer;
 use super::room::Presence;
 use super::timers::Timer;
 use super::{close_code, Engine, TombstoneReason};
@@ -52,6 +53,10 @@ impl Engine {
                 Some(TombstoneReason::Expired) => {
                     ("Reconnection window has expired", ErrorCode::ReconnectionExpired)
                 }
+                Some(TombstoneReason::BufferOverflow) => (
+                    "Too many room events were missed while disconnected; the seat was released",
+                    ErrorCode::ReconnectionExpired,
+                ),
                 Some(TombstoneReason::RoomGone) => ("Room no longer exists", ErrorCode::RoomNotFound),
                 None => ("No disconnection record found", ErrorCode::ReconnectionFailed),
             });
@@ -75,6 +80,7 @@ impl Engine {
         let missed = match previous {
             Presence::Away { deadline, missed, .. } => {
                 self.timers.cancel(deadline, Timer::Reservation(player_id));
+                self.population.away_players -= 1;
                 missed
             }
             Presence::Here(old) => {
@@ -83,7 +89,7 @@ impl Engine {
                     old_conn.role = Role::Idle;
                 }
                 self.close(old, close_code::POLICY, "session resumed on another connection", out);
-                Vec::new()
+                ReplayBuffer::default()
             }
         };
         let c = self.conns.get_mut(&conn).expect("checked");
@@ -93,6 +99,7 @@ impl Engine {
         self.touch_room(key);
 
         let missed_events: Vec<RawJson> = missed
+            .into_frames()
             .iter()
             .map(|frame| {
                 let text = std::str::from_utf8(frame).expect("buffered frames are JSON text");

@@ -7,12 +7,13 @@
 use bytes::Bytes;
 
 use super::connection::Role;
+use super::replay::{ReplayBuffer, ReplayLimits};
 use super::room::Presence;
-use super::{buffer_for_away, close_code, is_binary, replay_text, BufferLimits, Engine};
+use super::{buffer_for_away, close_code, is_binary, replay_text, Engine};
 use crate::event::{Action, ConnId, Frame};
 use crate::protocol::{
-    binary_game_data_frame, game_data_frame, translate_to_json_frame, ErrorCode, GameDataEncoding,
-    ServerMessage,
+    binary_game_data_frame, check_portable_json, game_data_frame, translate_to_json_frame, ErrorCode,
+    GameDataEncoding, ServerMessage,
 };
 
 impl Engine {
@@ -20,6 +21,13 @@ impl Engine {
         let c = &self.conns[&conn];
         // Spectators and players outside a room have nowhere to send to (BEHAVIOUR §8).
         let Role::Player(key) = c.role else { return };
+        if let Err(problem) = check_portable_json(raw_payload) {
+            // Relaying it would break the recipients' decoders; tell the sender instead.
+            self.counters.validation_errors_total += 1;
+            self.send(conn, &ServerMessage::error(problem.to_string(), ErrorCode::InvalidInput), out);
+            return;
+        }
+        let c = &self.conns[&conn];
         let frame = game_data_frame(&c.player_id, raw_payload);
         let sender = c.player_id;
         self.counters.game_data_messages_total += 1;
@@ -60,7 +68,7 @@ impl Engine {
         // Each rendering is built at most once, when a recipient first needs it.
         let mut binary: Option<Bytes> = None;
         let mut json: Option<Option<Bytes>> = None;
-        let limits = BufferLimits::of(&self.config);
+        let limits = ReplayLimits::of(&self.config);
         let room = self.rooms.get_mut(&key).expect("players have rooms");
         room.last_activity = self.now;
         let recipients = room
@@ -70,7 +78,7 @@ impl Engine {
             .map(|s| (s.player_id, &mut s.presence))
             .map(|(id, presence)| match presence {
                 Presence::Here(conn) => (id, Target::Conn(*conn)),
-                Presence::Away { missed, missed_bytes, .. } => (id, Target::Away(missed, missed_bytes)),
+                Presence::Away { missed, .. } => (id, Target::Away(missed)),
             })
             .chain(room.watchers.iter().map(|w| (w.spectator_id, Target::Conn(w.conn))));
         for (id, target) in recipients {
@@ -82,7 +90,7 @@ impl Engine {
                             binary.get_or_insert_with(|| binary_game_data_frame(&sender, payload)).clone(),
                         )
                     } else {
-                        match json.get_or_insert_with(|| translate_to_json_frame(&sender, payload)) {
+                        match json.get_or_insert_with(|| translate_to_json_frame(&sender, payload, max)) {
                             Some(text) => Frame::Text(text.clone()),
                             None => {
                                 self.counters.game_data_untranslatable_total += 1;
@@ -94,20 +102,13 @@ impl Engine {
                     self.counters.game_data_deliveries_total += 1;
                     out.push(Action::Send { conn: to, frame });
                 }
-                Target::Away(missed, missed_bytes) => {
+                Target::Away(missed) => {
                     // Replay is JSON; keep the JSON form, or the defined binary envelope
                     // when the payload has no JSON form.
-                    let translated = json.get_or_insert_with(|| translate_to_json_frame(&sender, payload));
+                    let translated =
+                        json.get_or_insert_with(|| translate_to_json_frame(&sender, payload, max));
                     let text = replay_text(&sender, payload, translated.as_ref());
-                    buffer_for_away(
-                        id,
-                        missed,
-                        missed_bytes,
-                        text,
-                        limits,
-                        &mut self.counters,
-                        &mut self.evictions,
-                    );
+                    buffer_for_away(id, missed, text, limits, &mut self.counters, &mut self.evictions);
                 }
             }
         }
@@ -116,5 +117,5 @@ impl Engine {
 
 enum Target<'a> {
     Conn(ConnId),
-    Away(&'a mut Vec<Bytes>, &'a mut usize),
+    Away(&'a mut ReplayBuffer),
 }

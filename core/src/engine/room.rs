@@ -1,7 +1,9 @@
 //! Room state: seats, spectators, lobby, authority.
 
-use bytes::Bytes;
 use uuid::Uuid;
+
+use super::admission::AdmissionWindow;
+use super::replay::ReplayBuffer;
 
 use crate::event::ConnId;
 use crate::protocol::{ConnectionInfo, LobbyState};
@@ -21,10 +23,8 @@ pub(crate) enum Presence {
     Away {
         /// When the reservation ends.
         deadline: Instant,
-        /// Room messages sent meanwhile (JSON envelopes), replayed on `Reconnect`.
-        missed: Vec<Bytes>,
-        /// Sum of `missed` lengths.
-        missed_bytes: usize,
+        /// What it missed, replayed on `Reconnect`.
+        missed: ReplayBuffer,
     },
 }
 
@@ -71,6 +71,8 @@ pub(crate) struct Room {
     pub expiry_at: Instant,
     /// The app (index into `authorized_apps`) whose client created it.
     pub creator_app: Option<usize>,
+    /// Spectators admitted in the current rate window (`rate_limit.max_spectator_joins_per_room`).
+    pub spectator_admissions: AdmissionWindow,
 }
 
 impl Room {

@@ -1,9 +1,10 @@
 //! HTTP routes on the WebSocket port (OPERATIONS §2–5): health, metrics (JSON and
 //! Prometheus, with optional bearer auth), CORS, the banner fallback.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
-use super::room::Presence;
 use super::Engine;
 use crate::event::Action;
 use crate::http::{HttpRequest, HttpResponse};
@@ -39,7 +40,7 @@ impl Engine {
         out.push(Action::Http(response));
     }
 
-    fn answer_http(&self, request: &HttpRequest) -> HttpResponse {
+    fn answer_http(&mut self, request: &HttpRequest) -> HttpResponse {
         let cors = self.cors.headers_for(request.header("origin"));
         let respond =
             |status: u16, content_type: Option<&str>, mut extra: Vec<(String, String)>, body: Bytes| {
@@ -78,6 +79,15 @@ impl Engine {
             Route::JsonMetrics | Route::PromMetrics if !self.metrics_authorized(request) => {
                 respond(401, None, Vec::new(), Bytes::new())
             }
+            Route::JsonMetrics | Route::PromMetrics if !self.admit_metrics_render() => {
+                self.counters.metrics_requests_throttled_total += 1;
+                let retry = vec![("retry-after".to_owned(), "1".to_owned())];
+                let text = format!(
+                    "Too Many Requests: metrics are rendered at most {} times per second",
+                    self.config.metrics.max_renders_per_second
+                );
+                respond(429, Some(TEXT), retry, Bytes::from(text))
+            }
             Route::JsonMetrics => match parse_metrics_query(request.query()) {
                 Ok((time_range, include_snapshot)) => {
                     let body = self.render_json_metrics(&time_range, include_snapshot);
@@ -93,6 +103,12 @@ impl Engine {
         }
     }
 
+    /// Counts one metrics render against `metrics.max_renders_per_second`.
+    fn admit_metrics_render(&mut self) -> bool {
+        let max = self.config.metrics.max_renders_per_second;
+        self.metrics_renders.admit(self.now, Duration::from_secs(1), max).is_ok()
+    }
+
     fn metrics_authorized(&self, request: &HttpRequest) -> bool {
         let security = &self.config.security;
         if !security.require_metrics_auth {
@@ -104,14 +120,8 @@ impl Engine {
 
     /// Counters, gauges and histograms for rendering.
     pub fn metrics_view(&self) -> MetricsView<'_> {
-        let mut players = 0;
-        let mut away = 0;
-        let mut spectators = 0;
-        for room in self.rooms.values() {
-            players += room.seats.len() as u64;
-            away += room.seats.iter().filter(|s| matches!(s.presence, Presence::Away { .. })).count() as u64;
-            spectators += room.watchers.len() as u64;
-        }
+        let players = self.seat_index.len() as u64;
+        let (away, spectators) = (self.population.away_players as u64, self.population.spectators as u64);
         let age =
             self.dashboard.last_refresh.map_or(0, |at| self.now.saturating_duration_since(at).as_secs());
         MetricsView {
@@ -131,13 +141,13 @@ impl Engine {
     }
 
     fn render_json_metrics(&self, time_range: &str, include_snapshot: bool) -> String {
-        let live = self.live_sample();
+        let latest = self.dashboard.latest.as_ref().expect("sampled at birth");
         render_json(&JsonMetricsInput {
             view: self.metrics_view(),
             now: self.unix_now(),
             time_range,
             include_snapshot,
-            live: &live,
+            live: latest,
             history: self.dashboard.history.iter().collect(),
             refresh_interval_secs: self.config.metrics.dashboard_cache_refresh_interval_secs,
             ttl_secs: self.config.metrics.dashboard_cache_ttl_secs,

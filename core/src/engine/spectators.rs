@@ -4,9 +4,12 @@
 //! the official SDKs only release a pending spectator join on `SpectatorJoined` or
 //! `SpectatorJoinFailed`, so an `Error` there would wedge them.
 
+use std::time::Duration;
+
 use uuid::Uuid;
 
 use super::connection::Role;
+use super::limits::RoomOperation;
 use super::room::{RoomKey, Watcher};
 use super::Engine;
 use crate::event::{Action, ConnId};
@@ -46,18 +49,32 @@ impl Engine {
         if c.role != Role::Idle {
             return Err(("Already in a room".to_owned(), ErrorCode::AlreadyInRoom));
         }
-        let spectator_id = c.player_id;
+        let (spectator_id, ip) = (c.player_id, c.ip);
+        // Every spectator join counts against the IP's join attempts, and every admission
+        // against the room's own window, so no one (however many addresses they have)
+        // can flood a room's members with spectator announcements (DECISIONS D18).
+        self.check_rate_limit(ip, RoomOperation::Join).map_err(|r| (r, ErrorCode::RateLimitExceeded))?;
         let code = request.room_code.to_ascii_uppercase();
         let Some(&key) = self.room_index.get(&(request.game_name, code)) else {
             return Err(("Room not found".to_owned(), ErrorCode::RoomNotFound));
         };
         let cap = self.config.server.max_spectators_per_room;
-        let joined_at = self.unix_now();
+        let window = Duration::from_secs(self.config.rate_limit.time_window);
+        let max_admissions = self.config.rate_limit.max_spectator_joins_per_room;
+        let (now, joined_at) = (self.now, self.unix_now());
         let room = self.rooms.get_mut(&key).expect("indexed rooms exist");
         if room.watchers.len() >= cap {
             return Err(("Spectator limit reached".to_owned(), ErrorCode::TooManySpectators));
         }
+        if let Err(seconds_left) = room.spectator_admissions.admit(now, window, max_admissions) {
+            self.counters.rate_limit_rejections_total += 1;
+            let reason = format!(
+                "Too many spectators joined this room recently. Try again in {seconds_left} seconds."
+            );
+            return Err((reason, ErrorCode::RateLimitExceeded));
+        }
         room.watchers.push(Watcher { spectator_id, conn, name: request.spectator_name, joined_at });
+        self.population.spectators += 1;
         self.conns.get_mut(&conn).expect("checked").role = Role::Spectator(key);
 
         let room = &self.rooms[&key];
@@ -106,7 +123,9 @@ impl Engine {
         out: &mut Vec<Action>,
     ) {
         let Some(room) = self.rooms.get_mut(&key) else { return };
+        let before = room.watchers.len();
         room.watchers.retain(|w| w.spectator_id != spectator_id);
+        self.population.spectators -= before - room.watchers.len();
         let remaining: Vec<SpectatorInfo> = Engine::spectator_infos(room);
         let (room_id, room_code) = (room.id, room.code.clone());
         if let Some(conn) = leaver {

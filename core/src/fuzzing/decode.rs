@@ -14,7 +14,7 @@ pub fn decode_frame(data: &[u8]) {
         }
     }
     let sender = uuid::Uuid::from_u128(0x6f1c2a9e_3b4d_4e8f_9a01_2b3c4d5e6f70);
-    if let Some(frame) = translate_to_json_frame(&sender, data) {
+    if let Some(frame) = translate_to_json_frame(&sender, data, usize::MAX) {
         let value: serde_json::Value = serde_json::from_slice(&frame).expect("translated frames are JSON");
         assert_eq!(value["type"], "GameData");
     }

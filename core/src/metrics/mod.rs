@@ -68,6 +68,8 @@ pub struct Counters {
     pub cleanup_expired_players_total: u64,
     /// Connections closed because they did not read (D19).
     pub slow_consumers_closed_total: u64,
+    /// Metrics requests answered 429 (`metrics.max_renders_per_second`).
+    pub metrics_requests_throttled_total: u64,
     /// Connections closed for not authenticating in time.
     pub auth_timeouts_total: u64,
     /// Authentication attempts refused.
@@ -89,6 +91,10 @@ pub struct TransportStats {
     pub bytes_written_total: u64,
     /// Bytes read from sockets since start.
     pub bytes_read_total: u64,
+    /// Bytes held in messages whose fragments have not all arrived, across connections.
+    pub unfinished_message_bytes: u64,
+    /// Connections closed because unfinished messages exceeded the server-wide budget.
+    pub unfinished_evictions_total: u64,
 }
 
 /// Gauges computed from engine state at render time.

@@ -11,7 +11,7 @@ pub fn render_prometheus(view: &MetricsView<'_>) -> String {
     let c = view.counters;
     let g = &view.gauges;
     let t = &view.transport;
-    let metrics: [(&str, &str, &str, u64); 43] = [
+    let metrics: [(&str, &str, &str, u64); 46] = [
         (
             "signal_fish_connections_total",
             "counter",
@@ -181,6 +181,12 @@ pub fn render_prometheus(view: &MetricsView<'_>) -> String {
             c.slow_consumers_closed_total,
         ),
         (
+            "signal_fish_metrics_requests_throttled_total",
+            "counter",
+            "Metrics requests refused with 429 over the render budget",
+            c.metrics_requests_throttled_total,
+        ),
+        (
             "signal_fish_auth_timeouts_total",
             "counter",
             "Connections closed for not authenticating in time",
@@ -202,6 +208,18 @@ pub fn render_prometheus(view: &MetricsView<'_>) -> String {
         ),
         ("signal_fish_bytes_written_total", "counter", "Bytes written to sockets", t.bytes_written_total),
         ("signal_fish_bytes_read_total", "counter", "Bytes read from sockets", t.bytes_read_total),
+        (
+            "signal_fish_unfinished_message_bytes",
+            "gauge",
+            "Bytes held in messages not fully received yet",
+            t.unfinished_message_bytes,
+        ),
+        (
+            "signal_fish_unfinished_evictions_total",
+            "counter",
+            "Connections closed over the budget for unfinished messages",
+            t.unfinished_evictions_total,
+        ),
         ("signal_fish_timers_pending", "gauge", "Deadlines in the engine's timer table", g.timers_pending),
         (
             "signal_fish_dashboard_cache_age_seconds",
@@ -262,7 +280,7 @@ mod tests {
         assert!(text.contains("signal_fish_step_latency_seconds_bucket{le=\"+Inf\"} 0\n"));
         let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(helps, 44);
+        assert_eq!(helps, 47);
         assert_eq!(helps, types);
     }
 }

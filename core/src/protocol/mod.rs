@@ -4,6 +4,7 @@
 mod client;
 mod error_code;
 mod msgpack;
+mod portable_json;
 mod raw;
 mod server;
 mod types;
@@ -13,6 +14,7 @@ pub use client::{
 };
 pub use error_code::ErrorCode;
 pub use msgpack::{binary_game_data_frame, parse_binary_game_data_frame, translate_to_json_frame};
+pub use portable_json::{check_portable_json, PortabilityProblem, MAX_PAYLOAD_DEPTH};
 pub use raw::{RawJson, RawJsonRef};
 pub use server::{
     game_data_frame, ProtocolInfoPayload, ReconnectedPayload, RoomJoinedPayload, RoomSnapshot, ServerMessage,

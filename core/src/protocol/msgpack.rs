@@ -63,8 +63,13 @@ fn push_bin_header(out: &mut Vec<u8>, len: usize) {
 }
 
 /// The text `GameData` for JSON recipients, or `None` when the payload has no JSON form
-/// (not valid MessagePack, trailing bytes, `bin`/`ext` values, non-string map keys).
-pub fn translate_to_json_frame(from_player: &Uuid, payload: &[u8]) -> Option<Bytes> {
+/// (not valid MessagePack, trailing bytes, `bin`/`ext` values, non-string map keys) or
+/// its JSON text would be longer than `max_json_len` bytes.
+///
+/// JSON can be several times larger than MessagePack (a 64 KiB payload of small
+/// integers becomes about 320 KiB), so the translation is bounded by what a JSON
+/// recipient accepts, and stops as soon as it exceeds that.
+pub fn translate_to_json_frame(from_player: &Uuid, payload: &[u8], max_json_len: usize) -> Option<Bytes> {
     let mut deserializer = rmp_serde::Deserializer::new(std::io::Cursor::new(payload));
     // Bounded nesting keeps hostile payloads from exhausting the stack.
     deserializer.set_max_depth(MAX_DEPTH);
@@ -72,8 +77,30 @@ pub fn translate_to_json_frame(from_player: &Uuid, payload: &[u8]) -> Option<Byt
     if deserializer.position() != payload.len() as u64 {
         return None;
     }
-    let text = serde_json::to_string(&value).ok()?;
+    let mut text = BoundedText { bytes: Vec::new(), max: max_json_len };
+    serde_json::to_writer(&mut text, &value).ok()?;
+    let text = String::from_utf8(text.bytes).ok()?;
     Some(game_data_frame(from_player, &text))
+}
+
+/// A writer that fails once more than `max` bytes were written.
+struct BoundedText {
+    bytes: Vec<u8>,
+    max: usize,
+}
+
+impl std::io::Write for BoundedText {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.max {
+            return Err(std::io::Error::other("translation exceeds the recipient's limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -119,7 +146,7 @@ mod tests {
     fn translation_to_json_sorts_keys() {
         let sender: Uuid = "a94e8724-3387-4fce-97b1-2976e4a3034d".parse().unwrap();
         let payload = [0x82, 0xa3, b'p', b'o', b's', 0x92, 0x01, 0x02, 0xa1, b'n', 0xa1, b'x'];
-        let frame = translate_to_json_frame(&sender, &payload).unwrap();
+        let frame = translate_to_json_frame(&sender, &payload, usize::MAX).unwrap();
         assert_eq!(
             std::str::from_utf8(&frame).unwrap(),
             r#"{"type":"GameData","data":{"from_player":"a94e8724-3387-4fce-97b1-2976e4a3034d","data":{"n":"x","pos":[1,2]}}}"#
@@ -129,12 +156,12 @@ mod tests {
     #[test]
     fn untranslatable_payloads_are_refused() {
         let sender = Uuid::nil();
-        assert!(translate_to_json_frame(&sender, &[0xc4, 0x01, 0x00]).is_none(), "bin value");
-        assert!(translate_to_json_frame(&sender, &[0x81, 0x01, 0x02]).is_none(), "int key");
-        assert!(translate_to_json_frame(&sender, &[0xc1]).is_none(), "reserved byte");
-        assert!(translate_to_json_frame(&sender, &[0x01, 0x02]).is_none(), "trailing bytes");
-        assert!(translate_to_json_frame(&sender, &[]).is_none(), "empty");
-        assert!(translate_to_json_frame(&sender, &[0xd4, 0x01, 0x00]).is_none(), "ext");
+        assert!(translate_to_json_frame(&sender, &[0xc4, 0x01, 0x00], usize::MAX).is_none(), "bin value");
+        assert!(translate_to_json_frame(&sender, &[0x81, 0x01, 0x02], usize::MAX).is_none(), "int key");
+        assert!(translate_to_json_frame(&sender, &[0xc1], usize::MAX).is_none(), "reserved byte");
+        assert!(translate_to_json_frame(&sender, &[0x01, 0x02], usize::MAX).is_none(), "trailing bytes");
+        assert!(translate_to_json_frame(&sender, &[], usize::MAX).is_none(), "empty");
+        assert!(translate_to_json_frame(&sender, &[0xd4, 0x01, 0x00], usize::MAX).is_none(), "ext");
     }
 
     #[test]
@@ -145,9 +172,28 @@ mod tests {
             payload.push(0x01);
             payload
         };
-        let frame = translate_to_json_frame(&sender, &nested(MAX_DEPTH - 1)).expect("deep but allowed");
+        let frame =
+            translate_to_json_frame(&sender, &nested(MAX_DEPTH - 1), usize::MAX).expect("deep but allowed");
         serde_json::from_slice::<serde_json::Value>(&frame).expect("parses with the default limit");
-        assert!(translate_to_json_frame(&sender, &nested(MAX_DEPTH)).is_none());
-        assert!(translate_to_json_frame(&sender, &nested(127)).is_none(), "the fuzzer's crash input");
+        assert!(translate_to_json_frame(&sender, &nested(MAX_DEPTH), usize::MAX).is_none());
+        assert!(
+            translate_to_json_frame(&sender, &nested(127), usize::MAX).is_none(),
+            "the fuzzer's crash input"
+        );
+    }
+
+    #[test]
+    fn translations_are_bounded_by_the_recipients_limit() {
+        let sender = Uuid::nil();
+        // 65,536 bytes: an array32 of 65,531 one-byte integers, about 2 bytes of JSON each.
+        let mut payload = vec![0xdd];
+        payload.extend_from_slice(&65_531u32.to_be_bytes());
+        payload.extend(std::iter::repeat_n(0x01, 65_531));
+        assert_eq!(payload.len(), 65_536);
+        let unbounded = translate_to_json_frame(&sender, &payload, usize::MAX).expect("translates");
+        assert!(unbounded.len() > 130_000, "{}", unbounded.len());
+        assert!(translate_to_json_frame(&sender, &payload, 65_536).is_none());
+        assert!(translate_to_json_frame(&sender, &[0x92, 0x01, 0x02], 5).is_some(), "[1,2] is 5 bytes");
+        assert!(translate_to_json_frame(&sender, &[0x92, 0x01, 0x02], 4).is_none());
     }
 }

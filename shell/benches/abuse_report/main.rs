@@ -7,19 +7,26 @@
 //! working. `ABUSE_SECS` sets how long each phase measures (default 15 s; round trips
 //! go one after another, so their number follows from their latency). The abusive
 //! clients run on the same machine as the server and compete with it for CPU.
+//!
+//! Then two targeted abusers, each measured on its own against a quiet baseline:
+//! spectator churn into the legitimate players' room, and a flood of `/metrics`
+//! requests against a server holding 10,000 rooms.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod abusers;
+mod targeted;
 
 use std::time::{Duration, Instant};
 
 use abusers::{Abuse, Mix};
+use serde_json::Value;
 use signal_fish_bench::latency::Latency;
 use signal_fish_bench::procfs::{cpu_secs, machine_busy_ns, ServerProcess};
 use support::child::{ChildServer, RssPeak};
 use support::{fresh_ip, http, prom_metric, Client};
+use targeted::Targeted;
 
 const MIX: Mix =
     Mix { half_open: 250, slowloris: 150, garbage: 100, violators: 50, flooders: 50, non_readers: 400 };
@@ -28,6 +35,25 @@ const MIX: Mix =
 struct Legit {
     alice: Client,
     bob: Client,
+    /// The room's code.
+    code: String,
+    /// Spectator announcements the two received (skipped while measuring).
+    announcements: u64,
+}
+
+/// The next message of type `kind` for `client`, skipping (and counting) the spectator
+/// announcements a churning spectator causes.
+fn next_of(client: &mut Client, kind: &str, announcements: &mut u64) -> Value {
+    loop {
+        let message = client.recv();
+        match message["type"].as_str() {
+            Some("NewSpectatorJoined" | "SpectatorDisconnected") => *announcements += 1,
+            _ => {
+                assert_eq!(message["type"], kind, "unexpected message: {message}");
+                return message.get("data").cloned().unwrap_or(Value::Null);
+            }
+        }
+    }
 }
 
 /// Round-trip times of one phase.
@@ -46,14 +72,14 @@ impl Legit {
         let code = alice.join("legit", "Alice", None)["room_code"].as_str().unwrap().to_owned();
         bob.join("legit", "Bob", Some(&code));
         alice.expect("PlayerJoined");
-        Legit { alice, bob }
+        Legit { alice, bob, code, announcements: 0 }
     }
 
     /// Ping→Pong round trips by Alice, each followed by a game-data round trip through
     /// the server (Alice → Bob → Alice), for `duration` (at least one of each).
     fn measure(&mut self, duration: Duration) -> Phase {
         let addr = self.alice.ws.get_ref().peer_addr().unwrap();
-        let Legit { alice, bob } = self;
+        let Legit { alice, bob, announcements, .. } = self;
         let mut phase = Phase::default();
         let us = |started: Instant| started.elapsed().as_micros() as u64;
         let begun = Instant::now();
@@ -64,13 +90,13 @@ impl Legit {
             }
             let started = Instant::now();
             alice.send_json(r#"{"type":"Ping"}"#);
-            alice.expect("Pong");
+            next_of(alice, "Pong", announcements);
             phase.ping.record(us(started));
             let started = Instant::now();
             alice.send_json(&format!(r#"{{"type":"GameData","data":{{"data":{i}}}}}"#));
-            assert_eq!(bob.expect("GameData")["data"], i);
+            assert_eq!(next_of(bob, "GameData", announcements)["data"], i);
             bob.send_json(&format!(r#"{{"type":"GameData","data":{{"data":{i}}}}}"#));
-            assert_eq!(alice.expect("GameData")["data"], i);
+            assert_eq!(next_of(alice, "GameData", announcements)["data"], i);
             phase.relay.record(us(started));
             if i % 20 == 0 {
                 let started = Instant::now();
@@ -229,4 +255,75 @@ fn main() {
         println!();
         print_round(&format!("abuse round {} ({secs} s of round trips)", i + 1), round);
     }
+    drop(legit);
+    drop(server);
+    println!();
+    spectator_churn_report(measuring);
+    println!();
+    metrics_flood_report(measuring);
+}
+
+/// Bystander latency quiet versus while 20 connections churn spectator joins into the
+/// bystanders' room (DECISIONS D35).
+fn spectator_churn_report(measuring: Duration) {
+    const CHURNERS: usize = 20;
+    let server = ChildServer::start("abuse-spectators", &[]);
+    let mut legit = Legit::join(&server);
+    legit.measure(Duration::from_secs(1));
+    let quiet = legit.measure(measuring);
+    legit.announcements = 0;
+    let churn = Targeted::spectator_churn(server.addr, "legit", &legit.code.clone(), CHURNERS);
+    targeted::settle();
+    let loaded = legit.measure(measuring);
+    let (admitted, refused) = churn.stop();
+    let slow_closed = prom_metric(server.addr, "signal_fish_slow_consumers_closed_total");
+    println!("spectator churn: {CHURNERS} connections from distinct addresses joining and leaving the players' room");
+    println!("  spectator joins admitted {admitted}, refused {refused} (rate limits, D35)");
+    println!(
+        "  announcements the two players received: {}; slow consumers closed: {slow_closed}",
+        legit.announcements
+    );
+    println!("  Ping→Pong quiet   {}", quiet.ping.percentiles().human());
+    println!("  Ping→Pong churn   {}", loaded.ping.percentiles().human());
+    println!("  game data quiet   {}", quiet.relay.percentiles().human());
+    println!("  game data churn   {}", loaded.relay.percentiles().human());
+}
+
+/// Bystander latency quiet versus while 32 clients request `/metrics` back to back, on
+/// a server holding 10,000 rooms (DECISIONS D36).
+fn metrics_flood_report(measuring: Duration) {
+    const ROOMS: usize = 10_000;
+    const FLOODERS: usize = 32;
+    let server = ChildServer::start(
+        "abuse-metrics",
+        &[
+            ("SIGNAL_FISH_RATE_LIMIT__MAX_ROOM_CREATIONS", "1000000"),
+            ("SIGNAL_FISH_RATE_LIMIT__MAX_JOIN_ATTEMPTS", "1000000"),
+            ("SIGNAL_FISH_SERVER__MAX_ROOMS_PER_GAME", "100000"),
+            ("SIGNAL_FISH_SERVER__MAX_ROOMS", "100000"),
+        ],
+    );
+    targeted::fill_rooms(server.addr, ROOMS);
+    let rooms = prom_metric(server.addr, "signal_fish_rooms_active");
+    let mut legit = Legit::join(&server);
+    legit.measure(Duration::from_secs(1));
+    let quiet = legit.measure(measuring);
+    let flood = Targeted::metrics_flood(server.addr, FLOODERS);
+    targeted::settle();
+    let loaded = legit.measure(measuring);
+    let (rendered, throttled) = flood.stop();
+    let per_second = |n: u64| n as f64 / (measuring.as_secs_f64() + 0.5);
+    println!(
+        "metrics flood: {FLOODERS} clients requesting /metrics back to back; {rooms} rooms on the server"
+    );
+    println!(
+        "  requests rendered {rendered} ({:.0}/s), answered 429 {throttled} ({:.0}/s)",
+        per_second(rendered),
+        per_second(throttled)
+    );
+    let (quiet_p99, loaded_p99) = (quiet.ping.percentiles(), loaded.ping.percentiles());
+    println!("  Ping→Pong quiet   {}", quiet_p99.human());
+    println!("  Ping→Pong flood   {}", loaded_p99.human());
+    println!("  game data quiet   {}", quiet.relay.percentiles().human());
+    println!("  game data flood   {}", loaded.relay.percentiles().human());
 }

@@ -5,7 +5,10 @@
 //! payload bytes are unmasked straight into the message they belong to, which becomes
 //! the event's `String` or `Bytes` without another copy. What one connection can make it
 //! hold is bounded by the hard cap: a data message (all its fragments) above the cap is
-//! refused as soon as a header announces it, before its payload is buffered.
+//! refused as soon as a header announces it, before its payload is buffered. Below the
+//! cap, memory follows the bytes that actually arrived (at most twice as many), never
+//! the length a header announces: a client that announces a large message and then
+//! trickles it costs only what it sent.
 
 use bytes::Bytes;
 
@@ -130,6 +133,8 @@ struct FrameState {
     key: [u8; 4],
     len: usize,
     done: usize,
+    /// For data frames: the length of the message once this frame is complete.
+    message_end: usize,
 }
 
 /// See the module documentation. One per connection.
@@ -179,6 +184,12 @@ impl Decoder {
     #[cfg(test)]
     pub(crate) fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Bytes held for an incomplete data message (what the global budget for unfinished
+    /// messages counts).
+    pub(crate) fn held(&self) -> usize {
+        self.message.as_ref().map_or(0, |(_, data)| data.capacity())
     }
 
     /// Bytes reserved for an incomplete message (for the memory bound's tests).
@@ -257,21 +268,22 @@ impl Decoder {
         let opcode = Opcode::parse(h[0] & 0x0f)?;
         let too_large = |so_far: usize| len > (self.cap - so_far.min(self.cap)) as u64;
         // Fits in usize from here on: every length is at most the cap or 125.
+        let mut message_end = 0;
         match opcode {
             Opcode::Text | Opcode::Binary => {
                 if too_large(0) {
                     return Err(DecodeError::TooLarge);
                 }
-                self.message = Some((opcode, Vec::with_capacity(len as usize)));
+                // Nothing reserved yet: the payload may never come (see the module docs).
+                self.message = Some((opcode, Vec::new()));
+                message_end = len as usize;
             }
             Opcode::Continuation => {
                 let so_far = self.message.as_ref().map_or(0, |(_, data)| data.len());
                 if too_large(so_far) {
                     return Err(DecodeError::TooLarge);
                 }
-                if let Some((_, data)) = self.message.as_mut() {
-                    grow(data, len as usize, self.cap);
-                }
+                message_end = so_far + len as usize;
             }
             Opcode::Close | Opcode::Ping | Opcode::Pong => {
                 // Exactly the announced length (at most 125): growing by doubling while
@@ -280,7 +292,7 @@ impl Decoder {
                 self.control.reserve_exact(len as usize);
             }
         }
-        self.frame = Some(FrameState { opcode, fin, key, len: len as usize, done: 0 });
+        self.frame = Some(FrameState { opcode, fin, key, len: len as usize, done: 0, message_end });
         Ok(())
     }
 
@@ -291,7 +303,10 @@ impl Decoder {
             &mut self.control
         } else {
             match self.message.as_mut() {
-                Some((_, data)) => data,
+                Some((_, data)) => {
+                    grow(data, take, frame.message_end);
+                    data
+                }
                 None => return Err(DecodeError::Protocol(Fault::UnexpectedContinuation)),
             }
         };
@@ -341,12 +356,13 @@ fn header_size(b1: u8) -> usize {
     2 + extended + 4
 }
 
-/// Makes room for `more` bytes in a fragmented message: doubling (so many small
-/// fragments cost linear time) but never beyond the cap.
-fn grow(data: &mut Vec<u8>, more: usize, cap: usize) {
+/// Makes room for `more` arriving bytes of a message: doubling (so a message arriving in
+/// many small pieces costs linear time) but never beyond `end`, the message's length
+/// once the current frame is complete (itself at most the cap).
+fn grow(data: &mut Vec<u8>, more: usize, end: usize) {
     let needed = data.len() + more;
     if data.capacity() < needed {
-        let target = needed.max(data.capacity().saturating_mul(2)).min(cap.max(needed));
+        let target = needed.max(data.capacity().saturating_mul(2)).min(end.max(needed));
         data.reserve_exact(target - data.len());
     }
 }
@@ -667,6 +683,34 @@ mod tests {
             decoder.feed(&frame(CONT, b""), &mut out).unwrap();
         }
         assert!(decoder.reserved() <= 16);
+    }
+
+    #[test]
+    fn an_announced_message_costs_only_what_arrived() {
+        // A header announcing 200 KiB, then 10 bytes of payload: nothing near 200 KiB is
+        // reserved (it was, before: 1,000 such connections held 229 MiB).
+        let cap = 256 * 1024;
+        let mut decoder = Decoder::new(cap);
+        let whole = frame(BINARY, &vec![1; 200 * 1024]);
+        let header = whole.len() - 200 * 1024;
+        decoder.feed(&whole[..header], &mut Vec::new()).unwrap();
+        assert_eq!(decoder.held(), 0);
+        decoder.feed(&whole[header..header + 10], &mut Vec::new()).unwrap();
+        assert!(decoder.held() >= 10 && decoder.held() <= 64, "{}", decoder.held());
+        // The rest in pieces: at most twice what arrived, never more than the message.
+        let mut out = Vec::new();
+        let mut at = header + 10;
+        while at < whole.len() {
+            let end = (at + 7_000).min(whole.len());
+            decoder.feed(&whole[at..end], &mut out).unwrap();
+            let arrived = end - header;
+            if end < whole.len() {
+                assert!(decoder.held() <= 2 * arrived && decoder.held() <= 200 * 1024, "{}", decoder.held());
+            }
+            at = end;
+        }
+        assert!(matches!(&out[..], [Message::Binary(data)] if data.len() == 200 * 1024));
+        assert_eq!(decoder.held(), 0);
     }
 
     #[test]

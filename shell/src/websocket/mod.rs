@@ -4,7 +4,10 @@
 //! is in `codec`.
 
 mod reader;
+mod unfinished;
 mod writer;
+
+pub(crate) use unfinished::UnfinishedBudget;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +53,9 @@ struct Link {
     /// Set by the writer once the connection is over: the reader stops waiting for input
     /// (awaited by the reader).
     stop: Flag,
+    /// Set when the server-wide budget for unfinished messages evicts this connection
+    /// (awaited by the reader).
+    evicted: Arc<Flag>,
 }
 
 impl Link {
@@ -113,6 +119,7 @@ pub(crate) async fn serve(
         input_closed: AtomicBool::new(false),
         notified: AtomicBool::new(false),
         stop: Flag::default(),
+        evicted: Arc::default(),
     });
     let reader = shared.spawn(reader::run(tcp.clone(), leftover, link.clone(), shared.clone()));
     let Some(reader) = reader else { return };

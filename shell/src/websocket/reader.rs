@@ -46,10 +46,18 @@ enum ReadEnd {
     Stopped,
 }
 
+/// The close answering an eviction by the budget for unfinished messages.
+const EVICTED: Violation = Violation {
+    code: 1013,
+    reason: "server busy: too much unfinished message data",
+    cause: CloseCause::TransportError,
+};
+
 /// Reads frames until the connection ends, then tells the engine and the writer.
 pub(super) async fn run(tcp: TcpStream, leftover: Vec<u8>, link: Arc<Link>, shared: Arc<Shared>) {
     let raw: Arc<Async<StdTcpStream>> = tcp.into();
     let end = read_loop(&raw, leftover, &link, &shared).await;
+    shared.unfinished.hold(link.conn, 0, &link.evicted);
     let input_closed = matches!(end, ReadEnd::PeerClosed(_) | ReadEnd::Ended | ReadEnd::Failed);
     link.input_closed.store(input_closed, Ordering::Release);
     link.reader_done.set();
@@ -91,7 +99,17 @@ async fn read_loop(raw: &Async<StdTcpStream>, leftover: Vec<u8>, link: &Link, sh
     let mut fault = decoder.feed(&leftover, &mut messages).err();
     let mut wait = leftover.is_empty();
     drop(leftover);
+    let mut held = 0;
     loop {
+        if decoder.held() != held {
+            held = decoder.held();
+            if shared.unfinished.hold(link.conn, held, &link.evicted) > 0 {
+                shared.counters.unfinished_evicted();
+            }
+        }
+        if link.evicted.is_set() {
+            return ReadEnd::Violation(EVICTED);
+        }
         for message in messages.drain(..) {
             if let Some(end) = deliver(message, link, shared, &credit).await {
                 return end;
@@ -105,9 +123,10 @@ async fn read_loop(raw: &Async<StdTcpStream>, leftover: Vec<u8>, link: &Link, sh
         }
         if wait {
             budget.waited();
-            match readable(raw, &link.stop).await {
+            match readable(raw, &link.stop, &link.evicted).await {
                 Some(Ok(())) => {}
                 Some(Err(_)) => return ReadEnd::Failed,
+                None if link.evicted.is_set() => return ReadEnd::Violation(EVICTED),
                 None => return ReadEnd::Stopped,
             }
         }
@@ -125,10 +144,11 @@ async fn read_loop(raw: &Async<StdTcpStream>, leftover: Vec<u8>, link: &Link, sh
     }
 }
 
-/// Waits until the socket is readable (`Some`) or the writer stops the reader (`None`).
-async fn readable(raw: &Async<StdTcpStream>, stop: &Flag) -> Option<io::Result<()>> {
+/// Waits until the socket is readable (`Some`), or the writer stops the reader or the
+/// budget for unfinished messages evicts it (`None`).
+async fn readable(raw: &Async<StdTcpStream>, stop: &Flag, evicted: &Flag) -> Option<io::Result<()>> {
     poll_fn(|cx| {
-        if stop.poll_set(cx).is_ready() {
+        if stop.poll_set(cx).is_ready() || evicted.poll_set(cx).is_ready() {
             return Poll::Ready(None);
         }
         raw.poll_readable(cx).map(Some)

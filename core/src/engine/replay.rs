@@ -1,0 +1,132 @@
+//! What an away player missed, kept for replay in `Reconnected.missed_events`
+//! (DECISIONS D16, D19).
+//!
+//! A reservation's buffer holds two kinds of frames, in delivery order:
+//!
+//! - frames handed back by the transport when the player was closed as a slow consumer:
+//!   they were accepted for delivery before the close, so they are all kept. They are
+//!   bounded already, by the outbound queue's byte limit plus what the closing step
+//!   produced, so they do not count against the buffer's own limits;
+//! - room messages sent while the player was away: at most `server.event_buffer_size`
+//!   of them and at most `websocket.max_outbound_queue_bytes` bytes. One more ends the
+//!   reservation (never a silent gap).
+
+use bytes::Bytes;
+
+use crate::config::Config;
+
+/// Bounds on the frames a reservation collects while the player is away.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReplayLimits {
+    /// Most room messages collected while away.
+    pub events: usize,
+    /// Most bytes of room messages collected while away.
+    pub bytes: usize,
+}
+
+impl ReplayLimits {
+    pub(crate) fn of(config: &Config) -> ReplayLimits {
+        ReplayLimits {
+            events: config.server.event_buffer_size,
+            bytes: config.websocket.max_outbound_queue_bytes,
+        }
+    }
+}
+
+/// The buffer would exceed its limits: the reservation must end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReplayOverflow;
+
+/// See the module documentation.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ReplayBuffer {
+    /// JSON envelopes in delivery order: the handed-back ones first.
+    frames: Vec<Bytes>,
+    /// How many of `frames` (from the front) were handed back by the transport.
+    handed_back: usize,
+    /// Bytes of the handed-back frames.
+    handed_back_bytes: usize,
+    /// Bytes of the frames collected while away.
+    away_bytes: usize,
+}
+
+impl ReplayBuffer {
+    /// Keeps a frame the transport never delivered. Only valid before anything was
+    /// collected while away (the transport hands back in the closing step).
+    pub(crate) fn hand_back(&mut self, frame: Bytes) {
+        assert_eq!(self.frames.len(), self.handed_back, "handed-back frames come first");
+        self.handed_back += 1;
+        self.handed_back_bytes += frame.len();
+        self.frames.push(frame);
+    }
+
+    /// Collects a room message sent while away, unless that would exceed `limits`.
+    pub(crate) fn push(&mut self, frame: Bytes, limits: ReplayLimits) -> Result<(), ReplayOverflow> {
+        if self.away_events() >= limits.events || self.away_bytes + frame.len() > limits.bytes {
+            return Err(ReplayOverflow);
+        }
+        self.away_bytes += frame.len();
+        self.frames.push(frame);
+        Ok(())
+    }
+
+    /// Room messages collected while away.
+    pub(crate) fn away_events(&self) -> usize {
+        self.frames.len() - self.handed_back
+    }
+
+    /// Bytes of the room messages collected while away.
+    pub(crate) fn away_bytes(&self) -> usize {
+        self.away_bytes
+    }
+
+    /// Whether the byte counts match the frames held (for the invariant checks).
+    pub(crate) fn counts_agree(&self) -> bool {
+        let (back, away) = self.frames.split_at(self.handed_back);
+        back.iter().map(Bytes::len).sum::<usize>() == self.handed_back_bytes
+            && away.iter().map(Bytes::len).sum::<usize>() == self.away_bytes
+    }
+
+    /// Every frame, in delivery order.
+    pub(crate) fn into_frames(self) -> Vec<Bytes> {
+        self.frames
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ReplayLimits = ReplayLimits { events: 2, bytes: 10 };
+
+    #[test]
+    fn handed_back_frames_do_not_count_against_the_limits() {
+        let mut buffer = ReplayBuffer::default();
+        for _ in 0..5 {
+            buffer.hand_back(Bytes::from_static(b"0123456789"));
+        }
+        assert_eq!(buffer.push(Bytes::from_static(b"abcd"), LIMITS), Ok(()));
+        assert_eq!(buffer.push(Bytes::from_static(b"efgh"), LIMITS), Ok(()));
+        assert_eq!(buffer.away_events(), 2);
+        assert!(buffer.counts_agree());
+        assert_eq!(buffer.into_frames().len(), 7);
+    }
+
+    #[test]
+    fn one_event_too_many_or_too_large_overflows() {
+        let mut buffer = ReplayBuffer::default();
+        assert_eq!(buffer.push(Bytes::from_static(b"12345678901"), LIMITS), Err(ReplayOverflow));
+        assert_eq!(buffer.push(Bytes::from_static(b"a"), LIMITS), Ok(()));
+        assert_eq!(buffer.push(Bytes::from_static(b"b"), LIMITS), Ok(()));
+        assert_eq!(buffer.push(Bytes::from_static(b"c"), LIMITS), Err(ReplayOverflow));
+        assert_eq!(buffer.away_bytes(), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "handed-back frames come first")]
+    fn handing_back_after_collecting_is_a_bug() {
+        let mut buffer = ReplayBuffer::default();
+        buffer.push(Bytes::from_static(b"a"), LIMITS).unwrap();
+        buffer.hand_back(Bytes::from_static(b"b"));
+    }
+}
