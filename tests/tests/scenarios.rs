@@ -66,7 +66,7 @@ fn a_changed_expected_line_is_reported_at_its_line() {
             .stanzas
             .iter()
             .filter_map(|s| s.expected.as_ref())
-            .flat_map(|e| e.lines.clone())
+            .flat_map(|e| e.text.clone())
             .collect();
         if outputs.is_empty() {
             continue;
@@ -116,5 +116,101 @@ fn a_changed_expected_line_is_reported_at_its_line() {
     let _ = writeln!(
         std::io::stdout(),
         "mutations: {checked} changed or removed expected lines were each reported at their line"
+    );
+}
+
+/// A hand-written scenario whose `RoomJoined` is written over several lines, in the
+/// layout `REWRITE=1` writes.
+const MULTI_LINE: &str = r#"seed 1
+
+connect alice
+send alice {"type":"JoinRoom","data":{"game_name":"space-race","player_name":"Alice"}}
+----
+alice <- {"type":"RoomJoined","data":{
+    "room_id":"$room1",
+    "room_code":"$code1",
+    "player_id":"$alice",
+    "game_name":"space-race",
+    "max_players":8,
+    "supports_authority":true,
+    "current_players":[
+      {"id":"$alice","name":"Alice","is_authority":true,"is_ready":false,"connected_at":"$t1"}],
+    "is_authority":true,
+    "lobby_state":"waiting",
+    "ready_players":[],
+    "relay_type":"matchbox",
+    "current_spectators":[]}}
+"#;
+
+/// A value written over several lines is compared whole, byte for byte; a difference in
+/// one nested field fails, reported at that field's own line with a `-`/`+` diff.
+#[test]
+fn a_nested_field_of_a_multi_line_value_is_reported_at_its_line() {
+    at_workspace_root();
+    let scratch = std::env::temp_dir().join(format!("signal-fish-sim-multi-line-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("temp dir");
+    let path = scratch.join("multi_line.scn");
+    std::fs::write(&path, MULTI_LINE).expect("write");
+    let outcome = run_file(&path, false);
+    assert_eq!(outcome.status, Status::Passed, "{}", outcome.report);
+
+    let cases = [
+        // (line, expected text as changed, line as the server sent it)
+        (11, r#"    "max_players":9,"#, r#"    "max_players":8,"#),
+        (
+            14,
+            r#"      {"id":"$alice","name":"Alice","is_authority":false,"is_ready":false,"connected_at":"$t1"}],"#,
+            r#"      {"id":"$alice","name":"Alice","is_authority":true,"is_ready":false,"connected_at":"$t1"}],"#,
+        ),
+        (19, r#"    "current_spectators":[]}}}"#, r#"    "current_spectators":[]}}"#),
+    ];
+    for (line, changed, actual) in cases {
+        let mut lines: Vec<String> = MULTI_LINE.lines().map(str::to_owned).collect();
+        assert_eq!(lines[line - 1], actual, "the test's own line {line}");
+        lines[line - 1] = changed.to_owned();
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+        let outcome = run_file(&path, false);
+        assert_eq!(outcome.status, Status::Failed, "line {line} changed went unnoticed");
+        let at = format!("{}:{line}: output differs", path.display());
+        assert!(
+            outcome.report.starts_with(&at),
+            "line {line}: report does not point at it:\n{}",
+            outcome.report
+        );
+        let shown = format!("  {line:>5} - {changed}\n        + {actual}\n");
+        assert!(outcome.report.contains(&shown), "line {line}: no -/+ diff of it:\n{}", outcome.report);
+    }
+
+    // Joining is exact: a space where the compact frame has none is a difference.
+    let spaced = MULTI_LINE.replace(r#""max_players":8,"#, r#""max_players": 8,"#);
+    std::fs::write(&path, spaced).expect("write");
+    assert_eq!(run_file(&path, false).status, Status::Failed, "a space inside a joined value went unnoticed");
+    std::fs::remove_dir_all(&scratch).ok();
+}
+
+/// Every scenario's expected output is written in the layout `REWRITE=1` writes, so
+/// long values stay reviewable line by line.
+#[test]
+fn every_scenario_is_in_the_canonical_layout() {
+    let (files, _) = scenario_files();
+    let mut off = Vec::new();
+    for file in &files {
+        let scenario = Scenario::load(file).expect("parses");
+        let Some(outputs) = scenario
+            .stanzas
+            .iter()
+            .map(|s| s.expected.as_ref().map(|e| e.lines.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>()))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        if scenario.rewritten(&outputs) != scenario.lines.join("\n") + "\n" {
+            off.push(file.display().to_string());
+        }
+    }
+    assert!(
+        off.is_empty(),
+        "not in the layout REWRITE=1 writes (run `REWRITE=1 cargo run -p signal-fish-sim -- run FILE`):\n  {}",
+        off.join("\n  ")
     );
 }

@@ -1,7 +1,14 @@
 //! A readable line diff between a stanza's expected and actual output, pointing at file
 //! lines.
+//!
+//! Whether they differ is decided on whole output lines (continuation lines joined), byte
+//! for byte; how they differ is shown line by line as written in the file, the actual
+//! output laid out the way `REWRITE=1` would write it, so a difference in one field of a
+//! long value points at that field's own line.
 
 use std::path::Path;
+
+use super::layout::{join, lay_out};
 
 /// Longest stanza output compared line by line with LCS (beyond it, a plain listing).
 const MAX_LCS_LINES: usize = 4000;
@@ -45,15 +52,17 @@ fn edits(a: &[&str], b: &[&str]) -> Vec<Edit> {
     out
 }
 
-/// Describes how `actual` differs from `expected` (lines with 1-based file numbers), or
-/// `None` if they are equal. `anchor` is the file line where output for an empty
-/// expectation would go.
+/// Describes how `actual` (output lines) differs from `expected` (lines as written in the
+/// file, with 1-based file numbers), or `None` if they are equal. `anchor` is the file
+/// line where output for an empty expectation would go.
 pub fn diff(path: &Path, anchor: usize, expected: &[(usize, String)], actual: &[String]) -> Option<String> {
-    let a: Vec<&str> = expected.iter().map(|(_, l)| l.as_str()).collect();
-    let b: Vec<&str> = actual.iter().map(String::as_str).collect();
-    if a == b {
+    let joined: Vec<String> = join(expected).into_iter().map(|(_, l)| l).collect();
+    if joined == actual {
         return None;
     }
+    let laid_out: Vec<String> = actual.iter().flat_map(|l| lay_out(l)).collect();
+    let a: Vec<&str> = expected.iter().map(|(_, l)| l.as_str()).collect();
+    let b: Vec<&str> = laid_out.iter().map(String::as_str).collect();
     let script = edits(&a, &b);
     let first_line = script
         .iter()
@@ -154,6 +163,30 @@ mod tests {
             .unwrap();
         assert!(d.starts_with("a.scn:11: output differs"), "{d}");
         assert!(d.contains("     11 - y\n        + Y\n"), "{d}");
+    }
+
+    #[test]
+    fn one_field_of_a_long_value_is_pointed_at() {
+        let actual = r#"alice <- {"type":"PlayerJoined","data":{"player":{"id":"$bob","name":"Bob","is_authority":false,"is_ready":false,"connected_at":"$t2"}}}"#;
+        let mut expected: Vec<(usize, String)> =
+            lay_out(actual).into_iter().enumerate().map(|(i, l)| (10 + i, l)).collect();
+        assert_eq!(diff(Path::new("a.scn"), 9, &expected, &[actual.to_owned()]), None);
+        expected[3].1 = expected[3].1.replace("false", "true");
+        let d = diff(Path::new("a.scn"), 9, &expected, &[actual.to_owned()]).unwrap();
+        assert!(d.starts_with("a.scn:13: output differs"), "{d}");
+        assert!(
+            d.contains("     13 -     \"is_authority\":true,\n        +     \"is_authority\":false,\n"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn a_layout_other_than_the_canonical_one_is_equal() {
+        let expected = exp(&["alice <- {\"a\":1,", "      \"b\":2}", "bob closed 1000 \"\""]);
+        let actual = vec!["alice <- {\"a\":1,\"b\":2}".to_owned(), "bob closed 1000 \"\"".to_owned()];
+        assert_eq!(diff(Path::new("a.scn"), 9, &expected, &actual), None);
+        let spaced = vec!["alice <- {\"a\":1, \"b\":2}".to_owned(), actual[1].clone()];
+        assert!(diff(Path::new("a.scn"), 9, &expected, &spaced).is_some());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Scenario transcripts: the `.scn` format (see `scenarios/README.md`), its parser,
-//! captures, rendering, diffs and the runner.
+//! captures, rendering, the layout of long expected lines, diffs and the runner.
 
 pub mod capture;
 pub mod command;
 pub mod diff;
+pub mod layout;
 pub mod parse;
 pub mod render;
 pub mod runner;

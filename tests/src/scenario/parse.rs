@@ -1,9 +1,12 @@
 //! Reading `.scn` files: a header, then stanzas of commands each followed by `----` and
 //! the expected output up to a blank line. `#` starts a comment line (outside output).
+//! An expected line indented by four or more spaces continues the line above it (see
+//! [`super::layout`]).
 
 use std::path::{Path, PathBuf};
 
 use super::command::{parse_command, Command};
+use super::layout::{join, lay_out};
 
 /// Wall-clock time at the start of a scenario unless it says otherwise:
 /// 2026-03-01T12:00:00Z.
@@ -34,8 +37,11 @@ pub const DEFAULT_SPACING: std::time::Duration = std::time::Duration::from_milli
 pub struct Expected {
     /// 0-based index of the `----` line.
     pub separator: usize,
-    /// Output lines with their 1-based line numbers.
+    /// Output lines, continuation lines joined, each with the 1-based line number where it
+    /// starts: what the actual output is compared with.
     pub lines: Vec<(usize, String)>,
+    /// The output lines as written in the file, with their 1-based line numbers.
+    pub text: Vec<(usize, String)>,
     /// 0-based index just past the last output line.
     pub end: usize,
 }
@@ -173,7 +179,7 @@ impl Scenario {
                     out.push((i + 1, lines[i].trim_end().to_owned()));
                     i += 1;
                 }
-                stanza.expected = Some(Expected { separator, lines: out, end: i });
+                stanza.expected = Some(Expected { separator, lines: join(&out), text: out, end: i });
             }
             if !stanza.commands.is_empty() {
                 stanzas.push(stanza);
@@ -207,7 +213,8 @@ impl Scenario {
     }
 
     /// The file's text with each stanza's expected output replaced by `outputs`
-    /// (one entry per stanza; stanzas without a `----` section get one).
+    /// (one entry per stanza; stanzas without a `----` section get one), each output line
+    /// in its canonical layout.
     pub fn rewritten(&self, outputs: &[Vec<String>]) -> String {
         let mut out: Vec<String> = Vec::with_capacity(self.lines.len());
         let mut i = 0;
@@ -218,7 +225,7 @@ impl Scenario {
             };
             out.extend(self.lines[i..copy_to].iter().cloned());
             out.push("----".to_owned());
-            out.extend(output.iter().cloned());
+            out.extend(output.iter().flat_map(|line| lay_out(line)));
             i = resume;
             // Keep exactly one blank line between a stanza's output and what follows.
             if i < self.lines.len() && !self.lines[i].trim().is_empty() {

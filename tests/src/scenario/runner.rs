@@ -11,6 +11,7 @@ use signal_fish_core::Config;
 use super::capture::Captures;
 use super::command::{BinarySpec, Command};
 use super::diff::diff;
+use super::layout::lay_out;
 use super::parse::{Header, Scenario};
 use super::render::render;
 use crate::backend::{Backend, SimBackend};
@@ -143,7 +144,7 @@ pub fn compare(scenario: &Scenario, transcript: &Transcript) -> Vec<String> {
     for (stanza, actual) in scenario.stanzas.iter().zip(&transcript.outputs) {
         match &stanza.expected {
             Some(expected) => {
-                if let Some(d) = diff(&scenario.path, expected.separator + 2, &expected.lines, actual) {
+                if let Some(d) = diff(&scenario.path, expected.separator + 2, &expected.text, actual) {
                     reports.push(d);
                 }
             }
@@ -151,7 +152,7 @@ pub fn compare(scenario: &Scenario, transcript: &Transcript) -> Vec<String> {
                 "{}:{}: the stanza has no expected output (`----` section); run with REWRITE=1 to record it:\n{}",
                 scenario.path.display(),
                 stanza.last_line(),
-                actual.iter().map(|l| format!("        + {l}\n")).collect::<String>()
+                actual.iter().flat_map(|l| lay_out(l)).map(|l| format!("        + {l}\n")).collect::<String>()
             )),
         }
     }
