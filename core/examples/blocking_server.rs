@@ -4,8 +4,10 @@
 //! - The accept loop gives each WebSocket connection a thread that reads its frames and
 //!   writes what the engine routed to it.
 //! - One thread owns the [`Engine`]: it receives events over a bounded std channel, steps
-//!   the engine with a real clock mapped to core [`Instant`]s, sleeps in `recv_timeout`
-//!   until the engine's `WakeAt`, and routes `Send`/`Close` actions to connections.
+//!   the engine with a real clock mapped to core [`Instant`]s through
+//!   [`signal_fish_core::host::Host`] (which routes `Send`/`Close` actions to connections
+//!   and handles clients that stop reading), and sleeps in `recv_timeout` until the
+//!   engine's `poll_timeout`.
 //!
 //! Run it with `cargo run -p signal-fish-core --example blocking_server [ADDR]`
 //! (default `127.0.0.1:3536`) and connect to `ws://ADDR/v2/ws`. HTTP endpoints are not
@@ -14,14 +16,16 @@
 // This file is the host, not the core: clocks and threads belong here.
 #![allow(clippy::disallowed_methods)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use signal_fish_core::{Action, CloseCause, Config, ConnId, Engine, Event, Frame, Instant};
+use signal_fish_core::host::{Host, Transport};
+use signal_fish_core::http::HttpResponse;
+use signal_fish_core::{CloseCause, Config, ConnId, Engine, Event, Frame, Instant};
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -70,18 +74,44 @@ pub fn run(listener: TcpListener, config: Config) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Where the engine thread routes actions: each connection's bounded outbox.
+struct Outboxes(BTreeMap<ConnId, SyncSender<Output>>);
+
+impl Transport for Outboxes {
+    fn send(&mut self, conn: ConnId, frame: Frame) -> Result<(), Frame> {
+        match self.0.get(&conn).map(|outbox| outbox.try_send(Output::Frame(frame))) {
+            // A full outbox means the client is not reading: the engine closes it.
+            Some(Err(TrySendError::Full(Output::Frame(frame)))) => Err(frame),
+            // Sent, or the connection thread is gone and reports `Closed`.
+            _ => Ok(()),
+        }
+    }
+
+    fn take_unsent(&mut self, _conn: ConnId) -> Vec<Frame> {
+        // A std channel cannot give frames back: they are written before the close.
+        Vec::new()
+    }
+
+    fn close(&mut self, conn: ConnId, code: u16, reason: &'static str) {
+        // Dropping the outbox closes the connection even if this does not fit.
+        if let Some(outbox) = self.0.remove(&conn) {
+            let _ = outbox.try_send(Output::Close(code, reason));
+        }
+    }
+
+    fn respond(&mut self, _response: HttpResponse) {} // no HTTP listener in this example
+}
+
 /// The engine's owner: the only thread that calls `step`.
 fn drive_engine(config: Config, events: Receiver<Input>) {
     let origin = std::time::Instant::now();
     let now = || Instant::from_micros(origin.elapsed().as_micros() as u64);
     let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let mut engine = Engine::new(config, os_seed(), now(), unix_ms);
-    let mut outboxes: BTreeMap<ConnId, SyncSender<Output>> = BTreeMap::new();
-    let mut wake_at: Option<Instant> = None;
-    let mut pending = VecDeque::new();
+    let mut host = Host::new(Engine::new(config, os_seed(), now(), unix_ms));
+    let mut outboxes = Outboxes(BTreeMap::new());
     loop {
-        // Sleep until the next input or the engine's wake-up time, whichever is first.
-        let input = match wake_at.map(|at| at.saturating_duration_since(now())) {
+        // Sleep until the next input or the engine's next deadline, whichever is first.
+        let input = match host.engine().poll_timeout().map(|at| at.saturating_duration_since(now())) {
             Some(wait) => match events.recv_timeout(wait) {
                 Ok(input) => input,
                 Err(RecvTimeoutError::Timeout) => Input::Event(Event::Tick),
@@ -92,45 +122,17 @@ fn drive_engine(config: Config, events: Receiver<Input>) {
                 Err(_) => return,
             },
         };
-        pending.push_back(match input {
+        let event = match input {
             Input::Opened { event, outbox } => {
                 if let Event::Opened { conn, .. } = &event {
-                    outboxes.insert(*conn, outbox);
+                    outboxes.0.insert(*conn, outbox);
                 }
                 event
             }
             Input::Event(event) => event,
-        });
-        // Routing can produce events of its own (a full outbox): step until none is left.
-        while let Some(event) = pending.pop_front() {
-            let mut unsent: BTreeMap<ConnId, Vec<Frame>> = BTreeMap::new();
-            for action in engine.step(event, now()) {
-                match action {
-                    // A full outbox means the client is not reading: the engine closes it.
-                    // (Frames already in the outbox are still written before the close.)
-                    Action::Send { conn, frame } => match unsent.get_mut(&conn) {
-                        Some(frames) => frames.push(frame),
-                        // Otherwise sent, or the connection thread is gone and reports `Closed`.
-                        None => {
-                            if let Some(Err(TrySendError::Full(Output::Frame(frame)))) =
-                                outboxes.get(&conn).map(|o| o.try_send(Output::Frame(frame)))
-                            {
-                                unsent.insert(conn, vec![frame]);
-                            }
-                        }
-                    },
-                    Action::Close { conn, code, reason } => {
-                        // Dropping the outbox closes the connection even if this does not fit.
-                        if let Some(outbox) = outboxes.remove(&conn) {
-                            let _ = outbox.try_send(Output::Close(code, reason));
-                        }
-                    }
-                    Action::WakeAt(at) => wake_at = Some(at),
-                    Action::Http(_) => {} // no HTTP listener in this example
-                }
-            }
-            pending.extend(unsent.into_iter().map(|(conn, unsent)| Event::Backlogged { conn, unsent }));
-        }
+        };
+        // Routes the actions, and steps `Backlogged` for clients that stopped reading.
+        host.step(event, now(), &mut outboxes);
     }
 }
 

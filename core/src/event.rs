@@ -145,6 +145,4 @@ pub enum Action {
     },
     /// Answer an HTTP request.
     Http(crate::http::HttpResponse),
-    /// Call `step(Event::Tick, t)` at `t` (replaces any earlier wake-up request).
-    WakeAt(crate::Instant),
 }

@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use crate::metrics::HostReport;
+
 /// An HTTP request the shell read (anything but a WebSocket upgrade on `/v2/ws`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpRequest {
@@ -13,12 +15,21 @@ pub struct HttpRequest {
     pub target: String,
     /// Header names (any case) and values.
     pub headers: Vec<(String, String)>,
+    /// The host's own figures for the metrics endpoints (zero when it measures none).
+    /// Boxed: a histogram would make every event large.
+    pub host: Box<HostReport>,
 }
 
 impl HttpRequest {
     /// A `GET` with no headers.
     pub fn get(id: u64, target: &str) -> HttpRequest {
-        HttpRequest { id, method: "GET".to_owned(), target: target.to_owned(), headers: Vec::new() }
+        HttpRequest {
+            id,
+            method: "GET".to_owned(),
+            target: target.to_owned(),
+            headers: Vec::new(),
+            host: Box::default(),
+        }
     }
 
     /// The first header with this name (case-insensitive).

@@ -8,6 +8,10 @@
 //! socket or file, spawns a thread or asks the OS for randomness, so it runs the same in
 //! the production server, a simulator, a fuzzer or any other runtime.
 //!
+//! A host steps the engine for every event, routes the actions with [`host::Host`] (which
+//! also handles connections that stop reading), and after every step asks
+//! [`Engine::poll_timeout`] when to step [`Event::Tick`]: that is the whole contract.
+//!
 //! ```
 //! use signal_fish_core::{Action, Config, ConnId, Engine, Event, Instant};
 //!
@@ -29,6 +33,7 @@ mod engine;
 mod event;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod host;
 pub mod http;
 pub mod metrics;
 pub mod protocol;

@@ -145,7 +145,7 @@ fn two_clients_create_join_and_exchange_game_data() {
 
 #[test]
 fn the_engine_timer_closes_a_silent_connection() {
-    // Only the engine's WakeAt, honoured with recv_timeout, can end this connection.
+    // Only the engine's poll_timeout, honoured with recv_timeout, can end this connection.
     let mut config = Config::default();
     config.server.ping_timeout = 1;
     let addr = start(config);

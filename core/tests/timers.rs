@@ -95,31 +95,28 @@ fn inactive_rooms_are_removed_and_members_told() {
 }
 
 #[test]
-fn wake_ups_announce_the_earliest_deadline_only_when_it_changes() {
+fn poll_timeout_is_the_earliest_deadline_after_every_step() {
     let mut config = Config::default();
     config.metrics.dashboard_cache_refresh_interval_secs = 1000;
     let mut engine = signal_fish_core::Engine::new(config, [1; 32], Instant::ZERO, UNIX_MS);
-    let wakes = |actions: &[Action]| {
-        actions
-            .iter()
-            .filter_map(|a| if let Action::WakeAt(t) = a { Some(*t) } else { None })
-            .collect::<Vec<_>>()
-    };
     let open = |conn| Event::Opened {
         conn: signal_fish_core::ConnId(conn),
         peer_ip: "127.0.0.1".parse().unwrap(),
         target: "/v2/ws".into(),
     };
-    // The dashboard sample at 1000 s is the only deadline at first.
-    let first = engine.step(Event::Tick, Instant::ZERO);
-    assert_eq!(wakes(&first), [Instant::from_micros(1_000_000_000)]);
+    // The dashboard sample at 1000 s is the only deadline at first, from birth.
+    assert_eq!(engine.poll_timeout(), Some(Instant::from_micros(1_000_000_000)));
     // A connection brings the liveness deadline (30 s) forward.
-    let out = engine.step(open(1), Instant::ZERO);
-    assert_eq!(wakes(&out), [Instant::from_micros(30_000_000)]);
-    // A later connection does not change the earliest deadline: no announcement.
-    let out = engine.step(open(2), Instant::from_micros(5_000_000));
-    assert!(wakes(&out).is_empty());
+    assert!(engine.step(open(1), Instant::ZERO).is_empty());
+    assert_eq!(engine.poll_timeout(), Some(Instant::from_micros(30_000_000)));
+    // A later connection does not change the earliest deadline.
+    engine.step(open(2), Instant::from_micros(5_000_000));
+    assert_eq!(engine.poll_timeout(), Some(Instant::from_micros(30_000_000)));
     // Spurious ticks are no-ops.
     assert!(engine.step(Event::Tick, Instant::from_micros(6_000_000)).is_empty());
-    assert_eq!(engine.next_deadline(), Some(Instant::from_micros(30_000_000)));
+    assert_eq!(engine.poll_timeout(), Some(Instant::from_micros(30_000_000)));
+    // A tick at the deadline fires it; the next deadline is in the future.
+    let out = engine.step(Event::Tick, Instant::from_micros(30_000_000));
+    assert!(out.iter().any(|a| matches!(a, Action::Close { code: 1001, .. })), "{out:?}");
+    assert_eq!(engine.poll_timeout(), Some(Instant::from_micros(35_000_000)), "the second connection");
 }

@@ -226,6 +226,8 @@ async fn answer(shared: &Shared, head: RequestHead) -> HttpResponse {
         method: head.method,
         target: head.target,
         headers: head.headers,
+        // Filled in by the driver, which owns these figures.
+        host: Default::default(),
     };
     let (reply, response) = bounded(1);
     let unavailable = || simple_response(503, "Service Unavailable: the server is shutting down");

@@ -3,7 +3,8 @@
 //! Connection tasks send [`Inbound`] messages on a bounded channel. On every wake-up the
 //! driver takes every message that is ready (up to a bound), steps the engine for each,
 //! and routes the actions: frames to per-connection outboxes, closes to their writers,
-//! HTTP responses to the waiting request tasks, and `WakeAt` to its single timer.
+//! HTTP responses to the waiting request tasks (`signal_fish_core::host`), and arms its
+//! single timer for the engine's `poll_timeout`.
 
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
@@ -13,8 +14,10 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use signal_fish_core::host::{Host, Transport};
 use signal_fish_core::http::{HttpRequest, HttpResponse};
-use signal_fish_core::{Action, ConnId, Engine, Event, Frame, Instant};
+use signal_fish_core::metrics::{Histogram, HostReport};
+use signal_fish_core::{ConnId, Engine, Event, Frame, Instant};
 use smol::channel::{Receiver, Sender};
 use smol::stream::StreamExt as _;
 use smol::Timer;
@@ -67,41 +70,72 @@ enum Wake {
 
 /// See the module documentation.
 pub(crate) struct Driver {
-    engine: Engine,
+    host: Host,
     clock: Clock,
     inbox: Receiver<Inbound>,
     shared: Arc<Shared>,
-    conns: HashMap<ConnId, Arc<Outbox>>,
-    http: HashMap<u64, Sender<HttpResponse>>,
-    actions: Vec<Action>,
-    /// Connections whose outbox overflowed during this step, with the frames that did
-    /// not fit (later frames for them go here too, so nothing is reordered).
-    backlogged: Vec<(ConnId, Vec<Frame>)>,
+    routes: Routes,
+    /// The deadline the timer is armed for (the engine's latest `poll_timeout`).
     wake_at: Option<Instant>,
     timer: Timer,
     shutdown_deadline: Option<std::time::Instant>,
     /// When the current step started: the end of the previous one, or the wake-up.
     step_start: std::time::Instant,
+    /// How long steps took (with the routing of their actions), for the metrics.
+    step_latency: Histogram,
+}
+
+/// Where the engine's actions go: the connections' outboxes and the HTTP requests
+/// waiting for an answer.
+struct Routes {
+    conns: HashMap<ConnId, Arc<Outbox>>,
+    http: HashMap<u64, Sender<HttpResponse>>,
+}
+
+impl Transport for Routes {
+    fn send(&mut self, conn: ConnId, frame: Frame) -> Result<(), Frame> {
+        match self.conns.get(&conn).map(|outbox| outbox.push(frame)) {
+            Some(Push::Full(frame)) => Err(frame),
+            // Queued, or the connection is closing or gone (its end reaches the engine).
+            _ => Ok(()),
+        }
+    }
+
+    fn take_unsent(&mut self, conn: ConnId) -> Vec<Frame> {
+        self.conns.get(&conn).map(|outbox| outbox.take_queued()).unwrap_or_default()
+    }
+
+    fn close(&mut self, conn: ConnId, code: u16, reason: &'static str) {
+        if let Some(outbox) = self.conns.remove(&conn) {
+            tracing::debug!(%conn, code, reason, "closing websocket");
+            outbox.close(code, reason);
+        }
+    }
+
+    fn respond(&mut self, response: HttpResponse) {
+        if let Some(reply) = self.http.remove(&response.id) {
+            // The request task may have given up (timeout); nothing to do then.
+            let _ = reply.try_send(response);
+        }
+    }
 }
 
 impl Driver {
     pub(crate) fn new(engine: Engine, clock: Clock, inbox: Receiver<Inbound>, shared: Arc<Shared>) -> Driver {
         let mut driver = Driver {
-            engine,
+            host: Host::new(engine),
             clock,
             inbox,
             shared,
-            conns: HashMap::new(),
-            http: HashMap::new(),
-            actions: Vec::with_capacity(64),
-            backlogged: Vec::new(),
+            routes: Routes { conns: HashMap::new(), http: HashMap::new() },
             wake_at: None,
             timer: Timer::never(),
             shutdown_deadline: None,
             step_start: std::time::Instant::now(),
+            step_latency: Histogram::default(),
         };
         // The engine has timers from birth (dashboard sampling); arm the first one.
-        driver.set_wake(driver.engine.next_deadline());
+        driver.rearm();
         driver
     }
 
@@ -151,11 +185,6 @@ impl Driver {
             }
             if self.wake_at.is_some_and(|at| self.now() >= at) {
                 self.step(Event::Tick);
-                // If the tick changed nothing the engine announces nothing; keep the
-                // deadline it still has.
-                if self.wake_at.is_some_and(|at| self.now() >= at) {
-                    self.set_wake(self.engine.next_deadline());
-                }
             }
             if let Some(deadline) = self.shutdown_deadline {
                 if self.shared.live_connections() == 0 || self.step_start >= deadline {
@@ -164,7 +193,7 @@ impl Driver {
             }
         }
         // Anyone still waiting for an HTTP answer gets none; their tasks answer 503.
-        self.http.clear();
+        self.routes.http.clear();
     }
 
     /// The core time of the latest clock reading (the end of the latest step).
@@ -176,7 +205,7 @@ impl Driver {
         match message {
             Inbound::Opened { conn, peer_ip, target, outbox } => {
                 tracing::debug!(%conn, %peer_ip, %target, "websocket opened");
-                self.conns.insert(conn, outbox);
+                self.routes.conns.insert(conn, outbox);
                 self.step(Event::Opened { conn, peer_ip, target });
             }
             Inbound::Event(event, _credit) => {
@@ -190,19 +219,23 @@ impl Driver {
                     _ => return,
                 };
                 // Frames still in flight from a connection the engine closed are moot.
-                if !self.conns.contains_key(&conn) {
+                if !self.routes.conns.contains_key(&conn) {
                     return;
                 }
                 if let Event::Closed { cause, .. } = &event {
                     tracing::debug!(%conn, ?cause, "websocket closed by transport");
-                    self.conns.remove(&conn);
+                    self.routes.conns.remove(&conn);
                 }
                 self.step(event);
             }
-            Inbound::Http { request, reply } => {
-                self.engine
-                    .report_transport_stats(self.shared.counters.snapshot(self.shared.unfinished.total()));
-                self.http.insert(request.id, reply);
+            Inbound::Http { mut request, reply } => {
+                // What only the host measures travels in the event, so the response is
+                // a function of the events stepped (a replay reproduces it).
+                request.host = Box::new(HostReport {
+                    transport: self.shared.counters.snapshot(self.shared.unfinished.total()),
+                    step_latency: self.step_latency.clone(),
+                });
+                self.routes.http.insert(request.id, reply);
                 self.step(Event::Http(request));
             }
         }
@@ -212,65 +245,30 @@ impl Driver {
         if self.shutdown_deadline.is_some() {
             return;
         }
-        tracing::info!(connections = self.conns.len(), "shutting down: closing connections with 1001");
+        tracing::info!(connections = self.routes.conns.len(), "shutting down: closing connections with 1001");
         self.shutdown_deadline = Some(std::time::Instant::now() + SHUTDOWN_GRACE);
         self.step(Event::Shutdown);
     }
 
-    /// Steps the engine, routes its actions, then tells it about every connection whose
-    /// outbox overflowed, handing back every frame it has not written (which closes
-    /// them, so this ends).
-    fn step(&mut self, event: Event) {
-        self.step_once(event);
-        while let Some((conn, overflow)) = self.backlogged.pop() {
-            if let Some(outbox) = self.conns.get(&conn) {
-                let mut unsent = outbox.take_queued();
-                unsent.extend(overflow);
-                self.step_once(Event::Backlogged { conn, unsent });
-            }
-        }
-    }
-
+    /// Steps the engine and routes its actions (telling it about every connection whose
+    /// outbox overflowed: `Host::step`), then re-arms the timer for its next deadline.
     /// One clock reading per step: a step starts when the previous one ended (or at the
     /// wake-up), so its recorded latency covers the engine and the routing of its actions.
-    fn step_once(&mut self, event: Event) {
+    fn step(&mut self, event: Event) {
         let started = self.step_start;
-        let mut actions = std::mem::take(&mut self.actions);
-        self.engine.step_into(event, self.clock.to_core(started), &mut actions);
-        for action in actions.drain(..) {
-            self.perform(action);
-        }
-        self.actions = actions;
+        self.host.step(event, self.clock.to_core(started), &mut self.routes);
+        self.rearm();
         let ended = std::time::Instant::now();
-        self.engine.record_step_latency(ended.saturating_duration_since(started));
+        self.step_latency.record(ended.saturating_duration_since(started));
         self.step_start = ended;
     }
 
-    fn perform(&mut self, action: Action) {
-        match action {
-            Action::Send { conn, frame } => {
-                let Some(outbox) = self.conns.get(&conn) else { return };
-                if let Some((_, overflow)) = self.backlogged.iter_mut().find(|(c, _)| *c == conn) {
-                    overflow.push(frame);
-                    return;
-                }
-                if let Push::Full(frame) = outbox.push(frame) {
-                    self.backlogged.push((conn, vec![frame]));
-                }
-            }
-            Action::Close { conn, code, reason } => {
-                if let Some(outbox) = self.conns.remove(&conn) {
-                    tracing::debug!(%conn, code, reason, "closing websocket");
-                    outbox.close(code, reason);
-                }
-            }
-            Action::Http(response) => {
-                if let Some(reply) = self.http.remove(&response.id) {
-                    // The request task may have given up (timeout); nothing to do then.
-                    let _ = reply.try_send(response);
-                }
-            }
-            Action::WakeAt(at) => self.set_wake(Some(at)),
+    /// Arms the timer for the engine's `poll_timeout`, when it changed (re-arming costs a
+    /// reactor registration).
+    fn rearm(&mut self) {
+        let next = self.host.engine().poll_timeout();
+        if next != self.wake_at {
+            self.set_wake(next);
         }
     }
 

@@ -7,7 +7,7 @@
 //! One driver task owns the engine and is the only caller of `step`; connection tasks
 //! turn socket input into events on a bounded channel; each connection has a writer
 //! draining a byte-bounded outbound queue with one flush per batch. The engine's
-//! `WakeAt` is the only timer.
+//! `poll_timeout` is its only timer.
 //!
 //! What a hostile client can cost is bounded in the transport: request heads in size,
 //! time and number waiting ([`TransportLimits`]), frames by the hard cap

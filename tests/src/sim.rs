@@ -11,8 +11,8 @@
 //! * every frame is a well-formed server message in canonical form, every binary frame
 //!   the game-data envelope;
 //! * every HTTP request is answered in its step, exactly once;
-//! * `WakeAt` comes last, lies in the future and always matches `next_deadline()`;
-//! * a `Tick` at a deadline leaves no timer due;
+//! * after every step `poll_timeout()` (the engine's one deadline contract, which the
+//!   simulator follows like any host) lies in the future: no timer is left due;
 //! * the engine never panics.
 //!
 //! Violations are collected, not panicked on, so a run can be reported and shrunk.
@@ -133,7 +133,6 @@ pub struct Sim {
     conns: BTreeMap<ConnId, SimConn>,
     names: BTreeMap<String, ConnId>,
     next_conn: u64,
-    announced: Option<Instant>,
     observations: Vec<Observation>,
     violations: Vec<Violation>,
     trace: Trace,
@@ -150,7 +149,6 @@ impl Sim {
     pub fn new(config: Config, seed: u64, unix_ms: u64, keep_trace: bool) -> Result<Sim, String> {
         let engine = Engine::try_new(config, engine_seed(seed), Instant::ZERO, unix_ms)
             .map_err(|e| format!("invalid configuration:\n{e}"))?;
-        let announced = engine.next_deadline();
         Ok(Sim {
             engine,
             now: Instant::ZERO,
@@ -158,7 +156,6 @@ impl Sim {
             conns: BTreeMap::new(),
             names: BTreeMap::new(),
             next_conn: 1,
-            announced,
             observations: Vec::new(),
             violations: Vec::new(),
             trace: Trace { lines: keep_trace.then(Vec::new), ..Trace::default() },
@@ -317,7 +314,13 @@ impl Sim {
         let id = self.next_http;
         self.next_http += 1;
         self.http_pending.insert(id, method.to_owned());
-        let request = HttpRequest { id, method: method.to_owned(), target: target.to_owned(), headers };
+        let request = HttpRequest {
+            id,
+            method: method.to_owned(),
+            target: target.to_owned(),
+            headers,
+            host: Default::default(),
+        };
         self.step(Event::Http(request));
     }
 
@@ -334,7 +337,7 @@ impl Sim {
 
     /// Jumps to the next deadline and fires it (and everything due with it).
     pub fn advance_to_next_deadline(&mut self) {
-        if let Some(at) = self.engine.next_deadline() {
+        if let Some(at) = self.engine.poll_timeout() {
             self.advance_to(at.max(self.now));
         }
     }
@@ -342,7 +345,7 @@ impl Sim {
     /// Moves the clock to `target`, firing each deadline up to it at its own instant.
     pub fn advance_to(&mut self, target: Instant) {
         let mut ticks = 0;
-        while let Some(due) = self.engine.next_deadline() {
+        while let Some(due) = self.engine.poll_timeout() {
             if due > target || self.broken {
                 break;
             }
@@ -354,7 +357,7 @@ impl Sim {
             self.now = self.now.max(due);
             self.observations.push(Observation::Wake { at: self.elapsed() });
             self.step(Event::Tick);
-            if let Some(next) = self.engine.next_deadline() {
+            if let Some(next) = self.engine.poll_timeout() {
                 if next <= self.now && !self.broken {
                     self.violate(format!(
                         "a timer due at {} is still pending after the tick at {}",
@@ -376,7 +379,7 @@ impl Sim {
         let mut last_change = self.now;
         let mut shape = self.shape();
         for _ in 0..MAX_STABILIZE_STEPS {
-            let Some(due) = self.engine.next_deadline() else { return };
+            let Some(due) = self.engine.poll_timeout() else { return };
             if due > last_change + horizon || self.broken {
                 return;
             }
@@ -394,7 +397,7 @@ impl Sim {
 
     /// One line summarising the engine's state.
     pub fn state_line(&self) -> String {
-        let g = self.engine.metrics_view().gauges;
+        let g = self.engine.gauges();
         format!(
             "state now={} connections={} rooms={} players={} away={} spectators={}",
             format_secs(self.elapsed()),
@@ -435,7 +438,7 @@ impl Sim {
 
     /// What changes when something happens (the dashboard sample changes nothing here).
     fn shape(&self) -> (u64, u64, u64, u64, u64) {
-        let g = self.engine.metrics_view().gauges;
+        let g = self.engine.gauges();
         (
             g.connections_active,
             g.rooms_active,
@@ -494,32 +497,27 @@ impl Sim {
                 return;
             }
         };
-        let count = actions.len();
-        for (i, action) in actions.into_iter().enumerate() {
+        for action in actions {
             self.trace.record(describe_action(&action));
-            self.apply(action, i + 1 == count);
+            self.apply(action);
         }
         if !self.http_pending.is_empty() {
             let ids: Vec<u64> = std::mem::take(&mut self.http_pending).into_keys().collect();
             self.violate(format!("HTTP requests {ids:?} were not answered in their step"));
         }
-        let next = self.engine.next_deadline();
-        if next.is_none() {
-            self.announced = None;
-        }
-        if next != self.announced {
+        if let Some(next) = self.engine.poll_timeout().filter(|next| *next <= self.now) {
             self.violate(format!(
-                "next deadline is {next:?} but the last WakeAt announced {:?}",
-                self.announced
+                "a timer due at {} is still pending after the step at {}",
+                format_secs(Duration::from_micros(next.as_micros())),
+                format_secs(self.elapsed())
             ));
-            self.announced = next;
         }
         if let Err(violation) = self.engine.check_invariants() {
             self.violate(violation.to_string());
         }
     }
 
-    fn apply(&mut self, action: Action, last: bool) {
+    fn apply(&mut self, action: Action) {
         match action {
             Action::Send { conn, frame } => {
                 let Some(name) = self.recipient(conn, "frame") else { return };
@@ -541,15 +539,6 @@ impl Sim {
                 Some(method) => self.observations.push(Observation::Http { method, response }),
                 None => self.violate(format!("HTTP response for unknown request {}", response.id)),
             },
-            Action::WakeAt(at) => {
-                if !last {
-                    self.violate("WakeAt is not the last action of its step".to_owned());
-                }
-                if at <= self.now {
-                    self.violate(format!("WakeAt({at}) is not in the future (now {})", self.now));
-                }
-                self.announced = Some(at);
-            }
         }
     }
 

@@ -39,7 +39,7 @@ use uuid::Uuid;
 use crate::config::{Config, ConfigErrors};
 use crate::event::{Action, CloseCause, ConnId, Event, Frame};
 use crate::http::CorsPolicy;
-use crate::metrics::{Counters, Histogram, TransportStats};
+use crate::metrics::Counters;
 use crate::protocol::{ClientMessage, ErrorCode, GameDataEncoding, ServerMessage};
 use crate::rng::EngineRng;
 use crate::time::UnixMicros;
@@ -101,15 +101,12 @@ pub struct Engine {
     timers: TimerTable,
     next_room_key: u64,
     counters: Counters,
-    step_latency: Histogram,
-    transport: TransportStats,
     dashboard: Dashboard,
     /// Away players and spectators, kept as they change so metrics cost nothing per room.
     population: Population,
     /// Metrics responses rendered in the current second (`metrics.max_renders_per_second`).
     metrics_renders: AdmissionWindow,
     shutting_down: bool,
-    announced_wake: Option<Instant>,
     /// Away players whose event buffer overflowed during this step.
     evictions: Vec<Uuid>,
 }
@@ -159,13 +156,10 @@ impl Engine {
             timers: TimerTable::default(),
             next_room_key: 1,
             counters: Counters::default(),
-            step_latency: Histogram::default(),
-            transport: TransportStats::default(),
             dashboard,
             population: Population::default(),
             metrics_renders: AdmissionWindow::default(),
             shutting_down: false,
-            announced_wake: None,
             evictions: Vec::new(),
         };
         engine.take_dashboard_sample();
@@ -180,7 +174,7 @@ impl Engine {
     }
 
     /// Like [`Engine::step`] but appends to `out` (lets the caller reuse one buffer).
-    /// The actions end with a [`Action::WakeAt`] whenever the earliest deadline changed.
+    /// Afterwards [`Engine::poll_timeout`] tells when to step again.
     pub fn step_into(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
         // Time never runs backwards inside the engine.
         self.now = now.max(self.now);
@@ -215,27 +209,20 @@ impl Engine {
                 break;
             }
         }
-        self.announce_wake(out);
     }
 
-    /// The earliest pending deadline.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// When the engine next needs to run: the one way it tells its deadline (as
+    /// quinn-proto's `poll_timeout`). Ask after creating the engine and after every
+    /// step; sleep until then or the next event, whichever comes first, and at the
+    /// deadline step [`Event::Tick`]. Always in the future after a step (every timer due
+    /// by its `now` has fired); `None` only while nothing is scheduled.
+    pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next_deadline()
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// Records how long a `step` took, as measured by the caller (the core has no clock).
-    pub fn record_step_latency(&mut self, elapsed: Duration) {
-        self.step_latency.record(elapsed);
-    }
-
-    /// Stores the transport's latest figures for the metrics endpoints.
-    pub fn report_transport_stats(&mut self, stats: TransportStats) {
-        self.transport = stats;
     }
 
     /// Monotonic counters (for tests and embedding applications).
@@ -473,16 +460,6 @@ impl Engine {
         while let Some(player) = self.evictions.pop() {
             self.counters.reconnection_buffer_overflows_total += 1;
             self.end_reservation(player, TombstoneReason::BufferOverflow, out);
-        }
-    }
-
-    fn announce_wake(&mut self, out: &mut Vec<Action>) {
-        let next = self.timers.next_deadline();
-        if next != self.announced_wake {
-            self.announced_wake = next;
-            if let Some(at) = next {
-                out.push(Action::WakeAt(at));
-            }
         }
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::Engine;
 use crate::event::Action;
 use crate::http::{HttpRequest, HttpResponse};
-use crate::metrics::{render_json, render_prometheus, Gauges, JsonMetricsInput, MetricsView};
+use crate::metrics::{render_json, render_prometheus, Gauges, HostReport, JsonMetricsInput, MetricsView};
 
 const BANNER: &str =
     "Signal Fish Server. Use /v2/ws for WebSocket protocol, /v1/metrics for metrics, /metrics/prom for Prometheus.";
@@ -90,13 +90,13 @@ impl Engine {
             }
             Route::JsonMetrics => match parse_metrics_query(request.query()) {
                 Ok((time_range, include_snapshot)) => {
-                    let body = self.render_json_metrics(&time_range, include_snapshot);
+                    let body = self.render_json_metrics(&request.host, &time_range, include_snapshot);
                     respond(200, Some(JSON), Vec::new(), Bytes::from(body))
                 }
                 Err(message) => respond(400, Some(TEXT), Vec::new(), Bytes::from(message)),
             },
             Route::PromMetrics => {
-                let body = render_prometheus(&self.metrics_view());
+                let body = render_prometheus(&self.metrics_view(&request.host));
                 respond(200, Some(PROMETHEUS), Vec::new(), Bytes::from(body))
             }
             Route::Fallback => unreachable!("answered above"),
@@ -118,32 +118,35 @@ impl Engine {
         request.header("authorization").and_then(|v| v.strip_prefix("Bearer ")) == Some(token)
     }
 
-    /// Counters, gauges and histograms for rendering.
-    pub fn metrics_view(&self) -> MetricsView<'_> {
-        let players = self.seat_index.len() as u64;
-        let (away, spectators) = (self.population.away_players as u64, self.population.spectators as u64);
-        let age =
-            self.dashboard.last_refresh.map_or(0, |at| self.now.saturating_duration_since(at).as_secs());
+    /// Counters, gauges and the host's figures, for rendering.
+    pub fn metrics_view<'a>(&'a self, host: &'a HostReport) -> MetricsView<'a> {
         MetricsView {
             counters: &self.counters,
-            gauges: Gauges {
-                connections_active: self.conns.len() as u64,
-                rooms_active: self.rooms.len() as u64,
-                players_active: players,
-                reconnection_sessions_active: away,
-                spectators_active: spectators,
-                timers_pending: self.timers.len() as u64,
-                dashboard_age_seconds: age,
-            },
-            step_latency: &self.step_latency,
-            transport: self.transport,
+            gauges: self.gauges(),
+            step_latency: &host.step_latency,
+            transport: host.transport,
         }
     }
 
-    fn render_json_metrics(&self, time_range: &str, include_snapshot: bool) -> String {
+    /// The engine's gauges as of now (constant time: nothing walks the rooms).
+    pub fn gauges(&self) -> Gauges {
+        let age =
+            self.dashboard.last_refresh.map_or(0, |at| self.now.saturating_duration_since(at).as_secs());
+        Gauges {
+            connections_active: self.conns.len() as u64,
+            rooms_active: self.rooms.len() as u64,
+            players_active: self.seat_index.len() as u64,
+            reconnection_sessions_active: self.population.away_players as u64,
+            spectators_active: self.population.spectators as u64,
+            timers_pending: self.timers.len() as u64,
+            dashboard_age_seconds: age,
+        }
+    }
+
+    fn render_json_metrics(&self, host: &HostReport, time_range: &str, include_snapshot: bool) -> String {
         let latest = self.dashboard.latest.as_ref().expect("sampled at birth");
         render_json(&JsonMetricsInput {
-            view: self.metrics_view(),
+            view: self.metrics_view(host),
             now: self.unix_now(),
             time_range,
             include_snapshot,

@@ -82,6 +82,17 @@ pub struct Counters {
     pub dashboard_refreshes_total: u64,
 }
 
+/// What only the host measures, handed to the engine with each HTTP request
+/// ([`crate::http::HttpRequest::host`]) so metrics responses are a function of the
+/// events stepped, like every other action (a replay reproduces them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostReport {
+    /// The transport's figures as of the request.
+    pub transport: TransportStats,
+    /// How long the host's steps took (the core has no clock).
+    pub step_latency: Histogram,
+}
+
 /// Figures only the transport knows, reported to the engine for rendering.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TransportStats {

@@ -173,6 +173,7 @@ impl Harness {
             method: method.to_owned(),
             target: target.to_owned(),
             headers: headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+            host: Default::default(),
         };
         let response = self.step(Event::Http(request)).http();
         assert_eq!(response.id, id);
@@ -184,7 +185,7 @@ impl Harness {
         let end = self.now + by;
         let mut all = Vec::new();
         for _ in 0..100_000 {
-            match self.engine.next_deadline() {
+            match self.engine.poll_timeout() {
                 Some(at) if at <= end => {
                     self.now = at.max(self.now);
                     all.extend(self.step(Event::Tick).0);

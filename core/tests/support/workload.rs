@@ -9,14 +9,38 @@ use signal_fish_core::{CloseCause, ConnId, Event};
 /// One step of a random workload over a handful of connections.
 #[derive(Clone, Debug)]
 pub enum Op {
-    Open { conn: u8, ip: u8, opt_in: bool },
-    Text { conn: u8, text: String },
-    Binary { conn: u8, data: Vec<u8> },
-    Pong { conn: u8 },
-    Close { conn: u8, clean: bool },
-    Backlog { conn: u8 },
-    Advance { millis: u32 },
-    Http { path: u8 },
+    Open {
+        conn: u8,
+        ip: u8,
+        opt_in: bool,
+    },
+    Text {
+        conn: u8,
+        text: String,
+    },
+    Binary {
+        conn: u8,
+        data: Vec<u8>,
+    },
+    Pong {
+        conn: u8,
+    },
+    Close {
+        conn: u8,
+        clean: bool,
+    },
+    Backlog {
+        conn: u8,
+    },
+    Advance {
+        millis: u32,
+    },
+    /// An HTTP request; `host` seeds the host's figures it carries (step latencies,
+    /// transport bytes), which metrics responses must render exactly.
+    Http {
+        path: u8,
+        host: u16,
+    },
 }
 
 const CONNS: u8 = 6;
@@ -62,7 +86,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (0..CONNS, any::<bool>()).prop_map(|(conn, clean)| Op::Close { conn, clean }),
         1 => (0..CONNS).prop_map(|conn| Op::Backlog { conn }),
         2 => prop_oneof![0u32..2000, 0u32..400_000].prop_map(|millis| Op::Advance { millis }),
-        1 => (0u8..4).prop_map(|path| Op::Http { path }),
+        1 => (0u8..4, any::<u16>()).prop_map(|(path, host)| Op::Http { path, host }),
     ]
 }
 
@@ -103,10 +127,26 @@ impl Driver {
                 self.now_micros += Duration::from_millis(u64::from(*millis)).as_micros() as u64;
                 Event::Tick
             }
-            Op::Http { path } => Event::Http(signal_fish_core::http::HttpRequest::get(
-                u64::from(*path),
-                ["/metrics", "/metrics/prom", "/v2/health", "/x"][*path as usize],
-            )),
+            Op::Http { path, host } => {
+                let mut request = signal_fish_core::http::HttpRequest::get(
+                    u64::from(*path),
+                    ["/metrics", "/metrics/prom", "/v2/health", "/x"][*path as usize],
+                );
+                request.host = Box::new(host_report(*host));
+                Event::Http(request)
+            }
         })
     }
+}
+
+/// Host figures derived from `seed`: a few step latencies and transport byte counts.
+pub fn host_report(seed: u16) -> signal_fish_core::metrics::HostReport {
+    let mut report = signal_fish_core::metrics::HostReport::default();
+    for i in 0..u64::from(seed % 7) {
+        report.step_latency.record(Duration::from_micros(u64::from(seed) * (i + 1)));
+    }
+    report.transport.bytes_read_total = u64::from(seed) * 3;
+    report.transport.bytes_written_total = u64::from(seed) * 5;
+    report.transport.outbound_queue_bytes = u64::from(seed % 100);
+    report
 }
