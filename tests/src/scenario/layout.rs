@@ -7,8 +7,8 @@
 //!
 //! The canonical layout, which `REWRITE=1` writes, breaks a too-long object or array
 //! after its opening bracket and puts each member on its own line, two spaces deeper
-//! than its parent; a member that fits stays compact on its line; closing brackets end
-//! the last member's line. An object whose members are all short scalars but the last
+//! than its parent (an array of scalars fills its lines instead); a member that fits
+//! stays compact on its line; closing brackets end the last member's line. An object whose members are all short scalars but the last
 //! keeps them on the opening line and opens the last one there too, so a message keeps
 //! its `type` on its first line:
 //!
@@ -253,6 +253,23 @@ impl Writer<'_> {
         }
         out.push(format!("{prefix}{open}"));
         let pad = " ".repeat(indent);
+        if open == '[' && children.iter().all(|(_, v)| !v.is_container()) {
+            // Scalars fill their lines.
+            let mut line = pad.clone();
+            for (k, (_, value)) in children.iter().enumerate() {
+                let piece = format!(
+                    "{}{}",
+                    self.compact(value),
+                    if k + 1 == children.len() { &closing } else { "," }
+                );
+                if line.len() > pad.len() && line.chars().count() + piece.chars().count() > WIDTH {
+                    out.push(std::mem::replace(&mut line, pad.clone()));
+                }
+                line.push_str(&piece);
+            }
+            out.push(line);
+            return;
+        }
         for (k, (key, value)) in children.iter().enumerate() {
             let suffix = if k + 1 == children.len() { closing.as_str() } else { "," };
             self.put(value, format!("{pad}{}", member(*key)), indent + 2, suffix, out);
@@ -335,6 +352,19 @@ mod tests {
                 "      \"d\":2}".to_owned(),
             ]
         );
+    }
+
+    #[test]
+    fn scalars_of_an_array_fill_their_lines() {
+        let line = format!(
+            r#"carol <- {{"type":"GameData","data":{{"from_player":"$alice","data":[{}1]}}}}"#,
+            "1,".repeat(59)
+        );
+        let lines = round_trips(&line);
+        assert_eq!(lines[0], r#"carol <- {"type":"GameData","data":{"from_player":"$alice","data":["#);
+        assert_eq!(lines[1], format!("    {}", "1,".repeat(48)));
+        assert_eq!(lines[2], format!("    {}1]}}}}", "1,".repeat(11)));
+        assert_eq!(lines.len(), 3);
     }
 
     #[test]
