@@ -3,9 +3,9 @@
 use uuid::Uuid;
 
 use super::connection::Role;
-use super::replay::ReplayLimits;
-use super::room::{Presence, RoomKey};
-use super::{buffer_for_away, Engine};
+use super::fan_out::Member;
+use super::room::RoomKey;
+use super::Engine;
 use crate::event::{Action, ConnId, Frame};
 use crate::protocol::{ErrorCode, ServerMessage};
 
@@ -69,32 +69,13 @@ impl Engine {
         let for_holder = holder.map(|h| {
             ServerMessage::AuthorityChanged { authority_player: Some(h), you_are_authority: true }.to_bytes()
         });
-        let limits = ReplayLimits::of(&self.config);
-        let Some(room) = self.rooms.get_mut(&key) else { return };
-        for seat in &mut room.seats {
-            let frame = match &for_holder {
-                Some(bytes) if Some(seat.player_id) == holder => bytes.clone(),
+        self.fan_out(key, None, out, |member| {
+            let (Member::Connected { id, .. } | Member::Away { id }) = member;
+            Some(Frame::Text(match &for_holder {
+                Some(bytes) if Some(id) == holder => bytes.clone(),
                 _ => for_others.clone(),
-            };
-            match &mut seat.presence {
-                Presence::Here(conn) => {
-                    self.counters.frames_sent_total += 1;
-                    out.push(Action::Send { conn: *conn, frame: Frame::Text(frame) });
-                }
-                Presence::Away { missed, .. } => buffer_for_away(
-                    seat.player_id,
-                    missed,
-                    frame,
-                    limits,
-                    &mut self.counters,
-                    &mut self.evictions,
-                ),
-            }
-        }
-        for watcher in &room.watchers {
-            self.counters.frames_sent_total += 1;
-            out.push(Action::Send { conn: watcher.conn, frame: Frame::Text(for_others.clone()) });
-        }
+            }))
+        });
     }
 }
 

@@ -15,6 +15,7 @@ mod authority;
 mod connection;
 mod dashboard;
 mod departure;
+mod fan_out;
 mod inspect;
 mod invariants;
 mod join;
@@ -371,41 +372,6 @@ impl Engine {
         if self.conns.contains_key(&conn) {
             out.push(Action::Close { conn, code, reason });
             self.drop_connection(conn, out);
-        }
-    }
-
-    /// Sends a text frame to every member of a room (players, present or away, and
-    /// spectators) except `skip`. Away players get it buffered for replay.
-    fn deliver(&mut self, key: RoomKey, frame: &Bytes, skip: Option<Uuid>, out: &mut Vec<Action>) {
-        let Some(room) = self.rooms.get_mut(&key) else { return };
-        let limits = ReplayLimits::of(&self.config);
-        for seat in &mut room.seats {
-            if Some(seat.player_id) == skip {
-                continue;
-            }
-            match &mut seat.presence {
-                Presence::Here(conn) => {
-                    self.counters.frames_sent_total += 1;
-                    out.push(Action::Send { conn: *conn, frame: Frame::Text(frame.clone()) });
-                }
-                Presence::Away { missed, .. } => {
-                    buffer_for_away(
-                        seat.player_id,
-                        missed,
-                        frame.clone(),
-                        limits,
-                        &mut self.counters,
-                        &mut self.evictions,
-                    );
-                }
-            }
-        }
-        for watcher in &room.watchers {
-            if Some(watcher.spectator_id) == skip {
-                continue;
-            }
-            self.counters.frames_sent_total += 1;
-            out.push(Action::Send { conn: watcher.conn, frame: Frame::Text(frame.clone()) });
         }
     }
 

@@ -7,13 +7,12 @@
 use bytes::Bytes;
 
 use super::connection::Role;
-use super::replay::{ReplayBuffer, ReplayLimits};
-use super::room::Presence;
-use super::{buffer_for_away, close_code, is_binary, replay_text, Engine};
+use super::fan_out::Member;
+use super::{close_code, is_binary, replay_text, Engine};
 use crate::event::{Action, ConnId, Frame};
 use crate::protocol::{
     binary_game_data_frame, check_portable_json, game_data_frame, translate_to_json_frame, ErrorCode,
-    GameDataEncoding, ServerMessage,
+    ServerMessage,
 };
 
 impl Engine {
@@ -31,9 +30,8 @@ impl Engine {
         let frame = game_data_frame(&c.player_id, raw_payload);
         let sender = c.player_id;
         self.counters.game_data_messages_total += 1;
-        let sent_before = self.counters.frames_sent_total;
-        self.deliver(key, &frame, Some(sender), out);
-        self.counters.game_data_deliveries_total += self.counters.frames_sent_total - sent_before;
+        let done = self.deliver(key, &frame, Some(sender), out);
+        self.counters.game_data_deliveries_total += done.sent;
         self.rooms.get_mut(&key).expect("players have rooms").last_activity = self.now;
     }
 
@@ -65,57 +63,26 @@ impl Engine {
         let sender = c.player_id;
         self.counters.game_data_messages_total += 1;
 
-        // Each rendering is built at most once, when a recipient first needs it.
+        // Each rendering is built at most once, when a member first needs it.
         let mut binary: Option<Bytes> = None;
         let mut json: Option<Option<Bytes>> = None;
-        let limits = ReplayLimits::of(&self.config);
-        let room = self.rooms.get_mut(&key).expect("players have rooms");
-        room.last_activity = self.now;
-        let recipients = room
-            .seats
-            .iter_mut()
-            .filter(|s| s.player_id != sender)
-            .map(|s| (s.player_id, &mut s.presence))
-            .map(|(id, presence)| match presence {
-                Presence::Here(conn) => (id, Target::Conn(*conn)),
-                Presence::Away { missed, .. } => (id, Target::Away(missed)),
-            })
-            .chain(room.watchers.iter().map(|w| (w.spectator_id, Target::Conn(w.conn))));
-        for (id, target) in recipients {
-            match target {
-                Target::Conn(to) => {
-                    let format = self.conns.get(&to).map_or(GameDataEncoding::Json, |c| c.format);
-                    let frame = if is_binary(format) {
-                        Frame::Binary(
-                            binary.get_or_insert_with(|| binary_game_data_frame(&sender, payload)).clone(),
-                        )
-                    } else {
-                        match json.get_or_insert_with(|| translate_to_json_frame(&sender, payload, max)) {
-                            Some(text) => Frame::Text(text.clone()),
-                            None => {
-                                self.counters.game_data_untranslatable_total += 1;
-                                continue;
-                            }
-                        }
-                    };
-                    self.counters.frames_sent_total += 1;
-                    self.counters.game_data_deliveries_total += 1;
-                    out.push(Action::Send { conn: to, frame });
-                }
-                Target::Away(missed) => {
-                    // Replay is JSON; keep the JSON form, or the defined binary envelope
-                    // when the payload has no JSON form.
-                    let translated =
-                        json.get_or_insert_with(|| translate_to_json_frame(&sender, payload, max));
-                    let text = replay_text(&sender, payload, translated.as_ref());
-                    buffer_for_away(id, missed, text, limits, &mut self.counters, &mut self.evictions);
+        self.rooms.get_mut(&key).expect("players have rooms").last_activity = self.now;
+        let done = self.fan_out(key, Some(sender), out, |member| {
+            let mut translated =
+                || json.get_or_insert_with(|| translate_to_json_frame(&sender, payload, max)).clone();
+            match member {
+                Member::Connected { format, .. } if is_binary(format) => Some(Frame::Binary(
+                    binary.get_or_insert_with(|| binary_game_data_frame(&sender, payload)).clone(),
+                )),
+                Member::Connected { .. } => translated().map(Frame::Text),
+                // Replay is JSON: the JSON form, or the defined binary envelope when the
+                // payload has none.
+                Member::Away { .. } => {
+                    Some(Frame::Text(replay_text(&sender, payload, translated().as_ref())))
                 }
             }
-        }
+        });
+        self.counters.game_data_deliveries_total += done.sent;
+        self.counters.game_data_untranslatable_total += done.skipped;
     }
-}
-
-enum Target<'a> {
-    Conn(ConnId),
-    Away(&'a mut ReplayBuffer),
 }

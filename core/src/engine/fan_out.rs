@@ -1,0 +1,109 @@
+//! Room fan-out: the one place a message goes to every member of a room (DECISIONS D10,
+//! D14, D16).
+//!
+//! Members are the seated players in join order (connected ones get a frame, away ones
+//! get it buffered for replay, D16) and then the spectators in join order. The caller
+//! chooses each member's frame: the same shared bytes for most messages, a personalised
+//! one for `AuthorityChanged`, a rendering per game-data format for binary payloads.
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::room::{Presence, RoomKey};
+use super::{buffer_for_away, Engine, ReplayLimits};
+use crate::event::{Action, Frame};
+use crate::protocol::GameDataEncoding;
+
+/// One member of a room, as the fan-out asks about it.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Member {
+    /// A player or spectator with a live connection, and the game-data format it chose.
+    Connected { id: Uuid, format: GameDataEncoding },
+    /// A player whose seat is reserved: what it gets is buffered for replay, which is
+    /// JSON text, so only [`Frame::Text`] may be returned for it.
+    Away { id: Uuid },
+}
+
+/// What a fan-out did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct FanOut {
+    /// Frames sent to connected members.
+    pub sent: u64,
+    /// Connected members the caller had no frame for.
+    pub skipped: u64,
+}
+
+impl Engine {
+    /// Sends to every member of room `key` but `skip` the frame `frame_for` chooses for
+    /// it (`None`: nothing for that member).
+    pub(super) fn fan_out(
+        &mut self,
+        key: RoomKey,
+        skip: Option<Uuid>,
+        out: &mut Vec<Action>,
+        mut frame_for: impl FnMut(Member) -> Option<Frame>,
+    ) -> FanOut {
+        let mut done = FanOut::default();
+        let Some(room) = self.rooms.get_mut(&key) else { return done };
+        let limits = ReplayLimits::of(&self.config);
+        let format = |conns: &std::collections::BTreeMap<_, super::connection::Connection>, conn| {
+            conns.get(&conn).map_or(GameDataEncoding::Json, |c: &super::connection::Connection| c.format)
+        };
+        for seat in &mut room.seats {
+            if Some(seat.player_id) == skip {
+                continue;
+            }
+            match &mut seat.presence {
+                Presence::Here(conn) => {
+                    let member = Member::Connected { id: seat.player_id, format: format(&self.conns, *conn) };
+                    match frame_for(member) {
+                        Some(frame) => {
+                            done.sent += 1;
+                            out.push(Action::Send { conn: *conn, frame });
+                        }
+                        None => done.skipped += 1,
+                    }
+                }
+                Presence::Away { missed, .. } => match frame_for(Member::Away { id: seat.player_id }) {
+                    Some(Frame::Text(text)) => buffer_for_away(
+                        seat.player_id,
+                        missed,
+                        text,
+                        limits,
+                        &mut self.counters,
+                        &mut self.evictions,
+                    ),
+                    Some(Frame::Binary(_)) => unreachable!("replay is JSON: away members get text"),
+                    None => {}
+                },
+            }
+        }
+        for watcher in &room.watchers {
+            if Some(watcher.spectator_id) == skip {
+                continue;
+            }
+            let member =
+                Member::Connected { id: watcher.spectator_id, format: format(&self.conns, watcher.conn) };
+            match frame_for(member) {
+                Some(frame) => {
+                    done.sent += 1;
+                    out.push(Action::Send { conn: watcher.conn, frame });
+                }
+                None => done.skipped += 1,
+            }
+        }
+        self.counters.frames_sent_total += done.sent;
+        done
+    }
+
+    /// Sends the same text frame to every member of room `key` but `skip`.
+    pub(super) fn deliver(
+        &mut self,
+        key: RoomKey,
+        frame: &Bytes,
+        skip: Option<Uuid>,
+        out: &mut Vec<Action>,
+    ) -> FanOut {
+        self.fan_out(key, skip, out, |_| Some(Frame::Text(frame.clone())))
+    }
+}
