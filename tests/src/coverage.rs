@@ -4,7 +4,9 @@
 //!
 //! Messages, codes and closes are read from what scenarios send and expect; timers and
 //! decisions from their `covers` lines, and a timer claim must be backed by its visible
-//! effect in the scenario's expected output.
+//! effect in the scenario's expected output. The decisions are the `### D<n>` headings of
+//! docs/DECISIONS.md: each needs a scenario, a shell test ([`SHELL_DECISIONS`]) or an
+//! entry in [`UNCOVERED_DECISIONS`], so a new decision fails the check until it has one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -41,20 +43,60 @@ pub const TIMERS: [(&str, &str); 5] = [
     ("timer:reconnection-window", "Reconnection window has expired"),
 ];
 
-/// Decisions of DECISIONS.md that live entirely in the shell and cannot be observed
-/// through the engine, with where they are tested.
-pub const SHELL_DECISIONS: [(&str, &str); 3] = [
-    ("D2", "environment variable spelling is the shell's configuration loader (shell/tests/config_load.rs)"),
-    ("D3", "configuration errors at startup are the shell's (shell/tests/config_load.rs, shell/tests/cli.rs); scenario headers go through the same Config deserialisation and validation"),
-    ("D20", "write coalescing is the shell's writer; scenarios see each frame in order"),
+/// Where the decisions are recorded, relative to the scenario folder. Every `### D<n>`
+/// heading there is a decision that needs a scenario, a shell test or an entry in
+/// [`UNCOVERED_DECISIONS`].
+pub const DECISIONS_FILE: &str = "../docs/DECISIONS.md";
+
+/// Decisions that live entirely in the shell and cannot be observed through the engine,
+/// with the shell tests that show them.
+pub const SHELL_DECISIONS: &[(&str, &str)] = &[
+    ("D2", "shell/tests/config_load.rs: `every_key_can_be_overridden_from_the_environment`, `the_seeds_documented_variables_work` (both spellings), `bad_env_values_name_the_variable_the_key_and_what_is_accepted`"),
+    ("D3", "shell/tests/config_load.rs: `file_errors_name_the_key_the_value_and_the_file`, `bad_env_values_name_the_variable_the_key_and_what_is_accepted`; shell/tests/cli.rs: `a_bad_config_stops_start_up_with_exit_1`, `validate_config_reports_a_summary_or_the_bad_key`. Scenario headers go through the same Config deserialisation and validation"),
+    ("D20", "shell/tests/e2e_rooms.rs: `a_burst_arrives_complete_and_in_order` (batching is on by default: 500 frames each arrive whole and in order); the batch cap is the unit test `batches_are_capped_and_close_comes_after_the_frames` in shell/src/outbox.rs. Scenarios see each frame in order"),
+    ("D32", "shell/tests/config_load.rs: `the_seeds_example_config_loads` (the original's example, with `coordination.*` keys that do nothing here), `every_key_can_be_overridden_from_the_environment` (every key is accepted, with or without effect), `printed_config_loads_back_identically`"),
+    ("D39", "shell/tests/unfinished_budget.rs: `an_announced_message_holds_only_what_arrived`, `over_the_budget_the_largest_holders_are_closed_first`"),
+    ("D41", "shell/tests/forwarding.rs: `with_the_proxy_protocol_a_trusted_peer_must_send_it_and_others_must_not`; shell/tests/cli.rs: `trusted_proxies_come_from_a_comma_separated_variable_and_bad_entries_stop_the_server` (the PROXY protocol without trusted proxies stops the server); shell/tests/behind_proxies.rs: `behind_haproxy_with_proxy_protocol_v2_each_client_is_its_own_address`"),
+    ("D42", "shell/tests/forwarding.rs: `with_the_proxy_protocol_the_header_names_the_client` (the client's own `X-Forwarded-For` is ignored, nginx behind HAProxy, `LOCAL` is served as the proxy)"),
+    ("D43", "shell/tests/forwarding.rs: `each_client_a_trusted_proxy_names_has_its_own_per_ip_allowance` (read from the right, trusted hops skipped), `forwarding_headers_from_untrusted_peers_are_ignored`, `unreadable_forwarding_headers_from_a_trusted_proxy_get_400` (`unknown`, `_hidden`, unquoted IPv6, no `for=`)"),
+    ("D44", "shell/tests/forwarding.rs: `unreadable_forwarding_headers_from_a_trusted_proxy_get_400` (`Forwarded` and `X-Forwarded-For` naming different clients)"),
+    ("D45", "shell/tests/forwarding.rs: `unreadable_forwarding_headers_from_a_trusted_proxy_get_400` (400 and the connection closed, never the proxy's address), `with_the_proxy_protocol_a_trusted_peer_must_send_it_and_others_must_not` (a missing or malformed PROXY header); the rate-limited warning is the unit test `warnings_are_limited_to_one_per_interval_and_count_the_rest` in shell/src/forwarding/mod.rs"),
+    ("D46", "shell/tests/forwarding.rs: `unreadable_forwarding_headers_from_a_trusted_proxy_get_400` (headers over 2 KiB, over 32 hops); the other bounds (1024 entries, PROXY header sizes, CIDR host bits, IPv4-mapped addresses) are not shown by a test in shell/tests (host bits: the core's unit test `trusted_proxies_name_the_bad_entry_and_what_is_accepted`)"),
+    ("D47", "shell/tests/hostile.rs: `conflicting_or_duplicate_content_lengths_get_400_and_the_connection_closes`"),
+    ("D48", "shell/tests/hostile.rs: `upgrades_rfc_6455_refuses_get_400_and_never_101`"),
+    ("D49", "shell/tests/forwarding.rs: `each_client_a_trusted_proxy_names_has_its_own_per_ip_allowance`, `forwarding_headers_from_untrusted_peers_are_ignored`; shell/tests/behind_proxies.rs: `behind_nginx_terminating_tls_each_client_is_its_own_address` (the per-IP connection cap; the room and spectator rate limits are counted by the engine for the address the shell gives it, as in the scenarios with `connect NAME ip=…`)"),
 ];
 
-/// Decisions D1..D23 of docs/DECISIONS.md (the first 23): each needs a scenario or a shell test.
-pub const DECISIONS: usize = 23;
+/// Decisions with neither a scenario nor a shell test, and where they are checked
+/// instead. An entry here is a gap, shown as such in `COVERAGE.md`; it must go once a
+/// scenario or shell test shows the decision.
+pub const UNCOVERED_DECISIONS: &[(&str, &str)] = &[(
+    "D31",
+    "a refused configuration is not a transcript, and no test in shell/tests sets `tls.enabled` or `token_binding.enabled`; only the core's unit test `tls_and_token_binding_are_refused` (core/src/config/validate.rs) checks the refusal",
+)];
+
+/// The decisions of a DECISIONS file: `(id, title)` of each `### D<n> — title` heading,
+/// in order.
+pub fn parse_decisions(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("### ")?;
+            let (id, title) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let digits = id.strip_prefix('D')?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let title = title.trim().trim_start_matches(['—', '-']).trim();
+            Some((id.to_owned(), title.to_owned()))
+        })
+        .collect()
+}
 
 /// What the scenarios cover.
 #[derive(Clone, Debug, Default)]
 pub struct Coverage {
+    /// The decisions of docs/DECISIONS.md, `(id, title)`.
+    decisions: Vec<(String, String)>,
     scenarios: usize,
     stanzas: usize,
     client: BTreeMap<String, BTreeSet<String>>,
@@ -67,10 +109,18 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    /// Scans every scenario under `dir` (pending ones excluded).
+    /// Scans every scenario under `dir` (pending ones excluded), and the decisions of
+    /// [`DECISIONS_FILE`].
     pub fn scan(dir: &Path) -> Result<Coverage, String> {
         let (files, _) = collect(&[dir.to_path_buf()])?;
-        let mut c = Coverage::default();
+        let decisions_file = dir.join(DECISIONS_FILE);
+        let text = std::fs::read_to_string(&decisions_file)
+            .map_err(|e| format!("{}: cannot read: {e}", decisions_file.display()))?;
+        let decisions = parse_decisions(&text);
+        if decisions.is_empty() {
+            return Err(format!("{}: no `### D<n> — title` headings", decisions_file.display()));
+        }
+        let mut c = Coverage { decisions, ..Coverage::default() };
         for file in files {
             let scenario = Scenario::load(&file)?;
             c.add(&scenario, &relative(dir, &file));
@@ -152,10 +202,37 @@ impl Coverage {
             let evidence = TIMERS.iter().find(|(t, _)| t == topic).map_or("", |(_, e)| e);
             out.push(format!("{scenario} claims {topic} but its expected output never shows {evidence}"));
         }
-        for n in 1..=DECISIONS {
-            let id = format!("D{n}");
-            if !self.topics.contains_key(&id) && !SHELL_DECISIONS.iter().any(|(d, _)| *d == id) {
-                out.push(format!("decision {id} (no scenario `covers` it)"));
+        let known = |id: &str| self.decisions.iter().any(|(d, _)| d == id);
+        for (id, _) in &self.decisions {
+            let scenarios = self.topics.contains_key(id);
+            let shell = SHELL_DECISIONS.iter().any(|(d, _)| d == id);
+            let uncovered = UNCOVERED_DECISIONS.iter().any(|(d, _)| d == id);
+            if !scenarios && !shell && !uncovered {
+                out.push(format!(
+                    "decision {id} (no scenario `covers` it, and it is not in SHELL_DECISIONS or UNCOVERED_DECISIONS)"
+                ));
+            }
+            if uncovered && (scenarios || shell) {
+                out.push(format!(
+                    "decision {id} is listed as uncovered but a scenario or shell test shows it"
+                ));
+            }
+        }
+        for (id, _) in SHELL_DECISIONS.iter().chain(UNCOVERED_DECISIONS) {
+            if !known(id) {
+                out.push(format!("decision {id} is listed in coverage.rs but not in docs/DECISIONS.md"));
+            }
+        }
+        for (topic, scenarios) in &self.topics {
+            let is_decision = topic
+                .strip_prefix('D')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if is_decision && !known(topic) {
+                let names: Vec<&str> = scenarios.iter().map(String::as_str).collect();
+                out.push(format!(
+                    "{} covers {topic}, which docs/DECISIONS.md does not have",
+                    names.join(", ")
+                ));
             }
         }
         out
@@ -167,8 +244,10 @@ impl Coverage {
         s.push_str("# Scenario coverage\n\n");
         s.push_str(
             "Generated by `cargo run -p signal-fish-sim -- coverage` from the scenarios in this folder \
-             (`pending/` excluded). `cargo test` fails when this file is out of date or when a client \
-             message, server message, reachable error code, timer or decision has no scenario.\n\n",
+             (`pending/` excluded) and the decisions of docs/DECISIONS.md. `cargo test` fails when \
+             this file is out of date, when a client message, server message, reachable error code or \
+             timer has no scenario, or when a decision has neither a scenario nor a shell test and is \
+             not listed below as a gap.\n\n",
         );
         s.push_str(&format!("{} scenarios, {} stanzas.\n\n", self.scenarios, self.stanzas));
         section(
@@ -197,14 +276,26 @@ impl Coverage {
         s.push('\n');
         section(&mut s, "Close codes", "Close", self.closes.keys().cloned(), &self.closes);
         section(&mut s, "Timers", "Timer", TIMERS.iter().map(|(t, _)| t.to_string()), &self.topics);
-        let decisions: Vec<String> = (1..=DECISIONS)
-            .map(|n| format!("D{n}"))
-            .filter(|d| !SHELL_DECISIONS.iter().any(|(s, _)| s == d))
-            .collect();
-        section(&mut s, "Decisions (docs/DECISIONS.md)", "Decision", decisions.into_iter(), &self.topics);
-        s.push_str("### Decisions outside the engine\n\n| Decision | Where |\n|---|---|\n");
-        for (d, why) in SHELL_DECISIONS {
-            s.push_str(&format!("| {d} | {why} |\n"));
+        s.push_str("## Decisions (docs/DECISIONS.md)\n\n| Decision | Title | Scenarios |\n|---|---|---|\n");
+        let in_list = |list: &[(&str, &str)], id: &str| list.iter().any(|(d, _)| *d == id);
+        for (id, title) in &self.decisions {
+            if in_list(SHELL_DECISIONS, id) || in_list(UNCOVERED_DECISIONS, id) {
+                continue;
+            }
+            s.push_str(&format!("| {id} | {title} | {} |\n", links(self.topics.get(id))));
+        }
+        s.push('\n');
+        for (heading, column, list) in [
+            ("Decisions outside the engine, shown by shell tests", "Where", SHELL_DECISIONS),
+            ("Decisions without a scenario or shell test", "Checked only by", UNCOVERED_DECISIONS),
+        ] {
+            s.push_str(&format!("### {heading}\n\n| Decision | Title | {column} |\n|---|---|---|\n"));
+            for (id, title) in &self.decisions {
+                if let Some((_, what)) = list.iter().find(|(d, _)| d == id) {
+                    s.push_str(&format!("| {id} | {title} | {what} |\n"));
+                }
+            }
+            s.push('\n');
         }
         s
     }
@@ -219,15 +310,19 @@ fn section(
 ) {
     s.push_str(&format!("## {title}\n\n| {column} | Scenarios |\n|---|---|\n"));
     for key in keys {
-        let names = map.get(&key).map(|set| set.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
-        let listed = if names.is_empty() {
-            "**none**".to_owned()
-        } else {
-            names.iter().map(|n| format!("[{n}]({n})")).collect::<Vec<_>>().join(", ")
-        };
-        s.push_str(&format!("| `{key}` | {listed} |\n"));
+        s.push_str(&format!("| `{key}` | {} |\n", links(map.get(&key))));
     }
     s.push('\n');
+}
+
+/// Links to scenarios, or **none**.
+fn links(names: Option<&BTreeSet<String>>) -> String {
+    match names {
+        Some(names) if !names.is_empty() => {
+            names.iter().map(|n| format!("[{n}]({n})")).collect::<Vec<_>>().join(", ")
+        }
+        _ => "**none**".to_owned(),
+    }
 }
 
 fn relative(dir: &Path, file: &Path) -> String {
@@ -289,6 +384,32 @@ mod tests {
             Some(r#"1008 "slow consumer""#.to_owned())
         );
         assert_eq!(message_type(r#"{"type":"Ping"}"#), Some("Ping".to_owned()));
+    }
+
+    #[test]
+    fn decisions_are_read_from_their_headings() {
+        let text = "# Decisions\n\n### D1 — Open defaults\n\ntext D2\n## Later\n### D24 — Spectator `X`\n### Dx — no\n#### D9 — too deep\n";
+        assert_eq!(
+            parse_decisions(text),
+            vec![
+                ("D1".to_owned(), "Open defaults".to_owned()),
+                ("D24".to_owned(), "Spectator `X`".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_decision_needs_a_scenario_or_a_listing() {
+        let decisions = vec![("D2".to_owned(), "shell".to_owned()), ("D99".to_owned(), "new".to_owned())];
+        let mut c = Coverage { decisions, ..Coverage::default() };
+        let decision_problems =
+            |c: &Coverage| c.missing().into_iter().filter(|m| m.contains("D99")).collect::<Vec<_>>();
+        assert_eq!(decision_problems(&c).len(), 1, "{:?}", c.missing());
+        assert!(c.missing().iter().any(|m| m.contains("D31 is listed in coverage.rs but not")));
+        c.topics.entry("D99".to_owned()).or_default().insert("x.scn".to_owned());
+        assert!(decision_problems(&c).is_empty(), "{:?}", c.missing());
+        c.topics.entry("D100".to_owned()).or_default().insert("y.scn".to_owned());
+        assert!(c.missing().iter().any(|m| m == "y.scn covers D100, which docs/DECISIONS.md does not have"));
     }
 
     #[test]
