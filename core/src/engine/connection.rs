@@ -1,11 +1,16 @@
-//! Per-connection state.
+//! Connections: their state, and their admission on `Opened` (the per-IP and global
+//! connection caps, BEHAVIOUR §1; DECISIONS D15 for the reconnection opt-in).
 
 use core::net::IpAddr;
+use std::time::Duration;
 
 use uuid::Uuid;
 
 use super::room::RoomKey;
-use crate::protocol::GameDataEncoding;
+use super::timers::Timer;
+use super::{close_code, Engine};
+use crate::event::{Action, ConnId};
+use crate::protocol::{ErrorCode, GameDataEncoding, ServerMessage};
 use crate::Instant;
 
 /// What a connection is doing in the room world. A connection is a player of one room or
@@ -45,4 +50,89 @@ pub(crate) struct Connection {
     pub liveness_at: Instant,
     /// Room membership.
     pub role: Role,
+}
+
+impl Engine {
+    pub(super) fn on_opened(&mut self, conn: ConnId, ip: IpAddr, target: &str, out: &mut Vec<Action>) {
+        if self.conns.contains_key(&conn) {
+            // A duplicate id is a caller bug; never let it corrupt the existing connection.
+            return;
+        }
+        if self.shutting_down {
+            out.push(Action::Close { conn, code: close_code::GOING_AWAY, reason: "server shutting down" });
+            return;
+        }
+        let limit = self.config.security.max_connections_per_ip;
+        let current = self.ips.get(&ip).map_or(0, |s| s.connections);
+        if current >= limit {
+            self.counters.connections_rejected_total += 1;
+            let text = format!("Too many connections from your IP ({current}/{limit})");
+            self.send(conn, &ServerMessage::error(text, ErrorCode::TooManyConnections), out);
+            out.push(Action::Close { conn, code: close_code::POLICY, reason: "too many connections" });
+            return;
+        }
+        let global = self.config.server.max_connections;
+        if self.conns.len() >= global {
+            self.counters.connections_rejected_total += 1;
+            let text = format!("Server is at capacity ({global}/{global} connections)");
+            self.send(conn, &ServerMessage::error(text, ErrorCode::TooManyConnections), out);
+            out.push(Action::Close { conn, code: close_code::TRY_AGAIN_LATER, reason: "server at capacity" });
+            return;
+        }
+
+        let state = self.ips.entry(ip).or_default();
+        state.connections += 1;
+        if let Some(at) = state.purge_at.take() {
+            self.timers.cancel(at, Timer::IpWindow(ip));
+        }
+        let auth_required = self.config.security.require_websocket_auth;
+        let auth_deadline =
+            auth_required.then(|| self.now + Duration::from_secs(self.config.websocket.auth_timeout_secs));
+        let liveness_at = self.now + Duration::from_secs(self.config.server.ping_timeout);
+        let player_id = self.rng.uuid_v4();
+        self.conns.insert(
+            conn,
+            Connection {
+                player_id,
+                ip,
+                wants_token: wants_reconnection_token(target),
+                authenticated: !auth_required,
+                authenticate_answered: false,
+                app: None,
+                format: GameDataEncoding::Json,
+                auth_deadline,
+                last_inbound: self.now,
+                liveness_at,
+                role: Role::Idle,
+            },
+        );
+        if let Some(at) = auth_deadline {
+            self.timers.schedule(at, Timer::AuthDeadline(conn));
+        }
+        self.timers.schedule(liveness_at, Timer::Liveness(conn));
+        self.counters.connections_total += 1;
+    }
+}
+
+/// Whether the upgrade target opts in to reconnection tokens (DECISIONS D15).
+fn wants_reconnection_token(target: &str) -> bool {
+    let Some((_, query)) = target.split_once('?') else { return false };
+    query.split('&').any(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        key == "reconnection_token" && (value.eq_ignore_ascii_case("true") || value == "1")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wants_reconnection_token;
+
+    #[test]
+    fn opt_in_query() {
+        assert!(wants_reconnection_token("/v2/ws?reconnection_token=true"));
+        assert!(wants_reconnection_token("/v2/ws?a=b&reconnection_token=1"));
+        assert!(!wants_reconnection_token("/v2/ws"));
+        assert!(!wants_reconnection_token("/v2/ws?reconnection_token=false"));
+        assert!(!wants_reconnection_token("/v2/ws?reconnection_tokens=true"));
+    }
 }
