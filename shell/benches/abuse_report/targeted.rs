@@ -35,8 +35,14 @@ impl Targeted {
     }
 
     /// `clients` connections, each from its own address, joining and leaving `code` of
-    /// `game` as spectators as fast as the server answers.
-    pub fn spectator_churn(addr: SocketAddr, game: &str, code: &str, clients: usize) -> Targeted {
+    /// `game` as spectators, each at most `per_second` join attempts per second.
+    pub fn spectator_churn(
+        addr: SocketAddr,
+        game: &str,
+        code: &str,
+        clients: usize,
+        per_second: u32,
+    ) -> Targeted {
         let mut targeted = Targeted::new();
         for i in 0..clients {
             let (stop, accepted, refused) =
@@ -46,16 +52,18 @@ impl Targeted {
             );
             targeted.threads.push(std::thread::spawn(move || {
                 let mut client = Client::connect_from(addr, "/v2/ws", Some(&fresh_ip()));
+                let mut pace = Pace::new(per_second);
                 for _ in 0..MAX_ITERATIONS {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
+                    pace.wait();
                     client.send_json(&join);
-                    let reply = client.recv();
-                    if reply["type"] == "SpectatorJoined" {
+                    let reply = answer(&mut client, &["SpectatorJoined", "SpectatorJoinFailed"]);
+                    if reply == "SpectatorJoined" {
                         accepted.fetch_add(1, Ordering::Relaxed);
                         client.send_json(r#"{"type":"LeaveSpectator"}"#);
-                        client.expect("SpectatorLeft");
+                        answer(&mut client, &["SpectatorLeft"]);
                     } else {
                         refused.fetch_add(1, Ordering::Relaxed);
                     }
@@ -65,18 +73,21 @@ impl Targeted {
         targeted
     }
 
-    /// `clients` threads requesting `/metrics` one after another, as fast as answered.
-    pub fn metrics_flood(addr: SocketAddr, clients: usize) -> Targeted {
+    /// `clients` threads requesting `path` one after another, each at most `per_second`
+    /// requests per second.
+    pub fn http_flood(addr: SocketAddr, path: &'static str, clients: usize, per_second: u32) -> Targeted {
         let mut targeted = Targeted::new();
         for _ in 0..clients {
             let (stop, accepted, refused) =
                 (targeted.stop.clone(), targeted.accepted.clone(), targeted.refused.clone());
             targeted.threads.push(std::thread::spawn(move || {
+                let mut pace = Pace::new(per_second);
                 for _ in 0..MAX_ITERATIONS {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    match http(addr, "GET", "/metrics", &[]).status {
+                    pace.wait();
+                    match http(addr, "GET", path, &[]).status {
                         200 => accepted.fetch_add(1, Ordering::Relaxed),
                         _ => refused.fetch_add(1, Ordering::Relaxed),
                     };
@@ -96,6 +107,18 @@ impl Targeted {
     }
 }
 
+/// The type of the next message that is one of `kinds`, skipping room broadcasts (a
+/// spectator hears the other churners come and go).
+fn answer(client: &mut Client, kinds: &[&str]) -> String {
+    loop {
+        let message = client.recv();
+        let kind = message["type"].as_str().unwrap_or_default();
+        if kinds.contains(&kind) {
+            return kind.to_owned();
+        }
+    }
+}
+
 /// Creates `rooms` rooms of one game from one connection (create, leave, repeat): empty
 /// rooms live for `server.empty_room_timeout`. The server must allow that many
 /// creations per IP.
@@ -105,6 +128,26 @@ pub fn fill_rooms(addr: SocketAddr, rooms: usize) {
         host.join(&format!("filler{}", i % 10), "Host", None);
         host.send_json(r#"{"type":"LeaveRoom"}"#);
         host.expect("RoomLeft");
+    }
+}
+
+/// Spaces a loop's iterations to at most a rate (a steady request rate, like a client's).
+struct Pace {
+    interval: Duration,
+    next: std::time::Instant,
+}
+
+impl Pace {
+    fn new(per_second: u32) -> Pace {
+        Pace { interval: Duration::from_secs(1) / per_second.max(1), next: std::time::Instant::now() }
+    }
+
+    fn wait(&mut self) {
+        let now = std::time::Instant::now();
+        if self.next > now {
+            std::thread::sleep(self.next - now);
+        }
+        self.next = self.next.max(now) + self.interval;
     }
 }
 
