@@ -103,8 +103,8 @@ impl Engine {
         let Some(limit) = self.config.security.authorized_apps[index].rate_limit_per_minute else {
             return true;
         };
-        let now = self.now;
-        let log = self.app_auth_log.entry(index).or_default();
+        let now = self.clock.now;
+        let log = self.sources.app_auth_log.entry(index).or_default();
         while log.front().is_some_and(|t| now.saturating_duration_since(*t) >= APP_WINDOW) {
             log.pop_front();
         }

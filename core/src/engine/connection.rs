@@ -63,7 +63,7 @@ impl Engine {
             return;
         }
         let limit = self.config.security.max_connections_per_ip;
-        let current = self.ips.get(&ip).map_or(0, |s| s.connections);
+        let current = self.sources.ips.get(&ip).map_or(0, |s| s.connections);
         if current >= limit {
             self.counters.connections_rejected_total += 1;
             let text = format!("Too many connections from your IP ({current}/{limit})");
@@ -80,15 +80,15 @@ impl Engine {
             return;
         }
 
-        let state = self.ips.entry(ip).or_default();
+        let state = self.sources.ips.entry(ip).or_default();
         state.connections += 1;
         if let Some(at) = state.purge_at.take() {
             self.timers.cancel(at, Timer::IpWindow(ip));
         }
         let auth_required = self.config.security.require_websocket_auth;
-        let auth_deadline =
-            auth_required.then(|| self.now + Duration::from_secs(self.config.websocket.auth_timeout_secs));
-        let liveness_at = self.now + Duration::from_secs(self.config.server.ping_timeout);
+        let auth_deadline = auth_required
+            .then(|| self.clock.now + Duration::from_secs(self.config.websocket.auth_timeout_secs));
+        let liveness_at = self.clock.now + Duration::from_secs(self.config.server.ping_timeout);
         let player_id = self.rng.uuid_v4();
         self.conns.insert(
             conn,
@@ -101,7 +101,7 @@ impl Engine {
                 app: None,
                 format: GameDataEncoding::Json,
                 auth_deadline,
-                last_inbound: self.now,
+                last_inbound: self.clock.now,
                 liveness_at,
                 role: Role::Idle,
             },

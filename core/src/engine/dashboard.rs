@@ -64,7 +64,7 @@ impl Engine {
         let fields = &self.config.metrics.dashboard_cache_history_fields;
         let has = |f: DashboardField| fields.contains(&f);
         let mut sample = self.live_sample();
-        self.dashboard.latest = Some(sample.clone());
+        self.reporting.dashboard.latest = Some(sample.clone());
         let any = [
             DashboardField::ActiveRooms,
             DashboardField::RoomsByGame,
@@ -85,13 +85,14 @@ impl Engine {
         if !has(DashboardField::GamePercentiles) {
             sample.game_percentiles = None;
         }
-        if self.dashboard.history.len() >= self.dashboard.capacity {
-            self.dashboard.history.pop_front();
+        if self.reporting.dashboard.history.len() >= self.reporting.dashboard.capacity {
+            self.reporting.dashboard.history.pop_front();
         }
-        self.dashboard.history.push_back(sample);
-        self.dashboard.last_refresh = Some(self.now);
+        self.reporting.dashboard.history.push_back(sample);
+        self.reporting.dashboard.last_refresh = Some(self.clock.now);
         self.counters.dashboard_refreshes_total += 1;
-        let next = self.now + Duration::from_secs(self.config.metrics.dashboard_cache_refresh_interval_secs);
+        let next =
+            self.clock.now + Duration::from_secs(self.config.metrics.dashboard_cache_refresh_interval_secs);
         self.timers.schedule(next, Timer::Dashboard);
     }
 

@@ -48,11 +48,11 @@ impl Engine {
     }
 
     fn reserve_seat(&mut self, key: RoomKey, player_id: Uuid) {
-        let deadline = self.now + Duration::from_secs(self.config.server.reconnection_window);
+        let deadline = self.clock.now + Duration::from_secs(self.config.server.reconnection_window);
         let room = self.rooms.get_mut(&key).expect("seated players have rooms");
         let seat = room.seat_mut(player_id).expect("seated players have seats");
         seat.presence = Presence::Away { deadline, missed: ReplayBuffer::default() };
-        self.population.away_players += 1;
+        self.reporting.population.away_players += 1;
         self.timers.schedule(deadline, Timer::Reservation(player_id));
         self.counters.reconnection_tokens_issued_total += 1;
     }
@@ -94,7 +94,7 @@ impl Engine {
         let seat = room.seats.remove(index);
         if let Presence::Away { deadline, .. } = seat.presence {
             self.timers.cancel(deadline, Timer::Reservation(player_id));
-            self.population.away_players -= 1;
+            self.reporting.population.away_players -= 1;
         }
         let held_authority = room.authority == Some(player_id);
         if held_authority {
@@ -107,7 +107,7 @@ impl Engine {
             room.ready.clear();
         }
         self.seat_index.remove(&player_id);
-        self.evictions.retain(|p| *p != player_id);
+        self.reservations.evictions.retain(|p| *p != player_id);
         self.counters.players_left_total += 1;
         if let Some(conn) = leaver {
             if let Some(c) = self.conns.get_mut(&conn) {
@@ -134,7 +134,7 @@ impl Engine {
     /// Records room activity (D11). The expiry deadline only moves earlier when the room
     /// has just emptied; then the timer is re-armed, otherwise it re-arms lazily.
     pub(super) fn touch_room(&mut self, key: RoomKey) {
-        let now = self.now;
+        let now = self.clock.now;
         let room = self.rooms.get_mut(&key).expect("caller holds a live key");
         room.last_activity = now;
         let deadline = self.room_deadline(key);
@@ -160,7 +160,7 @@ impl Engine {
             return;
         }
         let deadline = self.room_deadline(key);
-        if deadline > self.now {
+        if deadline > self.clock.now {
             let room = self.rooms.get_mut(&key).expect("checked");
             room.expiry_at = deadline;
             self.timers.schedule(deadline, Timer::RoomExpiry(key));
@@ -181,7 +181,7 @@ impl Engine {
         self.timers.cancel(room.expiry_at, Timer::RoomExpiry(key));
         for seat in &room.seats {
             self.seat_index.remove(&seat.player_id);
-            self.evictions.retain(|p| *p != seat.player_id);
+            self.reservations.evictions.retain(|p| *p != seat.player_id);
             self.counters.players_left_total += 1;
             match seat.presence {
                 Presence::Here(conn) => {
@@ -192,7 +192,7 @@ impl Engine {
                 }
                 Presence::Away { deadline, .. } => {
                     self.timers.cancel(deadline, Timer::Reservation(seat.player_id));
-                    self.population.away_players -= 1;
+                    self.reporting.population.away_players -= 1;
                     self.bury(seat.player_id, TombstoneReason::RoomGone);
                 }
             }
@@ -203,25 +203,25 @@ impl Engine {
             reason: Some(SpectatorStateChangeReason::RoomClosed),
             current_spectators: Vec::new(),
         };
-        self.population.spectators -= room.watchers.len();
+        self.reporting.population.spectators -= room.watchers.len();
         for watcher in &room.watchers {
             if let Some(c) = self.conns.get_mut(&watcher.conn) {
                 c.role = Role::Idle;
             }
             self.send(watcher.conn, &closed, out);
         }
-        self.room_index.remove(&(room.game.clone(), room.code.clone()));
-        if let Some(count) = self.rooms_per_game.get_mut(&room.game) {
+        self.directory.by_code.remove(&(room.game.clone(), room.code.clone()));
+        if let Some(count) = self.directory.per_game.get_mut(&room.game) {
             *count -= 1;
             if *count == 0 {
-                self.rooms_per_game.remove(&room.game);
+                self.directory.per_game.remove(&room.game);
             }
         }
         if let Some(app) = room.creator_app {
-            if let Some(count) = self.rooms_per_app.get_mut(&app) {
+            if let Some(count) = self.directory.per_app.get_mut(&app) {
                 *count -= 1;
                 if *count == 0 {
-                    self.rooms_per_app.remove(&app);
+                    self.directory.per_app.remove(&app);
                 }
             }
         }

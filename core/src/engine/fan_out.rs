@@ -71,7 +71,7 @@ impl Engine {
                         text,
                         limits,
                         &mut self.counters,
-                        &mut self.evictions,
+                        &mut self.reservations.evictions,
                     ),
                     Some(Frame::Binary(_)) => unreachable!("replay is JSON: away members get text"),
                     None => {}

@@ -65,7 +65,7 @@ impl Engine {
             }
         }
         ensure!(self.conns.len() <= config.server.max_connections, "global connection cap exceeded");
-        for (ip, state) in &self.ips {
+        for (ip, state) in &self.sources.ips {
             let live = per_ip.get(ip).copied().unwrap_or(0);
             ensure!(
                 state.connections == live,
@@ -76,7 +76,7 @@ impl Engine {
             ensure!(live > 0 || state.purge_at.is_some(), "IP {ip} is kept without connections or window");
         }
         for ip in per_ip.keys() {
-            ensure!(self.ips.contains_key(ip), "IP {ip} has connections but no entry");
+            ensure!(self.sources.ips.contains_key(ip), "IP {ip} has connections but no entry");
         }
 
         let mut seats = BTreeSet::new();
@@ -164,7 +164,7 @@ impl Engine {
                 }
             }
         }
-        for ((game, code), key) in &self.room_index {
+        for ((game, code), key) in &self.directory.by_code {
             let room = self.rooms.get(key);
             ensure!(
                 room.is_some_and(|r| r.game == *game && r.code == *code),
@@ -172,17 +172,20 @@ impl Engine {
             );
         }
         ensure!(seats.len() == self.seat_index.len(), "seat index has stale entries");
-        ensure!(self.room_index.len() == self.rooms.len(), "room index has stale entries");
-        for (game, count) in &self.rooms_per_game {
+        ensure!(self.directory.by_code.len() == self.rooms.len(), "room index has stale entries");
+        for (game, count) in &self.directory.per_game {
             ensure!(per_game.get(game.as_str()) == Some(count), "room count of game {game} drifted");
             ensure!(*count <= config.server.max_rooms_per_game, "game {game} over its room cap");
         }
-        ensure!(per_game.len() == self.rooms_per_game.len(), "per-game counts have stale entries");
-        ensure!(self.evictions.is_empty(), "evictions left unprocessed");
-        ensure!(self.quarantine.len() == self.quarantined.len(), "quarantine set and queue differ");
-        ensure!(away == self.population.away_players, "away-player count drifted");
+        ensure!(per_game.len() == self.directory.per_game.len(), "per-game counts have stale entries");
+        ensure!(self.reservations.evictions.is_empty(), "evictions left unprocessed");
+        ensure!(
+            self.directory.quarantine.len() == self.directory.quarantined.len(),
+            "quarantine set and queue differ"
+        );
+        ensure!(away == self.reporting.population.away_players, "away-player count drifted");
         let watching: usize = self.rooms.values().map(|r| r.watchers.len()).sum();
-        ensure!(watching == self.population.spectators, "spectator count drifted");
+        ensure!(watching == self.reporting.population.spectators, "spectator count drifted");
         Ok(())
     }
 }

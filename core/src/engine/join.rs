@@ -71,7 +71,7 @@ impl Engine {
         let ip = c.ip;
         let existing = code
             .as_ref()
-            .and_then(|code| self.room_index.get(&(request.game_name.clone(), code.clone())))
+            .and_then(|code| self.directory.by_code.get(&(request.game_name.clone(), code.clone())))
             .copied();
         // A chosen code that names no room creates one, and counts as a creation: the
         // creation quota must not be sidestepped by picking codes (DECISIONS D18).
@@ -145,7 +145,7 @@ impl Engine {
             ));
         }
         self.counters.room_cap_checks_total += 1;
-        let in_game = self.rooms_per_game.get(&request.game_name).copied().unwrap_or(0);
+        let in_game = self.directory.per_game.get(&request.game_name).copied().unwrap_or(0);
         if in_game >= server.max_rooms_per_game {
             self.counters.room_cap_denials_total += 1;
             return Err((
@@ -159,7 +159,7 @@ impl Engine {
         let app = self.conns[&conn].app;
         if let Some(index) = app {
             let entry = &self.config.security.authorized_apps[index];
-            let in_app = self.rooms_per_app.get(&index).copied().unwrap_or(0);
+            let in_app = self.directory.per_app.get(&index).copied().unwrap_or(0);
             if let Some(limit) = entry.max_rooms {
                 if in_app >= limit as usize {
                     self.counters.room_cap_denials_total += 1;
@@ -181,9 +181,9 @@ impl Engine {
             .clone();
         let seat = self.new_seat(conn, request.player_name);
         let player_id = seat.player_id;
-        let key = RoomKey(self.next_room_key);
-        self.next_room_key += 1;
-        let expiry_at = self.now + Duration::from_secs(self.config.server.inactive_room_timeout);
+        let key = RoomKey(self.directory.next_key);
+        self.directory.next_key += 1;
+        let expiry_at = self.clock.now + Duration::from_secs(self.config.server.inactive_room_timeout);
         let room = Room {
             id: self.rng.uuid_v4(),
             code: code.clone(),
@@ -196,16 +196,16 @@ impl Engine {
             authority: supports_authority.then_some(player_id),
             lobby: LobbyState::Waiting,
             ready: Vec::new(),
-            last_activity: self.now,
+            last_activity: self.clock.now,
             expiry_at,
             creator_app: app,
             spectator_admissions: AdmissionWindow::default(),
         };
         self.timers.schedule(expiry_at, Timer::RoomExpiry(key));
-        self.room_index.insert((request.game_name.clone(), code), key);
-        *self.rooms_per_game.entry(request.game_name).or_default() += 1;
+        self.directory.by_code.insert((request.game_name.clone(), code), key);
+        *self.directory.per_game.entry(request.game_name).or_default() += 1;
         if let Some(index) = app {
-            *self.rooms_per_app.entry(index).or_default() += 1;
+            *self.directory.per_app.entry(index).or_default() += 1;
         }
         self.rooms.insert(key, room);
         self.seat_index.insert(player_id, key);
@@ -271,7 +271,9 @@ impl Engine {
         for _ in 0..ROOM_CODE_ATTEMPTS {
             let code = format!("{prefix}{}", self.rng.room_code(length - prefix.len()));
             let candidate = (game.to_owned(), code);
-            if !self.room_index.contains_key(&candidate) && !self.quarantined.contains(&candidate) {
+            if !self.directory.by_code.contains_key(&candidate)
+                && !self.directory.quarantined.contains(&candidate)
+            {
                 return Ok(candidate.1);
             }
         }
@@ -281,20 +283,20 @@ impl Engine {
     /// Keeps a freed code out of generation for a while (bounded).
     pub(super) fn quarantine_code(&mut self, game: String, code: String) {
         self.purge_quarantine();
-        if self.quarantine.len() >= MAX_QUARANTINED_CODES {
-            if let Some((_, g, c)) = self.quarantine.pop_front() {
-                self.quarantined.remove(&(g, c));
+        if self.directory.quarantine.len() >= MAX_QUARANTINED_CODES {
+            if let Some((_, g, c)) = self.directory.quarantine.pop_front() {
+                self.directory.quarantined.remove(&(g, c));
             }
         }
-        if self.quarantined.insert((game.clone(), code.clone())) {
-            self.quarantine.push_back((self.now + CODE_QUARANTINE, game, code));
+        if self.directory.quarantined.insert((game.clone(), code.clone())) {
+            self.directory.quarantine.push_back((self.clock.now + CODE_QUARANTINE, game, code));
         }
     }
 
     fn purge_quarantine(&mut self) {
-        while self.quarantine.front().is_some_and(|(until, _, _)| *until <= self.now) {
-            if let Some((_, g, c)) = self.quarantine.pop_front() {
-                self.quarantined.remove(&(g, c));
+        while self.directory.quarantine.front().is_some_and(|(until, _, _)| *until <= self.clock.now) {
+            if let Some((_, g, c)) = self.directory.quarantine.pop_front() {
+                self.directory.quarantined.remove(&(g, c));
             }
         }
     }

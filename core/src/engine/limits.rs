@@ -37,28 +37,28 @@ impl Engine {
     /// open rate window.
     pub(super) fn release_ip(&mut self, ip: IpAddr) {
         let window = Duration::from_secs(self.config.rate_limit.time_window);
-        let Some(state) = self.ips.get_mut(&ip) else { return };
+        let Some(state) = self.sources.ips.get_mut(&ip) else { return };
         state.connections = state.connections.saturating_sub(1);
         if state.connections > 0 {
             return;
         }
         match state.window_start {
-            Some(start) if start + window > self.now => {
+            Some(start) if start + window > self.clock.now => {
                 let at = start + window;
                 state.purge_at = Some(at);
                 self.timers.schedule(at, Timer::IpWindow(ip));
             }
             _ => {
-                self.ips.remove(&ip);
+                self.sources.ips.remove(&ip);
             }
         }
     }
 
     pub(super) fn on_ip_window_end(&mut self, ip: IpAddr) {
-        if let Some(state) = self.ips.get_mut(&ip) {
+        if let Some(state) = self.sources.ips.get_mut(&ip) {
             state.purge_at = None;
             if state.connections == 0 {
-                self.ips.remove(&ip);
+                self.sources.ips.remove(&ip);
             }
         }
     }
@@ -69,8 +69,8 @@ impl Engine {
         let rl = &self.config.rate_limit;
         let window = Duration::from_secs(rl.time_window);
         let (max_creations, max_joins) = (rl.max_room_creations, rl.max_join_attempts);
-        let now = self.now;
-        let state = self.ips.entry(ip).or_default();
+        let now = self.clock.now;
+        let state = self.sources.ips.entry(ip).or_default();
         match state.window_start {
             Some(start) if now.saturating_duration_since(start) < window => {}
             Some(_) => {

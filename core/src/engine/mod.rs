@@ -77,39 +77,80 @@ const MAX_TOMBSTONES: usize = 16_384;
 const ROOM_CODE_ATTEMPTS: usize = 64;
 
 /// The Signal Fish engine. See the module documentation.
+///
+/// Its state is grouped by what it serves (as quinn-proto groups a connection's), so
+/// each behaviour file touches the parts it owns.
 pub struct Engine {
     config: Config,
     cors: CorsPolicy,
     rng: EngineRng,
-    origin: Instant,
-    unix_micros_at_origin: u64,
-    now: Instant,
+    clock: EngineClock,
     conns: BTreeMap<ConnId, Connection>,
-    ips: BTreeMap<IpAddr, IpState>,
+    /// Per-source limits: client IPs and authenticated apps.
+    sources: Sources,
     rooms: BTreeMap<RoomKey, Room>,
-    room_index: BTreeMap<(String, String), RoomKey>,
-    rooms_per_game: BTreeMap<String, usize>,
-    rooms_per_app: BTreeMap<usize, usize>,
     /// Room of every seated player, present or away.
     seat_index: BTreeMap<Uuid, RoomKey>,
-    /// Reservations that ended without a reconnect, oldest first.
-    tombstones: VecDeque<Tombstone>,
+    /// Room codes and the room counts their limits need.
+    directory: Directory,
+    /// What seat reservations leave behind.
+    reservations: Reservations,
+    timers: TimerTable,
+    counters: Counters,
+    /// Dashboard samples, live gauges and the metrics render budget.
+    reporting: Reporting,
+    shutting_down: bool,
+}
+
+/// The engine's view of time: the latest `now` stepped, and how it maps to wall-clock time.
+struct EngineClock {
+    /// The instant the engine was created at.
+    origin: Instant,
+    /// Wall-clock microseconds at `origin`.
+    unix_micros_at_origin: u64,
+    /// The latest instant stepped (time never runs backwards inside the engine).
+    now: Instant,
+}
+
+/// Limits kept per client source.
+#[derive(Default)]
+struct Sources {
+    /// Connection counts and rate windows per client IP.
+    ips: BTreeMap<IpAddr, IpState>,
+    /// Successful authentication look-ups per app in the last minute.
+    app_auth_log: BTreeMap<usize, VecDeque<Instant>>,
+}
+
+/// Room codes: which room a (game, code) names, the counts per game and per app, and
+/// freed codes kept out of generation for a while (DECISIONS D7).
+struct Directory {
+    by_code: BTreeMap<(String, String), RoomKey>,
+    per_game: BTreeMap<String, usize>,
+    per_app: BTreeMap<usize, usize>,
     /// Freed codes not to be generated again yet: (until, game, code), oldest first.
     quarantine: VecDeque<(Instant, String, String)>,
     quarantined: BTreeSet<(String, String)>,
-    /// Successful authentication look-ups per app in the last minute.
-    app_auth_log: BTreeMap<usize, VecDeque<Instant>>,
-    timers: TimerTable,
-    next_room_key: u64,
-    counters: Counters,
+    /// The next room's internal key.
+    next_key: u64,
+}
+
+/// Reservations that ended: why (for a late `Reconnect`), and the away players whose
+/// replay buffer overflowed during the current step.
+#[derive(Default)]
+struct Reservations {
+    /// Ended without a reconnect, oldest first.
+    tombstones: VecDeque<Tombstone>,
+    /// Overflowed during this step; settled before the step ends.
+    evictions: Vec<Uuid>,
+}
+
+/// What the metrics report beyond the counters.
+struct Reporting {
     dashboard: Dashboard,
     /// Away players and spectators, kept as they change so metrics cost nothing per room.
     population: Population,
     /// Metrics responses rendered in the current second (`metrics.max_renders_per_second`).
     metrics_renders: AdmissionWindow,
-    shutting_down: bool,
-    /// Away players whose event buffer overflowed during this step.
-    evictions: Vec<Uuid>,
 }
 
 impl Engine {
@@ -140,28 +181,32 @@ impl Engine {
             config,
             cors,
             rng: EngineRng::from_seed(seed),
-            origin: now,
-            unix_micros_at_origin: unix_ms_at_now.saturating_mul(1000),
-            now,
+            clock: EngineClock {
+                origin: now,
+                unix_micros_at_origin: unix_ms_at_now.saturating_mul(1000),
+                now,
+            },
             conns: BTreeMap::new(),
-            ips: BTreeMap::new(),
+            sources: Sources::default(),
             rooms: BTreeMap::new(),
-            room_index: BTreeMap::new(),
-            rooms_per_game: BTreeMap::new(),
-            rooms_per_app: BTreeMap::new(),
             seat_index: BTreeMap::new(),
-            tombstones: VecDeque::new(),
-            quarantine: VecDeque::new(),
-            quarantined: BTreeSet::new(),
-            app_auth_log: BTreeMap::new(),
+            directory: Directory {
+                by_code: BTreeMap::new(),
+                per_game: BTreeMap::new(),
+                per_app: BTreeMap::new(),
+                quarantine: VecDeque::new(),
+                quarantined: BTreeSet::new(),
+                next_key: 1,
+            },
+            reservations: Reservations::default(),
             timers: TimerTable::default(),
-            next_room_key: 1,
             counters: Counters::default(),
-            dashboard,
-            population: Population::default(),
-            metrics_renders: AdmissionWindow::default(),
+            reporting: Reporting {
+                dashboard,
+                population: Population::default(),
+                metrics_renders: AdmissionWindow::default(),
+            },
             shutting_down: false,
-            evictions: Vec::new(),
         };
         engine.take_dashboard_sample();
         Ok(engine)
@@ -178,7 +223,7 @@ impl Engine {
     /// Afterwards [`Engine::poll_timeout`] tells when to step again.
     pub fn step_into(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
         // Time never runs backwards inside the engine.
-        self.now = now.max(self.now);
+        self.clock.now = now.max(self.clock.now);
         self.fire_due_timers(out);
         match event {
             Event::Opened { conn, peer_ip, target } => self.on_opened(conn, peer_ip, &target, out),
@@ -187,7 +232,7 @@ impl Engine {
             Event::PongFrame { conn } => self.on_pong_frame(conn, out),
             Event::PingFrame { conn } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.last_inbound = self.now;
+                    c.last_inbound = self.clock.now;
                 }
             }
             Event::Closed { conn, cause } => {
@@ -206,7 +251,7 @@ impl Engine {
         loop {
             self.fire_due_timers(out);
             self.settle(out);
-            if self.timers.next_deadline().is_none_or(|at| at > self.now) {
+            if self.timers.next_deadline().is_none_or(|at| at > self.clock.now) {
                 break;
             }
         }
@@ -248,11 +293,14 @@ impl Engine {
 
     /// Wall-clock time at core instant `at`.
     fn unix_at(&self, at: Instant) -> UnixMicros {
-        UnixMicros(self.unix_micros_at_origin + at.saturating_duration_since(self.origin).as_micros() as u64)
+        UnixMicros(
+            self.clock.unix_micros_at_origin
+                + at.saturating_duration_since(self.clock.origin).as_micros() as u64,
+        )
     }
 
     fn unix_now(&self) -> UnixMicros {
-        self.unix_at(self.now)
+        self.unix_at(self.clock.now)
     }
 
     // ----- inbound frames -----
@@ -260,7 +308,7 @@ impl Engine {
     fn on_text(&mut self, conn: ConnId, text: &str, out: &mut Vec<Action>) {
         let max = self.config.security.max_message_size;
         let Some(c) = self.conns.get_mut(&conn) else { return };
-        c.last_inbound = self.now;
+        c.last_inbound = self.clock.now;
         self.counters.frames_received_total += 1;
         if text.len() > max {
             let message = format!("Message too large ({} bytes, max {max} bytes)", text.len());
@@ -316,7 +364,7 @@ impl Engine {
 
     fn on_pong_frame(&mut self, conn: ConnId, out: &mut Vec<Action>) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
-        c.last_inbound = self.now;
+        c.last_inbound = self.clock.now;
         self.send(conn, &ServerMessage::Pong, out);
     }
 
@@ -390,7 +438,7 @@ impl Engine {
     // ----- time -----
 
     fn fire_due_timers(&mut self, out: &mut Vec<Action>) {
-        while let Some((at, timer)) = self.timers.pop_due(self.now) {
+        while let Some((at, timer)) = self.timers.pop_due(self.clock.now) {
             match timer {
                 Timer::AuthDeadline(conn) => self.on_auth_deadline(conn, at, out),
                 Timer::Liveness(conn) => self.on_liveness_timer(conn, at, out),
@@ -410,7 +458,7 @@ impl Engine {
             return;
         }
         let deadline = c.last_inbound + timeout;
-        if deadline > self.now {
+        if deadline > self.clock.now {
             c.liveness_at = deadline;
             self.timers.schedule(deadline, Timer::Liveness(conn));
             return;
@@ -423,7 +471,7 @@ impl Engine {
     /// overflow another buffer, so this runs until nothing is left; every player departs
     /// at most once, so it terminates.
     fn settle(&mut self, out: &mut Vec<Action>) {
-        while let Some(player) = self.evictions.pop() {
+        while let Some(player) = self.reservations.evictions.pop() {
             self.counters.reconnection_buffer_overflows_total += 1;
             self.end_reservation(player, TombstoneReason::BufferOverflow, out);
         }
@@ -461,10 +509,10 @@ struct Tombstone {
 
 impl Engine {
     fn bury(&mut self, player_id: Uuid, reason: TombstoneReason) {
-        if self.tombstones.len() >= MAX_TOMBSTONES {
-            self.tombstones.pop_front();
+        if self.reservations.tombstones.len() >= MAX_TOMBSTONES {
+            self.reservations.tombstones.pop_front();
         }
-        self.tombstones.push_back(Tombstone { at: self.now, player_id, reason });
+        self.reservations.tombstones.push_back(Tombstone { at: self.clock.now, player_id, reason });
     }
 }
 

@@ -44,9 +44,9 @@ impl Engine {
         }
         let Some(&key) = self.seat_index.get(&request.player_id) else {
             let window = Duration::from_secs(self.config.server.reconnection_window);
-            let now = self.now;
+            let now = self.clock.now;
             let buried =
-                self.tombstones.iter().rev().find(|t| {
+                self.reservations.tombstones.iter().rev().find(|t| {
                     t.player_id == request.player_id && now.saturating_duration_since(t.at) < window
                 });
             return Err(match buried.map(|t| t.reason) {
@@ -80,7 +80,7 @@ impl Engine {
         let missed = match previous {
             Presence::Away { deadline, missed, .. } => {
                 self.timers.cancel(deadline, Timer::Reservation(player_id));
-                self.population.away_players -= 1;
+                self.reporting.population.away_players -= 1;
                 missed
             }
             Presence::Here(old) => {

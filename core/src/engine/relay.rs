@@ -32,13 +32,13 @@ impl Engine {
         self.counters.game_data_messages_total += 1;
         let done = self.deliver(key, &frame, Some(sender), out);
         self.counters.game_data_deliveries_total += done.sent;
-        self.rooms.get_mut(&key).expect("players have rooms").last_activity = self.now;
+        self.rooms.get_mut(&key).expect("players have rooms").last_activity = self.clock.now;
     }
 
     pub(super) fn on_binary(&mut self, conn: ConnId, payload: &Bytes, out: &mut Vec<Action>) {
         let max = self.config.security.max_message_size;
         let Some(c) = self.conns.get_mut(&conn) else { return };
-        c.last_inbound = self.now;
+        c.last_inbound = self.clock.now;
         self.counters.frames_received_total += 1;
         if !c.authenticated {
             self.counters.auth_failures_total += 1;
@@ -66,7 +66,7 @@ impl Engine {
         // Each rendering is built at most once, when a member first needs it.
         let mut binary: Option<Bytes> = None;
         let mut json: Option<Option<Bytes>> = None;
-        self.rooms.get_mut(&key).expect("players have rooms").last_activity = self.now;
+        self.rooms.get_mut(&key).expect("players have rooms").last_activity = self.clock.now;
         let done = self.fan_out(key, Some(sender), out, |member| {
             let mut translated =
                 || json.get_or_insert_with(|| translate_to_json_frame(&sender, payload, max)).clone();

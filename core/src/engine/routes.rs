@@ -106,7 +106,7 @@ impl Engine {
     /// Counts one metrics render against `metrics.max_renders_per_second`.
     fn admit_metrics_render(&mut self) -> bool {
         let max = self.config.metrics.max_renders_per_second;
-        self.metrics_renders.admit(self.now, Duration::from_secs(1), max).is_ok()
+        self.reporting.metrics_renders.admit(self.clock.now, Duration::from_secs(1), max).is_ok()
     }
 
     fn metrics_authorized(&self, request: &HttpRequest) -> bool {
@@ -130,28 +130,31 @@ impl Engine {
 
     /// The engine's gauges as of now (constant time: nothing walks the rooms).
     pub fn gauges(&self) -> Gauges {
-        let age =
-            self.dashboard.last_refresh.map_or(0, |at| self.now.saturating_duration_since(at).as_secs());
+        let age = self
+            .reporting
+            .dashboard
+            .last_refresh
+            .map_or(0, |at| self.clock.now.saturating_duration_since(at).as_secs());
         Gauges {
             connections_active: self.conns.len() as u64,
             rooms_active: self.rooms.len() as u64,
             players_active: self.seat_index.len() as u64,
-            reconnection_sessions_active: self.population.away_players as u64,
-            spectators_active: self.population.spectators as u64,
+            reconnection_sessions_active: self.reporting.population.away_players as u64,
+            spectators_active: self.reporting.population.spectators as u64,
             timers_pending: self.timers.len() as u64,
             dashboard_age_seconds: age,
         }
     }
 
     fn render_json_metrics(&self, host: &HostReport, time_range: &str, include_snapshot: bool) -> String {
-        let latest = self.dashboard.latest.as_ref().expect("sampled at birth");
+        let latest = self.reporting.dashboard.latest.as_ref().expect("sampled at birth");
         render_json(&JsonMetricsInput {
             view: self.metrics_view(host),
             now: self.unix_now(),
             time_range,
             include_snapshot,
             live: latest,
-            history: self.dashboard.history.iter().collect(),
+            history: self.reporting.dashboard.history.iter().collect(),
             refresh_interval_secs: self.config.metrics.dashboard_cache_refresh_interval_secs,
             ttl_secs: self.config.metrics.dashboard_cache_ttl_secs,
         })

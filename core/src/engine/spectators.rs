@@ -55,13 +55,13 @@ impl Engine {
         // can flood a room's members with spectator announcements (DECISIONS D18).
         self.check_rate_limit(ip, RoomOperation::Join).map_err(|r| (r, ErrorCode::RateLimitExceeded))?;
         let code = request.room_code.to_ascii_uppercase();
-        let Some(&key) = self.room_index.get(&(request.game_name, code)) else {
+        let Some(&key) = self.directory.by_code.get(&(request.game_name, code)) else {
             return Err(("Room not found".to_owned(), ErrorCode::RoomNotFound));
         };
         let cap = self.config.server.max_spectators_per_room;
         let window = Duration::from_secs(self.config.rate_limit.time_window);
         let max_admissions = self.config.rate_limit.max_spectator_joins_per_room;
-        let (now, joined_at) = (self.now, self.unix_now());
+        let (now, joined_at) = (self.clock.now, self.unix_now());
         let room = self.rooms.get_mut(&key).expect("indexed rooms exist");
         if room.watchers.len() >= cap {
             return Err(("Spectator limit reached".to_owned(), ErrorCode::TooManySpectators));
@@ -74,7 +74,7 @@ impl Engine {
             return Err((reason, ErrorCode::RateLimitExceeded));
         }
         room.watchers.push(Watcher { spectator_id, conn, name: request.spectator_name, joined_at });
-        self.population.spectators += 1;
+        self.reporting.population.spectators += 1;
         self.conns.get_mut(&conn).expect("checked").role = Role::Spectator(key);
 
         let room = &self.rooms[&key];
@@ -125,7 +125,7 @@ impl Engine {
         let Some(room) = self.rooms.get_mut(&key) else { return };
         let before = room.watchers.len();
         room.watchers.retain(|w| w.spectator_id != spectator_id);
-        self.population.spectators -= before - room.watchers.len();
+        self.reporting.population.spectators -= before - room.watchers.len();
         let remaining: Vec<SpectatorInfo> = Engine::spectator_infos(room);
         let (room_id, room_code) = (room.id, room.code.clone());
         if let Some(conn) = leaver {
