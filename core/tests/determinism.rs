@@ -6,16 +6,16 @@ mod support;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use signal_fish_core::{Action, Config, Engine, Instant};
-use support::workload::{host_report, op, Driver, Op};
+use support::workload::{host_report, op, EventMaker, Op};
 use support::UNIX_MS;
 
 fn run(ops: &[Op], seed: [u8; 32]) -> Vec<Action> {
     let mut engine = Engine::new(Config::default(), seed, Instant::ZERO, UNIX_MS);
-    let mut driver = Driver::new();
+    let mut events = EventMaker::new();
     let mut all = Vec::new();
     for op in ops {
-        let event = driver.event(op).unwrap();
-        engine.step_into(event, Instant::from_micros(driver.now_micros), &mut all);
+        let event = events.event(op).unwrap();
+        engine.step_into(event, Instant::from_micros(events.now_micros), &mut all);
     }
     all
 }

@@ -3,7 +3,7 @@
 //! nightly toolchain. Random inputs exercise the harnesses too.
 
 use proptest::prelude::*;
-use signal_fish_core::fuzzing::{decode_frame, engine_sequence};
+use signal_fish_core::fuzzing::{decode_message, engine_sequence};
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
@@ -19,12 +19,12 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 #[test]
-fn decode_frame_corpus() {
-    let inputs = corpus("decode_frame");
-    assert!(inputs.len() >= 10, "the decode_frame corpus has {} inputs", inputs.len());
+fn decode_message_corpus() {
+    let inputs = corpus("decode_message");
+    assert!(inputs.len() >= 10, "the decode_message corpus has {} inputs", inputs.len());
     for (name, data) in inputs {
-        let result = std::panic::catch_unwind(|| decode_frame(&data));
-        assert!(result.is_ok(), "decode_frame panicked on {name}");
+        let result = std::panic::catch_unwind(|| decode_message(&data));
+        assert!(result.is_ok(), "decode_message panicked on {name}");
     }
 }
 
@@ -48,6 +48,6 @@ proptest! {
 
     #[test]
     fn random_bytes_through_the_decode_harness(data in proptest::collection::vec(any::<u8>(), 0..512)) {
-        decode_frame(&data);
+        decode_message(&data);
     }
 }

@@ -8,7 +8,7 @@ use signal_fish_core::protocol::{
     Authenticate, ClientMessage, JoinAsSpectator, JoinRoom, RawJsonRef, Reconnect,
 };
 use signal_fish_core::{Config, Engine, EngineRng, Instant, ROOM_CODE_ALPHABET};
-use support::workload::{op, Driver};
+use support::workload::{op, EventMaker};
 use support::*;
 
 fn text() -> impl Strategy<Value = String> {
@@ -176,11 +176,11 @@ proptest! {
         config.server.reconnection_window = 120;
         config.server.empty_room_timeout = 100;
         let mut engine = Engine::new(config, seed, Instant::ZERO, UNIX_MS);
-        let mut driver = Driver::new();
+        let mut events = EventMaker::new();
         let mut closed = std::collections::BTreeSet::new();
         for op in &ops {
-            let event = driver.event(op).unwrap();
-            let actions = engine.step(event, Instant::from_micros(driver.now_micros));
+            let event = events.event(op).unwrap();
+            let actions = engine.step(event, Instant::from_micros(events.now_micros));
             if let Err(violation) = engine.check_invariants() {
                 prop_assert!(false, "{} after {:?}", violation, op);
             }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::observe::Observation;
-use crate::sim::{Sim, Trace, Violation};
+use crate::sim::{RuleBreak, Sim, Trace};
 
 /// A server to run scenario commands against.
 pub trait Backend {
@@ -42,7 +42,7 @@ pub trait Backend {
     /// have arrived.
     fn settle(&mut self) -> Vec<Observation>;
     /// Rules the server broke so far (the simulator's checks).
-    fn violations(&self) -> Vec<Violation>;
+    fn violations(&self) -> Vec<RuleBreak>;
 }
 
 /// The simulator as a scenario backend.
@@ -110,7 +110,7 @@ impl Backend for SimBackend {
     fn settle(&mut self) -> Vec<Observation> {
         self.sim.take_observations()
     }
-    fn violations(&self) -> Vec<Violation> {
+    fn violations(&self) -> Vec<RuleBreak> {
         self.sim.violations().to_vec()
     }
 }

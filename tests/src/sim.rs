@@ -50,7 +50,7 @@ pub enum ConnState {
 
 /// A broken rule, with when it was seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
+pub struct RuleBreak {
     /// Step number (1-based) during or after which it was seen.
     pub step: u64,
     /// Virtual time since the start.
@@ -59,7 +59,7 @@ pub struct Violation {
     pub message: String,
 }
 
-impl std::fmt::Display for Violation {
+impl std::fmt::Display for RuleBreak {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "step {} at {}: {}", self.step, format_secs(self.at), self.message)
     }
@@ -134,7 +134,7 @@ pub struct Sim {
     names: BTreeMap<String, ConnId>,
     next_conn: u64,
     observations: Vec<Observation>,
-    violations: Vec<Violation>,
+    violations: Vec<RuleBreak>,
     trace: Trace,
     steps: u64,
     next_http: u64,
@@ -187,7 +187,7 @@ impl Sim {
     }
 
     /// Rules broken so far.
-    pub fn violations(&self) -> &[Violation] {
+    pub fn violations(&self) -> &[RuleBreak] {
         &self.violations
     }
 
@@ -417,7 +417,7 @@ impl Sim {
 
     /// Records a violation found by a caller's own checks.
     pub fn violate(&mut self, message: String) {
-        self.violations.push(Violation { step: self.steps, at: self.elapsed(), message });
+        self.violations.push(RuleBreak { step: self.steps, at: self.elapsed(), message });
     }
 
     fn stabilize_horizon(&self) -> Duration {

@@ -25,7 +25,7 @@ use signal_fish_sim::backend::Backend;
 use signal_fish_sim::observe::Observation;
 use signal_fish_sim::scenario::runner::{build_config, compare, run_on};
 use signal_fish_sim::scenario::{collect, Scenario};
-use signal_fish_sim::sim::Violation;
+use signal_fish_sim::sim::RuleBreak;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
@@ -308,7 +308,7 @@ impl Backend for RealBackend {
     fn settle(&mut self) -> Vec<Observation> {
         std::mem::take(&mut self.observations)
     }
-    fn violations(&self) -> Vec<Violation> {
+    fn violations(&self) -> Vec<RuleBreak> {
         Vec::new()
     }
 }

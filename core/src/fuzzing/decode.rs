@@ -1,11 +1,12 @@
-//! Frame decoding: any text or binary frame a client can send.
+//! Message decoding: any text or binary message a client can send (the WebSocket framing
+//! itself is fuzzed by the shell's `websocket_frames` target).
 
 use crate::protocol::{translate_to_json_frame, ClientMessage};
 
-/// Decodes `data` as a text frame (when it is UTF-8) and as a binary game-data payload.
+/// Decodes `data` as a text message (when it is UTF-8) and as a binary game-data payload.
 /// A decoded message must re-encode to text that decodes to the same message; a
 /// translated payload must be valid JSON.
-pub fn decode_frame(data: &[u8]) {
+pub fn decode_message(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(message) = ClientMessage::decode(text) {
             let encoded = message.encode();

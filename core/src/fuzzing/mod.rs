@@ -7,5 +7,5 @@ mod decode;
 mod model;
 mod sequence;
 
-pub use decode::decode_frame;
+pub use decode::decode_message;
 pub use sequence::engine_sequence;

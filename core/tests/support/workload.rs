@@ -90,16 +90,17 @@ pub fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Connection ids are reused after a close, like a shell recycling slots would not; a
-/// generation counter keeps them unique.
-pub struct Driver {
+/// Turns workload operations into engine events and keeps the virtual clock. Connection
+/// ids are reused after a close, like a shell recycling slots would not; a generation
+/// counter keeps them unique.
+pub struct EventMaker {
     generation: [u64; CONNS as usize],
     pub now_micros: u64,
 }
 
-impl Driver {
-    pub fn new() -> Driver {
-        Driver { generation: [0; CONNS as usize], now_micros: 0 }
+impl EventMaker {
+    pub fn new() -> EventMaker {
+        EventMaker { generation: [0; CONNS as usize], now_micros: 0 }
     }
 
     fn conn(&self, slot: u8) -> ConnId {
