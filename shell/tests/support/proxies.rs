@@ -45,7 +45,10 @@ pub fn find_proxy(name: &str) -> Option<PathBuf> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{name} is not installed: CI must run the tests behind real proxies (.ci/run installs nginx and haproxy)");
     }
-    eprintln!(
+    // Straight to the process's stderr: the test harness captures eprintln!.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
         "########## SKIPPED: {name} is not installed, so the test behind {name} did not run \
          (apt-get install -y nginx haproxy) ##########"
     );
