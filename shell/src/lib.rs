@@ -51,6 +51,7 @@ mod connection;
 mod credit;
 mod deadline_write;
 mod driver;
+pub mod echo;
 mod forwarding;
 mod http;
 mod latch;

@@ -2,6 +2,7 @@
 //! connection on one smol executor until shutdown.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -11,13 +12,14 @@ use std::time::Duration;
 use async_net::{TcpListener, TcpStream};
 use signal_fish_core::config::ConfigErrors;
 use signal_fish_core::{Config, Engine};
+use smol::channel::Receiver;
 use smol::future::FutureExt as _;
 use smol::{Async, Executor, Timer};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::clock::Clock;
 use crate::connection;
-use crate::driver::Driver;
+use crate::driver::{Driver, Inbound};
 use crate::latch::Latch;
 use crate::limits::TransportLimits;
 use crate::seed::os_seed;
@@ -63,7 +65,7 @@ impl fmt::Debug for Server {
 /// after what is queued for it, and `run` returns within a few seconds.
 #[derive(Clone, Debug)]
 pub struct ShutdownHandle {
-    stopping: Latch,
+    pub(crate) stopping: Latch,
 }
 
 impl ShutdownHandle {
@@ -118,10 +120,7 @@ impl Server {
         let seed = os_seed().map_err(|e| ServerError::Randomness(e.to_string()))?;
         let engine = Engine::try_new(config.clone(), seed, clock.now(), clock.unix_ms_at_origin())
             .map_err(ServerError::Config)?;
-        let bind_error = |source| ServerError::Bind { addr, source };
-        let listener = listen(addr).map_err(bind_error)?;
-        let listener = TcpListener::try_from(listener).map_err(bind_error)?;
-        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let (listener, local_addr) = bind_listener(addr)?;
         let limits = TransportLimits::for_config(&config);
         Ok(Server { listener, local_addr, engine, clock, config, limits, stopping: Latch::new() })
     }
@@ -152,18 +151,46 @@ impl Server {
     /// it can be awaited from any smol application or driven by `smol::block_on`.
     pub async fn run(self) {
         let Server { listener, engine, clock, config, limits, stopping, .. } = self;
-        configure_accepted(&listener, &limits);
-        let executor = Arc::new(Executor::new());
-        let (inbox_tx, inbox_rx) = smol::channel::bounded(INBOX_CAPACITY);
-        let shared = Arc::new(Shared::new(&config, &limits, inbox_tx, stopping, Arc::downgrade(&executor)));
-        let driver = Driver::new(engine, clock, inbox_rx, shared.clone());
-        // The accept loop and the driver are tasks of their own, like every connection: a
-        // task is polled only when it was woken, so no wake-up polls the listener.
-        executor.spawn(accept_loop(listener, shared)).detach();
-        let driver = executor.spawn(driver.run());
-        executor.run(driver).await;
-        // Dropping the executor here cancels whatever is left after the grace period.
+        let cap = config.hard_message_cap();
+        let driver = |inbox, shared| Driver::new(engine, clock, inbox, shared).run();
+        run_transport(listener, &config, &limits, cap, stopping, driver).await;
     }
+}
+
+/// Runs the accept loop, every connection and the task `driver` makes (the one that
+/// receives what connections send: the engine's [`Driver`], or `echo`'s) on one
+/// executor, until that task returns. `message_cap` is the hard cap on a message.
+pub(crate) async fn run_transport<D, F>(
+    listener: TcpListener,
+    config: &Config,
+    limits: &TransportLimits,
+    message_cap: usize,
+    stopping: Latch,
+    driver: D,
+) where
+    D: FnOnce(Receiver<Inbound>, Arc<Shared>) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    configure_accepted(&listener, limits);
+    let executor = Arc::new(Executor::new());
+    let (inbox_tx, inbox_rx) = smol::channel::bounded(INBOX_CAPACITY);
+    let shared = Shared::new(config, limits, message_cap, inbox_tx, stopping, Arc::downgrade(&executor));
+    let shared = Arc::new(shared);
+    // The accept loop and the driver are tasks of their own, like every connection: a
+    // task is polled only when it was woken, so no wake-up polls the listener.
+    executor.spawn(accept_loop(listener, shared.clone())).detach();
+    let driver = executor.spawn(driver(inbox_rx, shared));
+    executor.run(driver).await;
+    // Dropping the executor here cancels whatever is left after the grace period.
+}
+
+/// Binds `addr` for a server (see [`Server::bind`]).
+pub(crate) fn bind_listener(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let bind_error = |source| ServerError::Bind { addr, source };
+    let listener = listen(addr).map_err(bind_error)?;
+    let listener = TcpListener::try_from(listener).map_err(bind_error)?;
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local_addr))
 }
 
 /// A listening socket on `addr` with a backlog of [`LISTEN_BACKLOG`].

@@ -29,9 +29,9 @@ pub(crate) struct Shared {
     pub inbox: Sender<Inbound>,
     /// Transport byte counters.
     pub counters: Arc<TransportCounters>,
-    /// The transport's hard cap on a message (`Config::hard_message_cap`), and the bytes
-    /// of one connection's messages that may wait for the engine (credit.rs), so one
-    /// message of any accepted size fits.
+    /// The transport's hard cap on a message (`Config::hard_message_cap`; the echo
+    /// server's may be larger), and the bytes of one connection's messages that may
+    /// wait for the engine (credit.rs), so one message of any accepted size fits.
     pub max_inbound_bytes: usize,
     /// `websocket.max_outbound_queue_bytes`.
     pub max_queue_bytes: usize,
@@ -62,17 +62,17 @@ impl Shared {
     pub(crate) fn new(
         config: &Config,
         limits: &TransportLimits,
+        message_cap: usize,
         inbox: Sender<Inbound>,
         stopping: Latch,
         executor: Weak<Executor<'static>>,
     ) -> Shared {
-        let cap = config.hard_message_cap();
         let batch_size =
             if config.websocket.enable_batching { config.websocket.batch_size.max(1) } else { 1 };
         Shared {
             inbox,
             counters: Arc::default(),
-            max_inbound_bytes: cap,
+            max_inbound_bytes: message_cap,
             max_queue_bytes: config.websocket.max_outbound_queue_bytes,
             batch_size,
             max_tcp: config.server.max_connections.saturating_add(EXTRA_TCP_CONNECTIONS),
