@@ -4,7 +4,7 @@
 //! The driver pushes frames; the writer takes everything queued (up to a batch) and
 //! writes it with one write. A push that would exceed the bound is refused — nothing
 //! already queued is dropped — and the driver tells the engine the client is backlogged.
-//! The reader uses it too, for what the protocol answers by itself: a pong for a ping,
+//! The reader uses it too, for what the protocol answers by itself: a pong for each ping,
 //! and the close frame answering the client's.
 
 use std::collections::VecDeque;
@@ -14,6 +14,12 @@ use signal_fish_core::Frame;
 
 use crate::notify::{Doorbell, Flag};
 use crate::stats::TransportCounters;
+
+/// Pongs a connection may have waiting for the writer. Every ping is answered, in order,
+/// while the writer keeps up; beyond this the oldest unanswered pings go unanswered
+/// (RFC 6455 §5.5.3 lets a pong answer only the latest), so what a ping flood holds is
+/// bounded: at most this many payloads of at most 125 bytes.
+pub(crate) const MAX_PENDING_PONGS: usize = 16;
 
 /// The outcome of [`Outbox::push`].
 #[derive(Debug, PartialEq, Eq)]
@@ -32,13 +38,13 @@ pub(crate) type CloseStatus = Option<(u16, String)>;
 /// What the writer should do next.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Next {
-    /// Frames were handed to the caller (their total payload size), and a pong to send
-    /// with them if a ping came.
+    /// Frames were handed to the caller (their total payload size), and the pongs to
+    /// send after them if pings came.
     Frames {
         /// Payload bytes of the frames handed over.
         bytes: usize,
-        /// The payload of the latest ping not answered yet.
-        pong: Option<Vec<u8>>,
+        /// The payloads of the pings not answered yet, oldest first (usually none).
+        pongs: VecDeque<Vec<u8>>,
         /// Whether more frames are queued behind these (the next batch is ready).
         more: bool,
     },
@@ -65,7 +71,8 @@ enum CloseRequest {
 struct State {
     frames: VecDeque<Frame>,
     bytes: usize,
-    pong: Option<Vec<u8>>,
+    /// Payloads of pings to answer, oldest first; at most [`MAX_PENDING_PONGS`].
+    pongs: VecDeque<Vec<u8>>,
     close: Option<CloseRequest>,
     close_taken: bool,
     stopped: bool,
@@ -125,14 +132,17 @@ impl Outbox {
     }
 
     /// Asks the writer to answer a ping with a pong carrying `payload` (at most 125
-    /// bytes). Only the latest unanswered ping is answered (RFC 6455 §5.5.3), so this
-    /// takes one slot whatever the client sends.
+    /// bytes). With [`MAX_PENDING_PONGS`] already waiting, the oldest is dropped: the
+    /// latest ping is always answered (RFC 6455 §5.5.3).
     pub(crate) fn pong(&self, payload: Vec<u8>) {
         let mut state = self.lock();
         if state.stopped || state.close.is_some() {
             return;
         }
-        state.pong = Some(payload);
+        if state.pongs.len() == MAX_PENDING_PONGS {
+            state.pongs.pop_front();
+        }
+        state.pongs.push_back(payload);
         drop(state);
         self.ring();
     }
@@ -159,7 +169,7 @@ impl Outbox {
             return;
         }
         state.close = Some(CloseRequest::Answer(status));
-        state.pong = None;
+        state.pongs = VecDeque::new();
         let discarded = std::mem::take(&mut state.bytes);
         state.frames.clear();
         drop(state);
@@ -177,7 +187,7 @@ impl Outbox {
         state.stopped = true;
         let discarded = std::mem::take(&mut state.bytes);
         state.frames.clear();
-        state.pong = None;
+        state.pongs = VecDeque::new();
         drop(state);
         self.counters.dequeued(discarded, false);
         self.closing.set();
@@ -205,7 +215,7 @@ impl Outbox {
                 if state.stopped {
                     return Next::Stopped;
                 }
-                if !state.frames.is_empty() || state.pong.is_some() {
+                if !state.frames.is_empty() || !state.pongs.is_empty() {
                     let count = state.frames.len().min(max.max(1));
                     let mut bytes = 0;
                     for frame in state.frames.drain(..count) {
@@ -214,7 +224,8 @@ impl Outbox {
                     }
                     state.bytes -= bytes;
                     let more = !state.frames.is_empty();
-                    return Next::Frames { bytes, pong: state.pong.take(), more };
+                    // Taken, not drained: an idle connection keeps no pong buffer.
+                    return Next::Frames { bytes, pongs: std::mem::take(&mut state.pongs), more };
                 }
                 if state.close_taken {
                     return Next::Stopped;
@@ -275,7 +286,11 @@ mod tests {
     }
 
     fn frames(bytes: usize, more: bool) -> Next {
-        Next::Frames { bytes, pong: None, more }
+        Next::Frames { bytes, pongs: VecDeque::new(), more }
+    }
+
+    fn pongs(payloads: &[&[u8]]) -> VecDeque<Vec<u8>> {
+        payloads.iter().map(|p| p.to_vec()).collect()
     }
 
     #[test]
@@ -348,25 +363,39 @@ mod tests {
     }
 
     #[test]
-    fn pings_are_answered_once_with_the_latest_payload() {
+    fn every_ping_is_answered_in_order() {
+        // Autobahn case 2.10: ten pings sent at once get ten pongs, not only the last.
         let outbox = Outbox::new(1000, Arc::default());
-        outbox.pong(b"first".to_vec());
-        outbox.pong(b"second".to_vec());
+        let payloads: Vec<Vec<u8>> = (0..10).map(|i| format!("payload-{i}").into_bytes()).collect();
+        for payload in &payloads {
+            outbox.pong(payload.clone());
+        }
         let mut out = Vec::new();
         assert_eq!(
             next(&outbox, 3, &mut out),
-            Next::Frames { bytes: 0, pong: Some(b"second".to_vec()), more: false }
+            Next::Frames { bytes: 0, pongs: payloads.into_iter().collect(), more: false }
         );
+        // After the frames of their batch.
         outbox.push(frame(4));
         outbox.pong(Vec::new());
-        assert_eq!(
-            next(&outbox, 3, &mut out),
-            Next::Frames { bytes: 4, pong: Some(Vec::new()), more: false }
-        );
+        assert_eq!(next(&outbox, 3, &mut out), Next::Frames { bytes: 4, pongs: pongs(&[b""]), more: false });
         // No pong once a close was asked for.
         outbox.close(1000, "");
         outbox.pong(b"late".to_vec());
         assert!(matches!(next(&outbox, 3, &mut out), Next::Close { answer: false, .. }));
+    }
+
+    #[test]
+    fn a_ping_flood_holds_a_bounded_number_of_pongs_and_the_latest_is_answered() {
+        let outbox = Outbox::new(1000, Arc::default());
+        for i in 0..1000u32 {
+            outbox.pong(i.to_be_bytes().to_vec());
+        }
+        let mut out = Vec::new();
+        let Next::Frames { pongs, .. } = next(&outbox, 3, &mut out) else { panic!("no pongs") };
+        let expected: VecDeque<Vec<u8>> =
+            (1000 - MAX_PENDING_PONGS as u32..1000).map(|i| i.to_be_bytes().to_vec()).collect();
+        assert_eq!(pongs, expected);
     }
 
     #[test]

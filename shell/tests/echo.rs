@@ -94,6 +94,19 @@ fn messages_come_back_unchanged_whatever_their_fragmentation() {
 }
 
 #[test]
+fn every_ping_sent_at_once_gets_its_pong_in_order() {
+    // Autobahn 2.10: ten pings in one write. Only the last was answered before.
+    let echo = Echo::start(1 << 20);
+    let mut client = echo.connect();
+    let payloads: Vec<String> = (0..10).map(|i| format!("payload-{i}")).collect();
+    let input: Vec<u8> = payloads.iter().flat_map(|p| frames::frame(true, PING, p.as_bytes())).collect();
+    write_raw(&mut client, &input);
+    for payload in &payloads {
+        assert_eq!(read(&mut client), Message::Pong(payload.as_bytes().to_vec().into()));
+    }
+}
+
+#[test]
 fn the_message_cap_is_the_echo_servers_own_and_above_it_is_1009() {
     let cap = 256 * 1024;
     let echo = Echo::start(cap);

@@ -87,11 +87,11 @@ async fn write_loop(raw: &Async<StdTcpStream>, link: &Link, batch: usize) -> Wri
     let mut encode = |frame: &Frame| OUTPUT.with_borrow_mut(|out| codec::data_frame(out, frame));
     loop {
         match link.outbox.next(batch, &mut encode).await {
-            Next::Frames { bytes, pong, more } => {
+            Next::Frames { bytes, pongs, more } => {
                 // No await since `next` returned: the frames are still in the buffer.
                 let rest = OUTPUT.with_borrow_mut(|out| {
-                    if let Some(payload) = pong {
-                        codec::pong(out, &payload);
+                    for payload in &pongs {
+                        codec::pong(out, payload);
                     }
                     write_now(raw, out, more)
                 });
