@@ -58,6 +58,14 @@ impl InboundCredit {
             self.doorbell.wait().await;
         }
     }
+
+    /// Waits until every message acquired so far has been processed (its [`Credit`]
+    /// dropped): what the engine answered to them is then in the outbox.
+    pub(crate) async fn drained(&self) {
+        while self.lock().messages > 0 {
+            self.doorbell.wait().await;
+        }
+    }
 }
 
 /// One message's place in the inbox; see [`InboundCredit::acquire`].
@@ -108,6 +116,23 @@ mod tests {
         assert!(ready(&credit, 1).is_none());
         drop(big);
         assert!(ready(&credit, 1).is_some());
+    }
+
+    #[test]
+    fn drained_waits_for_every_message_in_flight() {
+        let credit = InboundCredit::new(100);
+        smol::block_on(credit.drained());
+        let held: Vec<Credit> = (0..3).map(|_| ready(&credit, 1).unwrap()).collect();
+        let waiter = credit.clone();
+        let thread = std::thread::spawn(move || smol::block_on(waiter.drained()));
+        let mut held = held.into_iter();
+        for credit in held.by_ref().take(2) {
+            drop(credit);
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(!thread.is_finished());
+        }
+        drop(held);
+        thread.join().unwrap();
     }
 
     #[test]

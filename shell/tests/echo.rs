@@ -107,6 +107,31 @@ fn every_ping_sent_at_once_gets_its_pong_in_order() {
 }
 
 #[test]
+fn a_message_before_a_protocol_violation_is_answered_before_the_close() {
+    // Autobahn 3.2, 4.1.3, 5.15: a message, then a faulty frame, then a ping, in one
+    // write. The echo of the message used to be lost: the close was requested before
+    // the echo task (the engine, in the server) had answered the message.
+    let echo = Echo::start(1 << 20);
+    let reserved_bits = {
+        let mut frame = frames::frame(true, TEXT, b"Hello, world!");
+        frame[0] |= 0x20;
+        frame
+    };
+    let reserved_opcode = frames::frame(true, 0x5, b"");
+    let stray_continuation = frames::frame(false, CONTINUATION, b"fragment3");
+    for faulty in [reserved_bits, reserved_opcode, stray_continuation] {
+        let mut client = echo.connect();
+        let mut input = frames::frame(true, TEXT, b"Hello, world!");
+        input.extend(faulty);
+        input.extend(frames::frame(true, PING, b""));
+        write_raw(&mut client, &input);
+        assert_eq!(read(&mut client), Message::text("Hello, world!"));
+        let close = read(&mut client);
+        assert_eq!(close_code(&close), Some(1002), "{close:?}");
+    }
+}
+
+#[test]
 fn the_message_cap_is_the_echo_servers_own_and_above_it_is_1009() {
     let cap = 256 * 1024;
     let echo = Echo::start(cap);

@@ -119,6 +119,9 @@ async fn read_loop(raw: &Async<StdTcpStream>, leftover: Vec<u8>, link: &Link, sh
             messages = Vec::new();
         }
         if let Some(error) = fault {
+            // Let the engine answer the messages before the fault first: once the close
+            // is requested, the outbox takes no more frames.
+            credit.drained().await;
             return ReadEnd::Violation(classify(error));
         }
         if wait {
