@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use signal_fish_server::echo::EchoServer;
 use signal_fish_server::ShutdownHandle;
 use support::frames::{self, BINARY, CONTINUATION, PING, TEXT};
-use support::{test_config, Client};
+use support::{test_config, Client, IO_TIMEOUT};
 use tungstenite::Message;
 
 /// An echo server on its own thread; shut down and joined on drop.
@@ -129,6 +129,29 @@ fn a_message_before_a_protocol_violation_is_answered_before_the_close() {
         let close = read(&mut client);
         assert_eq!(close_code(&close), Some(1002), "{close:?}");
     }
+}
+
+#[test]
+fn invalid_utf8_closes_the_connection_before_the_message_ends() {
+    // Autobahn 6.4.1: a valid first fragment, then a fragment that makes the message
+    // invalid, then nothing. The close (1007) comes at once, not after the last
+    // fragment (which never comes here).
+    let echo = Echo::start(1 << 20);
+    let mut client = echo.connect();
+    let mut input = frames::frame(false, TEXT, "κόσμε".as_bytes());
+    input.extend(frames::frame(false, CONTINUATION, b"\xf4\x90\x80\x80"));
+    write_raw(&mut client, &input);
+    let started = Instant::now();
+    let close = read(&mut client);
+    assert_eq!(close_code(&close), Some(1007), "{close:?}");
+    assert!(started.elapsed() < IO_TIMEOUT);
+    // The same inside one frame whose end never comes (Autobahn 6.4.3).
+    let mut client = echo.connect();
+    let payload = b"\xce\xba\xe1\xbd\xb9\xf4\x90\x80\x80edited";
+    let whole = frames::frame(true, TEXT, payload);
+    write_raw(&mut client, &whole[..whole.len() - payload.len() + 7]);
+    let close = read(&mut client);
+    assert_eq!(close_code(&close), Some(1007), "{close:?}");
 }
 
 #[test]

@@ -9,6 +9,10 @@
 //! cap, memory follows the bytes that actually arrived (at most twice as many), never
 //! the length a header announces: a client that announces a large message and then
 //! trickles it costs only what it sent.
+//!
+//! A text message that cannot become UTF-8 whatever follows is refused as soon as the
+//! offending bytes arrive, not when the message ends: a partial message is checked as it
+//! grows (only the bytes new since the last check), a complete one as a whole.
 
 use bytes::Bytes;
 
@@ -147,6 +151,9 @@ pub(crate) struct Decoder {
     frame: Option<FrameState>,
     /// The data message being assembled: its opcode and the payload so far.
     message: Option<(Opcode, Vec<u8>)>,
+    /// For a text message being assembled: how many of its first bytes are known to be
+    /// UTF-8 (they end at a character boundary).
+    checked: usize,
     /// The current control frame's payload.
     control: Vec<u8>,
     /// A close frame was read; the rest of the input is ignored.
@@ -162,6 +169,7 @@ impl Decoder {
             header_len: 0,
             frame: None,
             message: None,
+            checked: 0,
             control: Vec::new(),
             closed: false,
         }
@@ -276,6 +284,7 @@ impl Decoder {
                 }
                 // Nothing reserved yet: the payload may never come (see the module docs).
                 self.message = Some((opcode, Vec::new()));
+                self.checked = 0;
                 message_end = len as usize;
             }
             Opcode::Continuation => {
@@ -316,6 +325,8 @@ impl Decoder {
         frame.done += take;
         if frame.done == frame.len {
             self.finish_frame(out)?;
+        } else if !frame.opcode.is_control() {
+            self.check_partial_text()?;
         }
         Ok(&input[take..])
     }
@@ -325,7 +336,7 @@ impl Decoder {
         match frame.opcode {
             Opcode::Text | Opcode::Binary | Opcode::Continuation => {
                 if !frame.fin {
-                    return Ok(());
+                    return self.check_partial_text();
                 }
                 let Some((opcode, data)) = self.message.take() else { return Ok(()) };
                 out.push(if opcode == Opcode::Text {
@@ -341,6 +352,20 @@ impl Decoder {
                 self.closed = true;
                 out.push(Message::Close(close));
             }
+        }
+        Ok(())
+    }
+
+    /// Fails fast on a text message that is not complete yet: refuses it when the bytes
+    /// that arrived since the last check cannot be part of UTF-8 whatever follows (an
+    /// incomplete character at the end may still be completed). The whole message is
+    /// checked again when it ends, so a message that arrives at once is checked once.
+    fn check_partial_text(&mut self) -> Result<(), DecodeError> {
+        let Some((Opcode::Text, data)) = &self.message else { return Ok(()) };
+        match std::str::from_utf8(&data[self.checked..]) {
+            Ok(_) => self.checked = data.len(),
+            Err(error) if error.error_len().is_none() => self.checked += error.valid_up_to(),
+            Err(_) => return Err(DecodeError::InvalidUtf8),
         }
         Ok(())
     }
@@ -625,6 +650,36 @@ mod tests {
         let (out, result) = decode(&frame(BINARY, b"\xff\xfe"), 1024);
         result.unwrap();
         assert_eq!(out, [Message::Binary(Bytes::from_static(b"\xff\xfe"))]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_as_soon_as_it_arrives() {
+        // Autobahn 6.4.1: a valid first fragment, then one holding a code point above
+        // U+10FFFF, then the rest after a pause. The second fragment is refused at once.
+        let mut decoder = Decoder::new(1024);
+        let mut out = Vec::new();
+        decoder.feed(&frame(TEXT_FIRST, "κόσμε".as_bytes()), &mut out).unwrap();
+        assert_eq!(decoder.feed(&frame(CONT, b"\xf4\x90\x80\x80"), &mut out), Err(DecodeError::InvalidUtf8));
+        assert!(out.is_empty());
+        // Autobahn 6.4.3: one frame in pieces; refused with the piece that breaks it,
+        // even when that piece ends in the middle of what would be a character.
+        let whole = frame(TEXT, b"\xce\xba\xe1\xbd\xb9\xf4\x90\x80\x80edited");
+        let header = whole.len() - 15;
+        let mut decoder = Decoder::new(1024);
+        decoder.feed(&whole[..header + 5], &mut out).unwrap();
+        assert_eq!(decoder.feed(&whole[header + 5..header + 7], &mut out), Err(DecodeError::InvalidUtf8));
+        // A character cut between fragments or reads is not refused for being cut.
+        let mut decoder = Decoder::new(1024);
+        let mut input = frame(TEXT_FIRST, b"a\xe2");
+        input.extend(frame(CONT, b"\x82"));
+        input.extend(frame(CONT_LAST, b"\xacb"));
+        for byte in &input {
+            decoder.feed(std::slice::from_ref(byte), &mut out).unwrap();
+        }
+        assert_eq!(out, [Message::Text("a€b".to_owned())]);
+        // Binary messages are never checked.
+        let mut decoder = Decoder::new(1024);
+        decoder.feed(&frame(0x02, b"\xff"), &mut out).unwrap();
     }
 
     #[test]
