@@ -112,7 +112,7 @@ fn truncated_frames_end_with_the_socket_or_the_liveness_timeout() {
     // Half a frame, then the client goes away: the server forgets the connection.
     let mut gone = Client::connect(&server);
     let mut half = frames::header(true, TEXT, 3000, true);
-    half.extend_from_slice(&[b'x'; 10]);
+    half.extend(frames::masked_payload(&[b'x'; 10]));
     gone.ws.get_mut().write_all(&half).unwrap();
     drop(gone);
     assert!(eventually(|| prom_metric(server.addr, "signal_fish_connections_active") == 0));
@@ -564,7 +564,7 @@ fn stalled_partial_frames_cost_at_most_the_hard_cap_until_the_liveness_timeout()
     // Each announces a frame just under the hard cap, sends all of it but one byte and
     // stalls: the server must buffer what came, and cannot act on it.
     let mut frame = frames::header(true, TEXT, cap as u64 - 8, true);
-    frame.extend(std::iter::repeat_n(b'x', cap - 9));
+    frame.extend(frames::masked_payload(&vec![b'x'; cap - 9]));
     let mut stalled: Vec<Client> = (0..STALLED)
         .map(|_| {
             let mut client = Client::connect_from(server.addr, "/v2/ws", Some(&support::fresh_ip()));

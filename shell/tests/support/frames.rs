@@ -16,8 +16,14 @@ const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 /// A masked client frame with the given FIN bit, opcode (its low four bits) and payload.
 pub fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = header(fin, opcode, payload.len() as u64, true);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    out.extend(masked_payload(payload));
     out
+}
+
+/// The first bytes of a frame's payload as they go on the wire after a masked
+/// [`header`] (the payload of a frame that is never finished, say).
+pub fn masked_payload(payload: &[u8]) -> Vec<u8> {
+    payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]).collect()
 }
 
 /// A frame header announcing `len` payload bytes, with no payload after it (the caller
