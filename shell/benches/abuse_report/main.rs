@@ -230,6 +230,8 @@ fn main() {
         spectator_churn_report(measuring);
         println!();
         metrics_flood_report(measuring);
+        println!();
+        unfinished_messages_report();
         return;
     }
     let server = ChildServer::start("abuse-report", &[]);
@@ -269,6 +271,61 @@ fn main() {
     spectator_churn_report(measuring);
     println!();
     metrics_flood_report(measuring);
+    println!();
+    unfinished_messages_report();
+}
+
+/// Server RSS while 10,000 connections (from 1,000 addresses) each announce a message of
+/// the hard cap and send 16 KiB of it, then stall (DECISIONS D39): without a bound that
+/// would be 2.5 GiB announced, 160 MiB sent.
+fn unfinished_messages_report() {
+    const CONNECTIONS: usize = 10_000;
+    const SENT: usize = 16 * 1024;
+    let server = ChildServer::start("abuse-unfinished", &[]);
+    let budget = signal_fish_server::Config::default().websocket.unfinished_message_budget_bytes;
+    let baseline = server.rss();
+    let peak = RssPeak::watch(server.process());
+    let mut clients = Vec::with_capacity(CONNECTIONS);
+    let mut source = fresh_ip();
+    for i in 0..CONNECTIONS {
+        if i % 10 == 0 {
+            source = fresh_ip();
+        }
+        let mut client = Client::connect_from(server.addr, "/v2/ws", Some(&source));
+        let cap = signal_fish_server::Config::default().hard_message_cap();
+        let mut bytes = support::frames::header(true, support::frames::BINARY, cap as u64, true);
+        bytes.extend(std::iter::repeat_n(7u8, SENT));
+        use std::io::Write as _;
+        client.ws.get_mut().write_all(&bytes).expect("write");
+        clients.push(client);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let held = prom_metric(server.addr, "signal_fish_unfinished_message_bytes");
+    let evicted = prom_metric(server.addr, "signal_fish_unfinished_evictions_total");
+    let rss_with = server.rss();
+    drop(clients);
+    std::thread::sleep(Duration::from_secs(3));
+    let rss_after = server.rss();
+    let rss_peak = peak.stop();
+    println!(
+        "unfinished messages: {CONNECTIONS} connections from {} addresses, each announcing {} KiB and sending {} KiB, then stalling",
+        CONNECTIONS / 10,
+        signal_fish_server::Config::default().hard_message_cap() / 1024,
+        SENT / 1024
+    );
+    println!(
+        "  budget {}, held {} by {} connections still counted, {evicted} closed with 1013",
+        mib(budget as u64),
+        mib(held),
+        CONNECTIONS as u64 - evicted
+    );
+    println!(
+        "  server RSS: {} before, {} with them (peak {}), {} three seconds after they went",
+        mib(baseline),
+        mib(rss_with),
+        mib(rss_peak),
+        mib(rss_after)
+    );
 }
 
 /// Bystander latency quiet versus while 20 connections churn spectator joins into the

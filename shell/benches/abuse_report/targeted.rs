@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::support::{fresh_ip, http, Client};
+use crate::support::{fresh_ip, Client};
 
 /// Most iterations of any abuser loop (they stop on the flag long before).
 const MAX_ITERATIONS: u64 = 10_000_000;
@@ -73,8 +73,8 @@ impl Targeted {
         targeted
     }
 
-    /// `clients` threads requesting `path` one after another, each at most `per_second`
-    /// requests per second.
+    /// `clients` keep-alive connections requesting `path` one after another, each at most
+    /// `per_second` requests per second (a new connection whenever the server closes one).
     pub fn http_flood(addr: SocketAddr, path: &'static str, clients: usize, per_second: u32) -> Targeted {
         let mut targeted = Targeted::new();
         for _ in 0..clients {
@@ -82,15 +82,22 @@ impl Targeted {
                 (targeted.stop.clone(), targeted.accepted.clone(), targeted.refused.clone());
             targeted.threads.push(std::thread::spawn(move || {
                 let mut pace = Pace::new(per_second);
+                let mut connection: Option<KeepAlive> = None;
                 for _ in 0..MAX_ITERATIONS {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
                     pace.wait();
-                    match http(addr, "GET", path, &[]).status {
-                        200 => accepted.fetch_add(1, Ordering::Relaxed),
-                        _ => refused.fetch_add(1, Ordering::Relaxed),
+                    let link = connection.get_or_insert_with(|| KeepAlive::open(addr));
+                    let status = link.get(path);
+                    match status {
+                        Some(200) => accepted.fetch_add(1, Ordering::Relaxed),
+                        Some(_) => refused.fetch_add(1, Ordering::Relaxed),
+                        None => 0,
                     };
+                    if status.is_none() || link.closed {
+                        connection = None;
+                    }
                 }
             }));
         }
@@ -128,6 +135,54 @@ pub fn fill_rooms(addr: SocketAddr, rooms: usize) {
         host.join(&format!("filler{}", i % 10), "Host", None);
         host.send_json(r#"{"type":"LeaveRoom"}"#);
         host.expect("RoomLeft");
+    }
+}
+
+/// One HTTP/1.1 keep-alive connection, requests sent one at a time.
+struct KeepAlive {
+    stream: std::io::BufReader<std::net::TcpStream>,
+    /// The server said it closes the connection after the last answer.
+    closed: bool,
+}
+
+impl KeepAlive {
+    fn open(addr: SocketAddr) -> KeepAlive {
+        let stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        KeepAlive { stream: std::io::BufReader::new(stream), closed: false }
+    }
+
+    /// The status of `GET path`, or `None` when the connection ended.
+    fn get(&mut self, path: &str) -> Option<u16> {
+        use std::io::{BufRead, Read, Write};
+        let request = format!("GET {path} HTTP/1.1\r\nHost: flood\r\n\r\n");
+        self.stream.get_mut().write_all(request.as_bytes()).ok()?;
+        let mut status_line = String::new();
+        self.stream.read_line(&mut status_line).ok()?;
+        let status = status_line.split(' ').nth(1)?.parse().ok()?;
+        let mut length = 0usize;
+        let mut close = false;
+        loop {
+            let mut line = String::new();
+            if self.stream.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':')?;
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().ok()?;
+            }
+            if name.eq_ignore_ascii_case("connection") && value.trim().eq_ignore_ascii_case("close") {
+                close = true;
+            }
+        }
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).ok()?;
+        self.closed = close;
+        Some(status)
     }
 }
 
