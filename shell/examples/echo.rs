@@ -5,10 +5,9 @@
 //! every message sent to `ws://127.0.0.1:9001/v2/ws` until SIGINT or SIGTERM. Port 0
 //! picks a free port; the first line printed names the address either way.
 //!
-//! The server's limits, raised where the suite needs more (README, "Conformance"):
-//! messages up to 16 MiB (the suite's largest; the server's hard cap is at most 1 MiB)
-//! and an outbound queue of 64 MiB. Everything else is the server's default
-//! configuration. `RUST_LOG=debug` logs each connection.
+//! The server's default configuration and transport limits, but one (README,
+//! "Conformance"): messages up to 16 MiB, the suite's largest (the server's hard cap is
+//! at most 1 MiB). `RUST_LOG=debug` logs each connection.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -20,8 +19,6 @@ use signal_fish_server::{logging, Config};
 
 /// The largest message echoed (16 MiB: Autobahn's section 9 sends that much).
 const MAX_MESSAGE_BYTES: usize = 16 << 20;
-/// Bytes queued for one client.
-const MAX_OUTBOUND_QUEUE_BYTES: usize = 64 << 20;
 
 fn main() -> ExitCode {
     let arg = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".to_owned());
@@ -31,7 +28,6 @@ fn main() -> ExitCode {
     };
     let mut config = Config::default();
     config.logging.enable_file_logging = false;
-    config.websocket.max_outbound_queue_bytes = MAX_OUTBOUND_QUEUE_BYTES;
     if let Err(error) = logging::init(&config.logging, std::env::var("RUST_LOG").ok().as_deref()) {
         eprintln!("warning: {error}");
     }
