@@ -36,7 +36,9 @@
 //! ```
 //!
 //! [`config::load`] reads `config.json` and `SIGNAL_FISH_*` overrides the way the binary
-//! does; [`logging::init`] installs the binary's tracing subscriber.
+//! does; [`logging::init`] installs the binary's tracing subscriber. [`echo`] runs the
+//! same WebSocket transport with an echo in the engine's place, for conformance testing
+//! (the Autobahn|Testsuite).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
