@@ -15,13 +15,12 @@ use smol::future::{poll_once, FutureExt as _};
 use smol::Timer;
 
 use crate::deadline_write::write_within;
-use crate::driver::Inbound;
 use crate::http::{
     encode_response, read_head, read_more, simple_response, take_head, HeadError, RequestHead,
 };
+use crate::inbox::Inbound;
 use crate::linger::linger;
 use crate::proxy_protocol;
-use crate::server::accepted_socket_options;
 use crate::shared::{LiveGuard, Shared};
 use crate::websocket;
 
@@ -45,9 +44,6 @@ enum HeadOutcome {
 
 /// Serves one TCP connection until it closes.
 pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, live: LiveGuard) {
-    // No Nagle delay, and a bounded kernel send buffer (limits.rs); on Linux inherited
-    // from the listener.
-    accepted_socket_options(&stream, shared.send_buffer_bytes);
     let mut stream = stream;
     let mut buf = Vec::new();
     let source = if shared.forwarding.expects_proxy_header(peer.ip().to_canonical()) {

@@ -8,14 +8,13 @@
 
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
-use std::net::IpAddr;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use signal_fish_core::host::{Host, Transport};
-use signal_fish_core::http::{HttpRequest, HttpResponse};
+use signal_fish_core::http::HttpResponse;
 use signal_fish_core::metrics::{Histogram, HostReport};
 use signal_fish_core::{ConnId, Engine, Event, Frame, Instant};
 use smol::channel::{Receiver, Sender};
@@ -23,7 +22,7 @@ use smol::stream::StreamExt as _;
 use smol::Timer;
 
 use crate::clock::Clock;
-use crate::credit::Credit;
+use crate::inbox::Inbound;
 use crate::outbox::{Outbox, Push};
 use crate::shared::Shared;
 
@@ -33,33 +32,6 @@ const MAX_DRAIN: usize = 1024;
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How often the driver looks whether every connection is gone while shutting down.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(20);
-
-/// What connection tasks tell the driver.
-#[derive(Debug)]
-pub(crate) enum Inbound {
-    /// A WebSocket upgrade completed.
-    Opened {
-        /// The new connection's id.
-        conn: ConnId,
-        /// The client's address: the TCP peer, or the client a trusted proxy named.
-        peer_ip: IpAddr,
-        /// The upgrade's request target.
-        target: String,
-        /// Where frames for it go.
-        outbox: Arc<Outbox>,
-    },
-    /// A frame or the end of a connection (`Text`, `Binary`, `PongFrame`, `PingFrame`,
-    /// `Closed`), with the sender's inbox credit for frames (given back once the engine
-    /// has processed it).
-    Event(Event, Option<Credit>),
-    /// A plain HTTP request and where to send the answer.
-    Http {
-        /// The request.
-        request: HttpRequest,
-        /// The request task's reply slot.
-        reply: Sender<HttpResponse>,
-    },
-}
 
 enum Wake {
     Message(Inbound),
@@ -208,25 +180,18 @@ impl Driver {
                 self.routes.conns.insert(conn, outbox);
                 self.step(Event::Opened { conn, peer_ip, target });
             }
-            Inbound::Event(event, _credit) => {
-                let conn = match &event {
-                    Event::Text { conn, .. }
-                    | Event::Binary { conn, .. }
-                    | Event::PongFrame { conn }
-                    | Event::PingFrame { conn }
-                    | Event::Closed { conn, .. }
-                    | Event::Backlogged { conn, .. } => *conn,
-                    _ => return,
-                };
-                // Frames still in flight from a connection the engine closed are moot.
-                if !self.routes.conns.contains_key(&conn) {
-                    return;
+            // The credit goes back (dropped) once the engine has processed the input.
+            Inbound::Received { conn, input, credit: _credit } => {
+                // Input still in flight from a connection the engine closed is moot.
+                if self.routes.conns.contains_key(&conn) {
+                    self.step(input.into_event(conn));
                 }
-                if let Event::Closed { cause, .. } = &event {
+            }
+            Inbound::Closed { conn, cause } => {
+                if self.routes.conns.remove(&conn).is_some() {
                     tracing::debug!(%conn, ?cause, "websocket closed by transport");
-                    self.routes.conns.remove(&conn);
+                    self.step(Event::Closed { conn, cause });
                 }
-                self.step(event);
             }
             Inbound::Http { mut request, reply } => {
                 // What only the host measures travels in the event, so the response is

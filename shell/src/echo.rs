@@ -31,13 +31,14 @@ use std::time::Duration;
 
 use async_net::TcpListener;
 use bytes::Bytes;
-use signal_fish_core::{Config, ConnId, Event, Frame};
+use signal_fish_core::{Config, ConnId, Frame};
 use smol::channel::Receiver;
 use smol::future::FutureExt as _;
 use smol::Timer;
 
-use crate::driver::{Inbound, SHUTDOWN_GRACE};
+use crate::driver::SHUTDOWN_GRACE;
 use crate::http::simple_response;
+use crate::inbox::{Inbound, Received};
 use crate::latch::Latch;
 use crate::limits::TransportLimits;
 use crate::outbox::{Outbox, Push};
@@ -174,15 +175,15 @@ impl Echo {
             }
             // The credit goes back when the message has been queued, as the driver's
             // does when the engine has processed it.
-            Inbound::Event(event, _credit) => match event {
-                Event::Text { conn, text } => self.send(conn, Frame::Text(Bytes::from(text))),
-                Event::Binary { conn, data } => self.send(conn, Frame::Binary(data)),
-                Event::Closed { conn, .. } => {
-                    self.conns.remove(&conn);
-                }
+            Inbound::Received { conn, input, credit: _credit } => match input {
+                Received::Text(text) => self.send(conn, Frame::Text(Bytes::from(text))),
+                Received::Binary(data) => self.send(conn, Frame::Binary(data)),
                 // Pongs to pings are the reader's; control frames mean nothing here.
-                _ => {}
+                Received::Ping | Received::Pong => {}
             },
+            Inbound::Closed { conn, .. } => {
+                self.conns.remove(&conn);
+            }
             Inbound::Http { request, reply } => {
                 let mut response = if self.stopping {
                     simple_response(503, "Service Unavailable: the server is shutting down")

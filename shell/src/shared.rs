@@ -10,13 +10,13 @@ use signal_fish_core::{Config, ConnId};
 use smol::channel::Sender;
 use smol::{Executor, Task};
 
-use crate::driver::Inbound;
 use crate::forwarding::Forwarding;
+use crate::inbox::Inbound;
 use crate::latch::Latch;
 use crate::limits::TransportLimits;
 use crate::pending::PendingHeads;
 use crate::stats::TransportCounters;
-use crate::websocket::UnfinishedBudget;
+use crate::unfinished::UnfinishedBudget;
 
 /// TCP connections (WebSocket or plain HTTP) beyond `server.max_connections` that may
 /// be open at once: room for handshakes, metrics scrapes and the engine's own refusals.

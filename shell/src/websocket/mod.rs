@@ -4,10 +4,7 @@
 //! is in `codec`.
 
 mod reader;
-mod unfinished;
 mod writer;
-
-pub(crate) use unfinished::UnfinishedBudget;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,12 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_net::TcpStream;
-use signal_fish_core::{CloseCause, ConnId, Event};
+use signal_fish_core::{CloseCause, ConnId};
 use tungstenite::handshake::derive_accept_key;
 
 use crate::deadline_write::write_within;
-use crate::driver::Inbound;
 use crate::http::{check_upgrade, encode_response, simple_response, RequestHead, UpgradeRefusal};
+use crate::inbox::Inbound;
 use crate::linger::linger;
 use crate::notify::Flag;
 use crate::outbox::Outbox;
@@ -62,8 +59,7 @@ impl Link {
     /// Tells the driver the connection ended, once.
     async fn notify_closed(&self, shared: &Shared, cause: CloseCause) {
         if !self.notified.swap(true, Ordering::AcqRel) {
-            let closed = Event::Closed { conn: self.conn, cause };
-            let _ = shared.inbox.send(Inbound::Event(closed, None)).await;
+            let _ = shared.inbox.send(Inbound::Closed { conn: self.conn, cause }).await;
         }
     }
 }

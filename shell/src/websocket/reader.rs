@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use async_net::TcpStream;
-use signal_fish_core::{CloseCause, Event};
+use signal_fish_core::CloseCause;
 use smol::Async;
 
 use super::Link;
 use crate::codec::{DecodeError, Decoder, Message};
 use crate::credit::InboundCredit;
-use crate::driver::Inbound;
+use crate::inbox::{Inbound, Received};
 use crate::notify::Flag;
 use crate::outbox::CloseStatus;
 use crate::scratch::with_scratch;
@@ -179,23 +179,23 @@ async fn deliver(
     credit: &Arc<InboundCredit>,
 ) -> Option<ReadEnd> {
     let conn = link.conn;
-    let (event, bytes) = match message {
+    let (input, bytes) = match message {
         Message::Text(text) => {
             shared.counters.read(text.len());
             let bytes = text.len();
-            (Event::Text { conn, text }, bytes)
+            (Received::Text(text), bytes)
         }
         Message::Binary(data) => {
             shared.counters.read(data.len());
             let bytes = data.len();
-            (Event::Binary { conn, data }, bytes)
+            (Received::Binary(data), bytes)
         }
         Message::Ping(payload) => {
             link.outbox.pong(payload);
             // For the engine, a ping is a sign of life.
-            (Event::PingFrame { conn }, 0)
+            (Received::Ping, 0)
         }
-        Message::Pong => (Event::PongFrame { conn }, 0),
+        Message::Pong => (Received::Pong, 0),
         Message::Close(close) => return Some(ReadEnd::PeerClosed(close.map(|c| (c.code, c.reason)))),
     };
     // After the engine closed the connection only the client's close reply matters.
@@ -204,7 +204,7 @@ async fn deliver(
     }
     // Wait for this connection's turn: a flood must not fill the inbox (credit.rs).
     let credit = credit.acquire(bytes).await;
-    if shared.inbox.send(Inbound::Event(event, Some(credit))).await.is_err() {
+    if shared.inbox.send(Inbound::Received { conn, input, credit }).await.is_err() {
         return Some(ReadEnd::DriverGone);
     }
     None

@@ -1,0 +1,152 @@
+//! The listening socket: binding it with its backlog, the options every accepted
+//! connection gets, and the accept loop that hands each connection to its own task
+//! (`connection::serve`).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_net::{TcpListener, TcpStream};
+use smol::future::FutureExt as _;
+use smol::{Async, Timer};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::connection;
+use crate::limits::TransportLimits;
+use crate::shared::{LiveGuard, Shared};
+
+/// Pause after a failed `accept` (for example, out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Connections the kernel may hold, handshake done, until they are accepted (it caps
+/// this at `net.core.somaxconn`). A storm of connects beyond the backlog loses SYNs, and
+/// a client retries a lost SYN only after a second.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A listener bound to `addr`, and the address it got (port 0 picks a free port).
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::try_from(listen(addr)?)?;
+    let local_addr = listener.local_addr()?;
+    Ok((listener, local_addr))
+}
+
+/// A listening socket on `addr` with a backlog of [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std's `TcpListener::bind` does: a restarted server may bind while connections
+    // of the previous one are in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Socket options every accepted connection gets: no Nagle delay for small frames
+/// (batching is done above TCP), and the fixed kernel send buffer of
+/// [`TransportLimits::send_buffer_bytes`]. Linux copies both from the listener to each
+/// accepted socket, so they are set once here instead of twice per connection; other
+/// systems get them per connection (`accepted_socket_options`).
+pub(crate) fn configure_accepted(listener: &TcpListener, limits: &TransportLimits) {
+    if cfg!(target_os = "linux") {
+        let socket = SockRef::from(listener);
+        if let Err(error) = socket.set_tcp_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY on the listener");
+        }
+        if let Some(bytes) = limits.send_buffer_bytes {
+            if let Err(error) = socket.set_send_buffer_size(bytes) {
+                tracing::warn!(%error, "cannot set SO_SNDBUF on the listener");
+            }
+        }
+    }
+}
+
+/// Sets the options of [`configure_accepted`] on an accepted connection, where the
+/// system does not copy them from the listener.
+fn accepted_socket_options(stream: &TcpStream, send_buffer_bytes: Option<usize>) {
+    if cfg!(target_os = "linux") {
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    if let Some(bytes) = send_buffer_bytes {
+        let _ = SockRef::from(stream).set_send_buffer_size(bytes);
+    }
+}
+
+/// Accepts connections until shutdown, then closes the listener (by dropping it).
+pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let listener: Arc<Async<std::net::TcpListener>> = listener.into();
+    let mut stopping = pin!(async {
+        shared.stopping.wait().await;
+        None
+    });
+    loop {
+        let accepted =
+            async { Some(listener.read_with(accept_nonblocking).await) }.or(stopping.as_mut()).await;
+        let Some(result) = accepted else { return };
+        match result {
+            Ok((stream, peer)) => match LiveGuard::try_new(&shared) {
+                Some(live) => {
+                    accepted_socket_options(&stream, shared.send_buffer_bytes);
+                    if let Some(task) = shared.spawn(connection::serve(stream, peer, shared.clone(), live)) {
+                        task.detach();
+                    }
+                }
+                None => tracing::debug!(%peer, "refusing a TCP connection: too many open"),
+            },
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                Timer::after(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Accepts one connection, already in non-blocking mode: on Linux `accept4` sets it,
+/// saving the `ioctl` a separate switch costs per connection.
+#[cfg(target_os = "linux")]
+fn accept_nonblocking(listener: &std::net::TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let (socket, addr) = SockRef::from(listener).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)?;
+    let peer = addr.as_socket().ok_or_else(|| io::Error::other("accepted a connection that is not IP"))?;
+    let stream = Async::new_nonblocking(std::net::TcpStream::from(socket))?;
+    Ok((TcpStream::from(stream), peer))
+}
+
+/// Accepts one connection and puts it in non-blocking mode.
+#[cfg(not(target_os = "linux"))]
+fn accept_nonblocking(listener: &std::net::TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let (stream, peer) = listener.accept()?;
+    Ok((TcpStream::try_from(stream)?, peer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `configure_accepted` relies on: accepted sockets inherit the listener's
+    /// options (checked on the systems where it is relied on).
+    #[test]
+    fn accepted_connections_are_non_blocking_with_nodelay_and_the_fixed_send_buffer() {
+        let listener = TcpListener::try_from(listen("127.0.0.1:0".parse().unwrap()).unwrap()).unwrap();
+        let config = signal_fish_core::Config::default();
+        let limits = TransportLimits::for_config(&config);
+        configure_accepted(&listener, &limits);
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let listener: Arc<Async<std::net::TcpListener>> = listener.into();
+        let (accepted, peer) = smol::block_on(listener.read_with(accept_nonblocking)).unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        accepted_socket_options(&accepted, limits.send_buffer_bytes);
+        assert!(accepted.nodelay().unwrap());
+        let sndbuf = SockRef::from(&accepted).send_buffer_size().unwrap();
+        // Linux doubles the value for its bookkeeping; autotuning would give megabytes.
+        let wanted = limits.send_buffer_bytes.unwrap();
+        assert!((wanted..=2 * wanted).contains(&sndbuf), "{sndbuf}");
+        // Non-blocking: with nothing sent, a read returns at once.
+        let raw: Arc<Async<std::net::TcpStream>> = accepted.into();
+        let mut byte = [0u8; 1];
+        let read = std::io::Read::read(&mut raw.get_ref(), &mut byte);
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        drop(client);
+    }
+}
