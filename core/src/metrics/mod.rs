@@ -83,7 +83,7 @@ pub struct Counters {
 }
 
 /// What only the host measures, handed to the engine with each HTTP request
-/// ([`crate::http::HttpRequest::host`]) so metrics responses are a function of the
+/// (`HttpRequest::host`) so metrics responses are a function of the
 /// events stepped, like every other action (a replay reproduces them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostReport {
