@@ -206,3 +206,25 @@ fn trusted_proxies_come_from_a_comma_separated_variable_and_bad_entries_stop_the
     assert_eq!(code, 1);
     assert!(err.contains("security.require_proxy_protocol"), "{err}");
 }
+
+#[test]
+fn tls_and_token_binding_settings_stop_the_server_with_the_key_named() {
+    // DECISIONS D31: TLS is terminated in front of the server; saying otherwise in the
+    // configuration must not start a plain-text server that looks secure.
+    let scratch = Scratch::new("tls-refused");
+    for (variable, key) in [
+        ("SIGNAL_FISH_SECURITY__TRANSPORT__TLS__ENABLED", "security.transport.tls.enabled"),
+        (
+            "SIGNAL_FISH_SECURITY__TRANSPORT__TOKEN_BINDING__ENABLED",
+            "security.transport.token_binding.enabled",
+        ),
+    ] {
+        let env = [(variable, "true"), ("SIGNAL_FISH_PORT", "0")];
+        // Validating, and starting (as `a_bad_config_stops_start_up_with_exit_1` does).
+        for args in [&["-c"][..], &[][..]] {
+            let (code, _, err) = run(&scratch.0, args, &env);
+            assert_eq!(code, 1, "{args:?} with {variable}=true: {err}");
+            assert!(err.contains(key), "{args:?}: the error names {key}: {err}");
+        }
+    }
+}

@@ -54,6 +54,7 @@ pub const SHELL_DECISIONS: &[(&str, &str)] = &[
     ("D2", "shell/tests/config_load.rs: `every_key_can_be_overridden_from_the_environment`, `the_seeds_documented_variables_work` (both spellings), `bad_env_values_name_the_variable_the_key_and_what_is_accepted`"),
     ("D3", "shell/tests/config_load.rs: `file_errors_name_the_key_the_value_and_the_file`, `bad_env_values_name_the_variable_the_key_and_what_is_accepted`; shell/tests/cli.rs: `a_bad_config_stops_start_up_with_exit_1`, `validate_config_reports_a_summary_or_the_bad_key`. Scenario headers go through the same Config deserialisation and validation"),
     ("D20", "shell/tests/e2e_rooms.rs: `a_burst_arrives_complete_and_in_order` (batching is on by default: 500 frames each arrive whole and in order); the batch cap is the unit test `batches_are_capped_and_close_comes_after_the_frames` in shell/src/outbox.rs. Scenarios see each frame in order"),
+    ("D31", "shell/tests/cli.rs: `tls_and_token_binding_settings_stop_the_server_with_the_key_named` (`-c` and start-up both exit 1 naming the key); the core's unit test `tls_and_token_binding_are_refused`"),
     ("D32", "shell/tests/config_load.rs: `the_seeds_example_config_loads` (the original's example, with `coordination.*` keys that do nothing here), `every_key_can_be_overridden_from_the_environment` (every key is accepted, with or without effect), `printed_config_loads_back_identically`"),
     ("D39", "shell/tests/unfinished_budget.rs: `an_announced_message_holds_only_what_arrived`, `over_the_budget_the_largest_holders_are_closed_first`"),
     ("D41", "shell/tests/forwarding.rs: `with_the_proxy_protocol_a_trusted_peer_must_send_it_and_others_must_not`; shell/tests/cli.rs: `trusted_proxies_come_from_a_comma_separated_variable_and_bad_entries_stop_the_server` (the PROXY protocol without trusted proxies stops the server); shell/tests/behind_proxies.rs: `behind_haproxy_with_proxy_protocol_v2_each_client_is_its_own_address`"),
@@ -70,10 +71,7 @@ pub const SHELL_DECISIONS: &[(&str, &str)] = &[
 /// Decisions with neither a scenario nor a shell test, and where they are checked
 /// instead. An entry here is a gap, shown as such in `COVERAGE.md`; it must go once a
 /// scenario or shell test shows the decision.
-pub const UNCOVERED_DECISIONS: &[(&str, &str)] = &[(
-    "D31",
-    "a refused configuration is not a transcript, and no test in shell/tests sets `tls.enabled` or `token_binding.enabled`; only the core's unit test `tls_and_token_binding_are_refused` (core/src/config/validate.rs) checks the refusal",
-)];
+pub const UNCOVERED_DECISIONS: &[(&str, &str)] = &[];
 
 /// The decisions of a DECISIONS file: `(id, title)` of each `### D<n> — title` heading,
 /// in order.
