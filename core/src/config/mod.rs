@@ -138,6 +138,10 @@ pub struct RateLimitConfig {
     /// Spectators admitted per room per window, whoever asks: bounds the broadcasts
     /// spectator churn causes to a room's members.
     pub max_spectator_joins_per_room: u32,
+    /// Players admitted into one existing room per window, whoever asks (creations and
+    /// reconnections do not count): bounds the join/leave announcements player churn
+    /// from many addresses causes to a room's members.
+    pub max_player_joins_per_room: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -147,6 +151,7 @@ impl Default for RateLimitConfig {
             time_window: 60,
             max_join_attempts: 20,
             max_spectator_joins_per_room: 30,
+            max_player_joins_per_room: 60,
         }
     }
 }

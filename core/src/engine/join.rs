@@ -105,6 +105,18 @@ impl Engine {
         if room.is_full() {
             return Err(("Room is full".to_owned(), ErrorCode::RoomFull));
         }
+        let window = Duration::from_secs(self.config.rate_limit.time_window);
+        let max_admissions = self.config.rate_limit.max_player_joins_per_room;
+        let now = self.clock.now;
+        let room = self.rooms.get_mut(&key).expect("looked up above");
+        if let Err(seconds_left) = room.player_admissions.admit(now, window, max_admissions) {
+            // Join and leave announcements go to every member: however many addresses
+            // ask, a room hears a bounded number of them (DECISIONS D35).
+            self.counters.rate_limit_rejections_total += 1;
+            let reason =
+                format!("Too many players joined this room recently. Try again in {seconds_left} seconds.");
+            return Err((reason, ErrorCode::RateLimitExceeded));
+        }
         let seat = self.new_seat(conn, request.player_name);
         let player_id = seat.player_id;
         let room = self.rooms.get_mut(&key).expect("looked up above");
@@ -200,6 +212,7 @@ impl Engine {
             expiry_at,
             creator_app: app,
             spectator_admissions: AdmissionWindow::default(),
+            player_admissions: AdmissionWindow::default(),
         };
         self.timers.schedule(expiry_at, Timer::RoomExpiry(key));
         self.directory.by_code.insert((request.game_name.clone(), code), key);

@@ -73,6 +73,8 @@ pub(crate) struct Room {
     pub creator_app: Option<usize>,
     /// Spectators admitted in the current rate window (`rate_limit.max_spectator_joins_per_room`).
     pub spectator_admissions: AdmissionWindow,
+    /// Players admitted in the current rate window (`rate_limit.max_player_joins_per_room`).
+    pub player_admissions: AdmissionWindow,
 }
 
 impl Room {
