@@ -1,8 +1,8 @@
 //! [`AddressRange`]: one entry of `security.trusted_proxies`, an IP address or a CIDR
 //! range, IPv4 or IPv6.
 
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// An IP address (`192.0.2.7`, `2001:db8::1`) or a CIDR range (`10.0.0.0/8`,
