@@ -69,7 +69,7 @@ impl Engine {
         let for_holder = holder.map(|h| {
             ServerMessage::AuthorityChanged { authority_player: Some(h), you_are_authority: true }.to_bytes()
         });
-        self.fan_out(key, None, out, |member| {
+        self.fan_out(key, None, false, out, |member| {
             let (Member::Connected { id, .. } | Member::Away { id }) = member;
             Some(Frame::Text(match &for_holder {
                 Some(bytes) if Some(id) == holder => bytes.clone(),

@@ -35,19 +35,24 @@ pub(super) struct FanOut {
 
 impl Engine {
     /// Sends to every member of room `key` but `skip` the frame `frame_for` chooses for
-    /// it (`None`: nothing for that member).
+    /// it (`None`: nothing for that member). With `by_format` false every connected
+    /// member is reported as JSON, and its connection is not looked up (the common case:
+    /// one shared text frame).
     pub(super) fn fan_out(
         &mut self,
         key: RoomKey,
         skip: Option<Uuid>,
+        by_format: bool,
         out: &mut Vec<Action>,
         mut frame_for: impl FnMut(Member) -> Option<Frame>,
     ) -> FanOut {
         let mut done = FanOut::default();
         let Some(room) = self.rooms.get_mut(&key) else { return done };
         let limits = ReplayLimits::of(&self.config);
-        let format = |conns: &std::collections::BTreeMap<_, super::connection::Connection>, conn| {
-            conns.get(&conn).map_or(GameDataEncoding::Json, |c: &super::connection::Connection| c.format)
+        let conns = &self.conns;
+        let format = |conn| match by_format {
+            true => conns.get(&conn).map_or(GameDataEncoding::Json, |c| c.format),
+            false => GameDataEncoding::Json,
         };
         for seat in &mut room.seats {
             if Some(seat.player_id) == skip {
@@ -55,7 +60,7 @@ impl Engine {
             }
             match &mut seat.presence {
                 Presence::Here(conn) => {
-                    let member = Member::Connected { id: seat.player_id, format: format(&self.conns, *conn) };
+                    let member = Member::Connected { id: seat.player_id, format: format(*conn) };
                     match frame_for(member) {
                         Some(frame) => {
                             done.sent += 1;
@@ -82,8 +87,7 @@ impl Engine {
             if Some(watcher.spectator_id) == skip {
                 continue;
             }
-            let member =
-                Member::Connected { id: watcher.spectator_id, format: format(&self.conns, watcher.conn) };
+            let member = Member::Connected { id: watcher.spectator_id, format: format(watcher.conn) };
             match frame_for(member) {
                 Some(frame) => {
                     done.sent += 1;
@@ -104,6 +108,6 @@ impl Engine {
         skip: Option<Uuid>,
         out: &mut Vec<Action>,
     ) -> FanOut {
-        self.fan_out(key, skip, out, |_| Some(Frame::Text(frame.clone())))
+        self.fan_out(key, skip, false, out, |_| Some(Frame::Text(frame.clone())))
     }
 }

@@ -67,7 +67,7 @@ impl Engine {
         let mut binary: Option<Bytes> = None;
         let mut json: Option<Option<Bytes>> = None;
         self.rooms.get_mut(&key).expect("players have rooms").last_activity = self.clock.now;
-        let done = self.fan_out(key, Some(sender), out, |member| {
+        let done = self.fan_out(key, Some(sender), true, out, |member| {
             let mut translated =
                 || json.get_or_insert_with(|| translate_to_json_frame(&sender, payload, max)).clone();
             match member {
