@@ -109,6 +109,13 @@ impl Config {
         }
 
         c.range("rate_limit.time_window", self.rate_limit.time_window, 1, WEEK_SECS);
+        // 0 would make every existing room impossible to join.
+        c.range(
+            "rate_limit.max_player_joins_per_room",
+            u64::from(self.rate_limit.max_player_joins_per_room),
+            1,
+            u64::from(u32::MAX),
+        );
         c.range("metrics.max_renders_per_second", u64::from(self.metrics.max_renders_per_second), 1, 10_000);
 
         c.range("protocol.max_game_name_length", p.max_game_name_length as u64, 1, 1024);
@@ -334,6 +341,17 @@ mod tests {
         config.server.default_max_players = 9;
         config.protocol.max_players_limit = 8;
         assert_eq!(errors_of(&config)[0].key, "server.default_max_players");
+    }
+
+    #[test]
+    fn a_room_must_admit_at_least_one_player_per_window() {
+        let mut config = Config::default();
+        config.rate_limit.max_player_joins_per_room = 0;
+        let errors = config.validate().unwrap_err().0;
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].key, "rate_limit.max_player_joins_per_room");
+        config.rate_limit.max_player_joins_per_room = 1;
+        assert!(config.validate().is_ok());
     }
 
     #[test]
