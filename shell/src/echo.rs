@@ -36,14 +36,14 @@ use smol::channel::Receiver;
 use smol::future::FutureExt as _;
 use smol::Timer;
 
+use crate::driver::inbox::{Inbound, Received};
+use crate::driver::outbox::{Outbox, Push};
+use crate::driver::shared::Shared;
 use crate::driver::SHUTDOWN_GRACE;
 use crate::http::simple_response;
-use crate::inbox::{Inbound, Received};
-use crate::latch::Latch;
 use crate::limits::TransportLimits;
-use crate::outbox::{Outbox, Push};
 use crate::server::{bind_listener, run_transport, ServerError, ShutdownHandle};
-use crate::shared::Shared;
+use crate::sync::latch::Latch;
 
 /// How often the echo task looks whether every connection is gone while shutting down.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(20);

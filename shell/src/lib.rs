@@ -44,38 +44,22 @@
 #![warn(missing_docs)]
 
 pub mod cli;
-mod clock;
 mod codec;
 #[cfg(feature = "fuzzing")]
 pub use codec::fuzzing as frame_fuzzing;
 pub mod config;
-mod connection;
-mod credit;
-mod deadline_write;
 mod driver;
 pub mod echo;
 mod forwarding;
 mod http;
-mod inbox;
-mod latch;
 mod limits;
-mod linger;
 mod listener;
 pub mod logging;
-mod notify;
-mod outbox;
-mod pending;
-mod proxy_protocol;
-mod scratch;
-mod seed;
 mod server;
-mod shared;
 pub mod signals;
-mod stats;
-mod unfinished;
-mod violation;
+mod socket;
+mod sync;
 mod websocket;
-mod yielding;
 
 pub use limits::TransportLimits;
 pub use server::{Server, ServerError, ShutdownHandle};

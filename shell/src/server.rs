@@ -13,14 +13,14 @@ use signal_fish_core::{Config, Engine};
 use smol::channel::Receiver;
 use smol::Executor;
 
-use crate::clock::Clock;
+use crate::driver::clock::Clock;
+use crate::driver::inbox::Inbound;
+use crate::driver::seed::os_seed;
+use crate::driver::shared::Shared;
 use crate::driver::Driver;
-use crate::inbox::Inbound;
-use crate::latch::Latch;
 use crate::limits::TransportLimits;
 use crate::listener::{self, accept_loop, configure_accepted};
-use crate::seed::os_seed;
-use crate::shared::Shared;
+use crate::sync::latch::Latch;
 
 /// Messages connection tasks may have in flight to the driver before they wait.
 const INBOX_CAPACITY: usize = 4096;

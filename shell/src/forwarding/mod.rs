@@ -19,6 +19,7 @@
 //! From untrusted peers these headers are ignored.
 
 mod headers;
+pub(crate) mod proxy_protocol;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use signal_fish_core::config::{AddressRange, SecurityConfig};
 
-use crate::proxy_protocol::ProxiedSource;
+use proxy_protocol::ProxiedSource;
 
 /// Most bytes the forwarding headers of one request may have together.
 pub(crate) const MAX_FORWARDING_BYTES: usize = 2048;

@@ -4,7 +4,7 @@ use std::io;
 
 use smol::io::AsyncRead;
 
-use crate::scratch::read_with;
+use crate::socket::scratch::read_with;
 
 /// Most header lines accepted in one request.
 const MAX_HEADERS: usize = 64;

@@ -1,10 +1,13 @@
 //! A WebSocket connection: the upgrade handshake on `/v2/ws`, then two tasks on the TCP
 //! stream that share no lock and no waker: a reader (frames to the driver, see
 //! `reader.rs`) and a writer (outbox to the socket, see `writer.rs`). The framing itself
-//! is in `codec`.
+//! is in `codec`. The reader's close codes for protocol faults are in `violation.rs`,
+//! and how often it yields to other tasks in `yielding.rs`.
 
 mod reader;
+mod violation;
 mod writer;
+mod yielding;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,13 +18,13 @@ use async_net::TcpStream;
 use signal_fish_core::{CloseCause, ConnId};
 use tungstenite::handshake::derive_accept_key;
 
-use crate::deadline_write::write_within;
+use crate::driver::inbox::Inbound;
+use crate::driver::outbox::Outbox;
+use crate::driver::shared::{LiveGuard, Shared};
 use crate::http::{check_upgrade, encode_response, simple_response, RequestHead, UpgradeRefusal};
-use crate::inbox::Inbound;
-use crate::linger::linger;
-use crate::notify::Flag;
-use crate::outbox::Outbox;
-use crate::shared::{LiveGuard, Shared};
+use crate::socket::deadline_write::write_within;
+use crate::socket::linger::linger;
+use crate::sync::notify::Flag;
 
 /// The WebSocket endpoint.
 pub(crate) const PATH: &str = "/v2/ws";

@@ -1,9 +1,9 @@
 //! A connection's reader: socket input to frames to engine events.
 //!
-//! Reads go through the per-thread buffer (`scratch.rs`), so an idle connection holds no
-//! read buffer; the decoder keeps only what an incomplete frame needs. After a read that
-//! did not fill the buffer the socket is most likely drained, so the reader waits for
-//! readability instead of trying again.
+//! Reads go through the per-thread buffer (`socket/scratch.rs`), so an idle connection
+//! holds no read buffer; the decoder keeps only what an incomplete frame needs. After a
+//! read that did not fill the buffer the socket is most likely drained, so the reader
+//! waits for readability instead of trying again.
 
 use std::future::poll_fn;
 use std::io::{self, Read as _};
@@ -16,16 +16,16 @@ use async_net::TcpStream;
 use signal_fish_core::CloseCause;
 use smol::Async;
 
+use super::violation::{classify, Violation};
+use super::yielding::ReadBudget;
 use super::Link;
 use crate::codec::{DecodeError, Decoder, Message};
-use crate::credit::InboundCredit;
-use crate::inbox::{Inbound, Received};
-use crate::notify::Flag;
-use crate::outbox::CloseStatus;
-use crate::scratch::with_scratch;
-use crate::shared::Shared;
-use crate::violation::{classify, Violation};
-use crate::yielding::ReadBudget;
+use crate::driver::inbox::{Inbound, Received};
+use crate::driver::outbox::CloseStatus;
+use crate::driver::shared::Shared;
+use crate::limits::credit::InboundCredit;
+use crate::socket::scratch::with_scratch;
+use crate::sync::notify::Flag;
 
 /// Decoded messages a reader keeps room for between reads (more are freed after use).
 const KEEP_MESSAGES: usize = 16;
@@ -202,7 +202,7 @@ async fn deliver(
     if link.outbox.is_closing() {
         return None;
     }
-    // Wait for this connection's turn: a flood must not fill the inbox (credit.rs).
+    // Wait for this connection's turn: a flood must not fill the inbox (limits/credit.rs).
     let credit = credit.acquire(bytes).await;
     if shared.inbox.send(Inbound::Received { conn, input, credit }).await.is_err() {
         return Some(ReadEnd::DriverGone);

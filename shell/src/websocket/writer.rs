@@ -26,9 +26,9 @@ use smol::{Async, Task, Timer};
 
 use super::Link;
 use crate::codec;
-use crate::linger::linger;
-use crate::outbox::Next;
-use crate::shared::{LiveGuard, Shared};
+use crate::driver::outbox::Next;
+use crate::driver::shared::{LiveGuard, Shared};
+use crate::socket::linger::linger;
 
 /// After our close frame, how long we wait for the client's.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);

@@ -10,13 +10,13 @@ use signal_fish_core::{Config, ConnId};
 use smol::channel::Sender;
 use smol::{Executor, Task};
 
+use super::inbox::Inbound;
+use super::stats::TransportCounters;
 use crate::forwarding::Forwarding;
-use crate::inbox::Inbound;
-use crate::latch::Latch;
+use crate::limits::pending::PendingHeads;
+use crate::limits::unfinished::UnfinishedBudget;
 use crate::limits::TransportLimits;
-use crate::pending::PendingHeads;
-use crate::stats::TransportCounters;
-use crate::unfinished::UnfinishedBudget;
+use crate::sync::latch::Latch;
 
 /// TCP connections (WebSocket or plain HTTP) beyond `server.max_connections` that may
 /// be open at once: room for handshakes, metrics scrapes and the engine's own refusals.
@@ -31,7 +31,7 @@ pub(crate) struct Shared {
     pub counters: Arc<TransportCounters>,
     /// The transport's hard cap on a message (`Config::hard_message_cap`; the echo
     /// server's may be larger), and the bytes of one connection's messages that may
-    /// wait for the engine (credit.rs), so one message of any accepted size fits.
+    /// wait for the engine (limits/credit.rs), so one message of any accepted size fits.
     pub max_inbound_bytes: usize,
     /// `websocket.max_outbound_queue_bytes`.
     pub max_queue_bytes: usize,

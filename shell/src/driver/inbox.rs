@@ -9,8 +9,8 @@ use signal_fish_core::http::{HttpRequest, HttpResponse};
 use signal_fish_core::{CloseCause, ConnId, Event};
 use smol::channel::Sender;
 
-use crate::credit::Credit;
-use crate::outbox::Outbox;
+use super::outbox::Outbox;
+use crate::limits::credit::Credit;
 
 /// See the module documentation.
 #[derive(Debug)]

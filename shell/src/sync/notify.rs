@@ -3,7 +3,7 @@
 //! for the reader's end, a connection for eviction while it waits for a request head.
 //!
 //! Each is a flag and the waiting task's waker, 24 bytes with no allocation. A channel
-//! used as a doorbell (a [`Latch`](crate::latch::Latch)) costs about 950 bytes, and a
+//! used as a doorbell (a [`Latch`](super::latch::Latch)) costs about 950 bytes, and a
 //! connection needed five of them. A second concurrent waiter would not be woken: each
 //! type is used by one task only (its owner documents which).
 

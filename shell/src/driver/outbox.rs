@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use signal_fish_core::Frame;
 
-use crate::notify::{Doorbell, Flag};
-use crate::stats::TransportCounters;
+use super::stats::TransportCounters;
+use crate::sync::notify::{Doorbell, Flag};
 
 /// Pongs a connection may have waiting for the writer. Every ping is answered, in order,
 /// while the writer keeps up; beyond this the oldest unanswered pings go unanswered

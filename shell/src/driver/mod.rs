@@ -5,6 +5,19 @@
 //! and routes the actions: frames to per-connection outboxes, closes to their writers,
 //! HTTP responses to the waiting request tasks (`signal_fish_core::host`), and arms its
 //! single timer for the engine's `poll_timeout`.
+//!
+//! This folder is the engine's side of the server and what every other task reaches it
+//! through: the inbox connections send on (`inbox.rs`), the outboxes the driver pushes
+//! frames into (`outbox.rs`), the state all tasks share (`shared.rs`), the transport's
+//! byte counters (`stats.rs`), and the clock and seed the engine runs on (`clock.rs`,
+//! `seed.rs`).
+
+pub(crate) mod clock;
+pub(crate) mod inbox;
+pub(crate) mod outbox;
+pub(crate) mod seed;
+pub(crate) mod shared;
+pub(crate) mod stats;
 
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
@@ -21,10 +34,10 @@ use smol::channel::{Receiver, Sender};
 use smol::stream::StreamExt as _;
 use smol::Timer;
 
-use crate::clock::Clock;
-use crate::inbox::Inbound;
-use crate::outbox::{Outbox, Push};
-use crate::shared::Shared;
+use clock::Clock;
+use inbox::Inbound;
+use outbox::{Outbox, Push};
+use shared::Shared;
 
 /// Messages processed per wake-up before timers are looked at again.
 const MAX_DRAIN: usize = 1024;

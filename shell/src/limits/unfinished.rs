@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use signal_fish_core::ConnId;
 
-use crate::notify::Flag;
+use crate::sync::notify::Flag;
 
 /// See the module documentation.
 #[derive(Debug)]

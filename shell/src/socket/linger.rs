@@ -10,7 +10,7 @@ use async_net::TcpStream;
 use smol::future::FutureExt as _;
 use smol::Timer;
 
-use crate::scratch::read_with;
+use super::scratch::read_with;
 
 /// Longest we keep discarding input.
 const LINGER_TIME: Duration = Duration::from_secs(1);

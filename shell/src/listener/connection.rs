@@ -14,14 +14,14 @@ use smol::channel::bounded;
 use smol::future::{poll_once, FutureExt as _};
 use smol::Timer;
 
-use crate::deadline_write::write_within;
+use crate::driver::inbox::Inbound;
+use crate::driver::shared::{LiveGuard, Shared};
+use crate::forwarding::proxy_protocol;
 use crate::http::{
     encode_response, read_head, read_more, simple_response, take_head, HeadError, RequestHead,
 };
-use crate::inbox::Inbound;
-use crate::linger::linger;
-use crate::proxy_protocol;
-use crate::shared::{LiveGuard, Shared};
+use crate::socket::deadline_write::write_within;
+use crate::socket::linger::linger;
 use crate::websocket;
 
 /// Largest request head accepted.

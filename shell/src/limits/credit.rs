@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::notify::Doorbell;
+use crate::sync::notify::Doorbell;
 
 /// Messages one connection may have waiting for the engine.
 pub(crate) const MAX_MESSAGES_IN_FLIGHT: usize = 8;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::notify::Flag;
+use crate::sync::notify::Flag;
 
 /// See the module documentation.
 #[derive(Debug)]

@@ -1,6 +1,12 @@
 //! The listening socket: binding it with its backlog, the options every accepted
 //! connection gets, and the accept loop that hands each connection to its own task
 //! (`connection::serve`).
+//!
+//! This folder serves accepted connections until they are WebSocket connections or
+//! answered requests: the listening socket here, and each connection's first task
+//! (PROXY header, request heads, the client's address) in `connection.rs`.
+
+mod connection;
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,9 +19,8 @@ use smol::future::FutureExt as _;
 use smol::{Async, Timer};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use crate::connection;
+use crate::driver::shared::{LiveGuard, Shared};
 use crate::limits::TransportLimits;
-use crate::shared::{LiveGuard, Shared};
 
 /// Pause after a failed `accept` (for example, out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
