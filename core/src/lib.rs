@@ -38,6 +38,8 @@ pub mod http;
 pub mod metrics;
 pub mod protocol;
 mod rng;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod time;
 pub mod validation;
 

@@ -1,30 +1,26 @@
-//! Same configuration, seed and events give byte-identical actions; another seed gives
-//! other identifiers.
+//! Same configuration, seed and operations give byte-identical actions; another seed
+//! gives other identifiers.
 
 mod support;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+use signal_fish_core::testkit::{host_report, ops_from_bytes, Op, OpRunner};
 use signal_fish_core::{Action, Config, Engine, Instant};
-use support::workload::{host_report, op, EventMaker, Op};
 use support::UNIX_MS;
 
 fn run(ops: &[Op], seed: [u8; 32]) -> Vec<Action> {
-    let mut engine = Engine::new(Config::default(), seed, Instant::ZERO, UNIX_MS);
-    let mut events = EventMaker::new();
-    let mut all = Vec::new();
-    for op in ops {
-        let event = events.event(op).unwrap();
-        engine.step_into(event, Instant::from_micros(events.now_micros), &mut all);
-    }
-    all
+    let mut runner =
+        OpRunner::new(Engine::new(Config::default(), seed, Instant::ZERO, UNIX_MS), Instant::ZERO);
+    ops.iter().flat_map(|op| runner.apply(op)).collect()
 }
 
 #[test]
 fn identical_inputs_give_identical_actions() {
     let mut runner = TestRunner::new(RunnerConfig { cases: 64, ..RunnerConfig::default() });
     runner
-        .run(&(proptest::collection::vec(op(), 1..200), any::<[u8; 32]>()), |(ops, seed)| {
+        .run(&(proptest::collection::vec(any::<u8>(), 0..4000), any::<[u8; 32]>()), |(bytes, seed)| {
+            let ops = ops_from_bytes(&bytes, 200);
             let first = run(&ops, seed);
             let second = run(&ops, seed);
             prop_assert_eq!(first, second);
@@ -35,11 +31,8 @@ fn identical_inputs_give_identical_actions() {
 
 #[test]
 fn the_seed_decides_generated_identifiers() {
-    let create = Op::Text {
-        conn: 0,
-        text: r#"{"type":"JoinRoom","data":{"game_name":"g","player_name":"Al"}}"#.to_owned(),
-    };
-    let ops = [Op::Open { conn: 0, ip: 0, opt_in: true }, create];
+    let create = Op::Create { who: 0, game: 0, max_players: 4, authority: true };
+    let ops = [Op::Connect { ip: 0, opt_in: true }, create];
     let a = run(&ops, [1; 32]);
     assert_eq!(a, run(&ops, [1; 32]));
     assert_ne!(a, run(&ops, [2; 32]), "room code, ids and token come from the seed");
@@ -49,21 +42,15 @@ fn the_seed_decides_generated_identifiers() {
 /// travel in the HTTP event) give byte-identical bodies, and those figures are rendered.
 #[test]
 fn metrics_responses_replay_exactly() {
-    let join = |conn: u8, name: &str| Op::Text {
-        conn,
-        text: format!(
-            r#"{{"type":"JoinRoom","data":{{"game_name":"g","room_code":"ROOM01","player_name":"{name}"}}}}"#
-        ),
-    };
     let ops = [
-        Op::Open { conn: 0, ip: 0, opt_in: true },
-        Op::Open { conn: 1, ip: 1, opt_in: false },
-        join(0, "Al"),
-        join(1, "Bo"),
-        Op::Text { conn: 1, text: r#"{"type":"GameData","data":{"data":1}}"#.to_owned() },
-        Op::Advance { millis: 6_000 },
-        Op::Http { path: 0, host: 1234 },
-        Op::Http { path: 1, host: 1234 },
+        Op::Connect { ip: 0, opt_in: true },
+        Op::Connect { ip: 1, opt_in: false },
+        Op::JoinFixed { who: 0, code: 0, game: 0 },
+        Op::JoinFixed { who: 1, code: 0, game: 0 },
+        Op::GameData { who: 1 },
+        Op::Advance { ms: 6_000 },
+        Op::Http { kind: 1, host: 1234 },
+        Op::Http { kind: 2, host: 1234 },
     ];
     let responses = |actions: Vec<Action>| -> Vec<(u16, String)> {
         actions

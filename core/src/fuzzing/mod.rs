@@ -4,7 +4,6 @@
 //! Each harness takes raw fuzzer bytes and panics on any finding.
 
 mod decode;
-mod model;
 mod sequence;
 
 pub use decode::decode_message;

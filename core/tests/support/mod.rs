@@ -1,8 +1,6 @@
 //! A small driver for engine tests: virtual time, named connections, decoded output.
 #![allow(dead_code)]
 
-pub mod workload;
-
 use std::net::IpAddr;
 use std::time::Duration;
 
