@@ -13,6 +13,7 @@ use crate::scenario::idle::IdleOptions;
 use crate::scenario::join_storm::JoinStormOptions;
 use crate::scenario::phases::TrafficPhases;
 use crate::scenario::relay::RelayOptions;
+use crate::scenario::soak::SoakOptions;
 use crate::scenario::{self, MAX_PHASE};
 
 /// Benchmark a Signal Fish v2 server over real WebSockets on loopback. Prints
@@ -55,6 +56,8 @@ pub enum ScenarioArgs {
     FixedRate(FixedRateArgs),
     /// `idle`
     Idle(IdleArgs),
+    /// `soak`
+    Soak(SoakArgs),
 }
 
 /// N clients connect and join rooms of K with C attempts in flight: joins/s, joins per
@@ -174,6 +177,51 @@ pub struct IdleArgs {
     pub ping_secs: f64,
 }
 
+/// A population churns through the protocol for D seconds (joins, games, reconnects,
+/// spectators, malformed frames) while the server is sampled: RSS and fd growth per
+/// hour, p99 per window, loss, and whether the server returns to idle afterwards.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "soak")]
+pub struct SoakArgs {
+    /// connections in the population, spectators included (default 200)
+    #[argh(option, default = "200")]
+    pub clients: usize,
+    /// how many of them are spectators (default 20)
+    #[argh(option, default = "20")]
+    pub spectators: usize,
+    /// players per room (default 4)
+    #[argh(option, default = "4")]
+    pub room_size: u8,
+    /// game-data messages per second per player during a game (default 20)
+    #[argh(option, default = "20.0")]
+    pub hz: f64,
+    /// seconds of churn (default 600)
+    #[argh(option, default = "600.0")]
+    pub duration_secs: f64,
+    /// seconds of churn before the steady state is taken to begin (default 120; the
+    /// server keeps empty rooms 300 s, so memory settles after about that)
+    #[argh(option, default = "120.0")]
+    pub warmup_secs: f64,
+    /// seconds between samples of the server (default 5)
+    #[argh(option, default = "5.0")]
+    pub sample_secs: f64,
+    /// mean seconds a game lasts (default 30; each lasts 0.5 to 1.5 times this)
+    #[argh(option, default = "30.0")]
+    pub game_secs: f64,
+    /// longest seconds a dropped player stays away before reconnecting (default 1; the
+    /// server keeps 100 messages for it by default, 3 room-mates × 20 Hz make 60/s)
+    #[argh(option, default = "1.0")]
+    pub max_away_secs: f64,
+    /// longest seconds to wait after the churn for the server to have no rooms and no
+    /// connections (default 660: reconnection window 300 + empty-room timeout 300 + 60)
+    #[argh(option, default = "660.0")]
+    pub idle_wait_secs: f64,
+    /// app_id every connection authenticates with (default: every fourth connection
+    /// authenticates as signal-fish-bench, which a server without authentication answers)
+    #[argh(option)]
+    pub app_id: Option<String>,
+}
+
 /// Seconds from the command line as a duration, naming the flag when it is not a
 /// finite number in range.
 pub fn secs(flag: &str, value: f64) -> Result<Duration, BenchError> {
@@ -269,6 +317,22 @@ pub fn run(args: &Args) -> Result<Summary, BenchError> {
                 ping: (a.ping_secs > 0.0).then(|| secs("ping-secs", a.ping_secs)).transpose()?,
             },
         ),
+        ScenarioArgs::Soak(a) => scenario::soak::run(
+            &ctx,
+            &SoakOptions {
+                clients: a.clients,
+                spectators: a.spectators,
+                room_size: a.room_size,
+                hz: a.hz,
+                duration: secs("duration-secs", a.duration_secs)?,
+                warmup: secs("warmup-secs", a.warmup_secs)?,
+                sample: secs("sample-secs", a.sample_secs)?,
+                game: secs("game-secs", a.game_secs)?,
+                max_away: secs("max-away-secs", a.max_away_secs)?,
+                idle_wait: secs("idle-wait-secs", a.idle_wait_secs)?,
+                app_id: a.app_id.clone(),
+            },
+        ),
     }
 }
 
@@ -292,6 +356,11 @@ mod tests {
         assert_eq!((f.clients, f.room_size, f.hz), (1000, 4, 20.0));
         let ScenarioArgs::Idle(i) = parse(&["idle"]).unwrap().scenario else { panic!() };
         assert_eq!(i.clients, 5000);
+        let ScenarioArgs::Soak(s) = parse(&["soak"]).unwrap().scenario else { panic!() };
+        assert_eq!(
+            (s.clients, s.room_size, s.hz, s.duration_secs, s.sample_secs),
+            (200, 4, 20.0, 600.0, 5.0)
+        );
     }
 
     #[test]
@@ -310,5 +379,11 @@ mod tests {
         assert!(run(&args).unwrap_err().0.contains("--clients-per-ip 0"));
         let args = parse(&["join-storm", "--in-flight", "0"]).unwrap();
         assert!(run(&args).unwrap_err().0.contains("--in-flight 0"));
+        let args = parse(&["soak", "--spectators", "197", "--room-size", "4"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("fewer players than one room"));
+        let args = parse(&["soak", "--warmup-secs", "700"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--warmup-secs"));
+        let args = parse(&["soak", "--max-away-secs", "0.1"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--max-away-secs 0.1"));
     }
 }

@@ -1,8 +1,8 @@
 //! # signal-fish-bench
 //!
 //! A load generator and benchmark for any Signal Fish protocol v2 server, over real
-//! WebSockets on loopback. Four scenarios ([`scenario`]): `join-storm`, `relay`,
-//! `fixed-rate` and `idle`. Each prints human-readable lines and one JSON summary line.
+//! WebSockets on loopback. Five scenarios ([`scenario`]): `join-storm`, `relay`,
+//! `fixed-rate`, `idle` and `soak`. Each prints human-readable lines and one JSON summary line.
 //! With a server process id, server CPU time and memory come from `/proc/PID`.
 //!
 //! Client sockets bind to many 127.N.x.y source addresses, so a server's per-IP

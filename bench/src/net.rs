@@ -114,9 +114,20 @@ pub fn io_code(error: &io::Error) -> String {
 
 /// Connects from `source` and completes the WebSocket handshake on `/v2/ws`.
 pub async fn open(source: Ipv4Addr, target: SocketAddr, read_buffer: usize) -> Result<Ws, String> {
+    open_path(source, target, read_buffer, "/v2/ws").await
+}
+
+/// Like [`open`], on `path` (which may carry a query, such as
+/// `/v2/ws?reconnection_token=true`).
+pub async fn open_path(
+    source: Ipv4Addr,
+    target: SocketAddr,
+    read_buffer: usize,
+    path: &str,
+) -> Result<Ws, String> {
     let stream = connect_from(source, target).await.map_err(|e| io_code(&e))?;
     let config = WebSocketConfig::default().read_buffer_size(read_buffer);
-    let url = format!("ws://{target}/v2/ws");
+    let url = format!("ws://{target}{path}");
     match async_tungstenite::client_async_with_config(url, stream, Some(config)).await {
         Ok((ws, _response)) => Ok(ws),
         Err(async_tungstenite::tungstenite::Error::Http(response)) => {
@@ -124,6 +135,58 @@ pub async fn open(source: Ipv4Addr, target: SocketAddr, read_buffer: usize) -> R
         }
         Err(_) => Err("HANDSHAKE".to_owned()),
     }
+}
+
+/// Largest HTTP answer [`http_get`] reads.
+const MAX_HTTP_ANSWER: usize = 4 * 1024 * 1024;
+
+/// `GET path` over HTTP/1.1 from 127.0.0.1, `Connection: close`: the status and the
+/// body (read up to its `Content-Length`, or to the end of the stream). The caller
+/// bounds the time (with a timer): the server may be slow to answer.
+pub async fn http_get(target: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = connect_from(Ipv4Addr::LOCALHOST, target).await.map_err(|e| io_code(&e))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|e| io_code(&e))?;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    // Bounded by MAX_HTTP_ANSWER: every pass adds at least one byte or ends.
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(|e| io_code(&e))?;
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&chunk[..n]);
+        if answer.len() > MAX_HTTP_ANSWER {
+            return Err("HTTP_ANSWER_TOO_LARGE".to_owned());
+        }
+        if let Some((head, body)) = split_head(&answer) {
+            if content_length(head).is_some_and(|len| body.len() >= len) {
+                break;
+            }
+        }
+    }
+    let (head, body) = split_head(&answer).ok_or_else(|| "HTTP_NO_HEAD".to_owned())?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| "HTTP_BAD_STATUS".to_owned())?;
+    let body = &body[..content_length(head).unwrap_or(body.len()).min(body.len())];
+    Ok((status, String::from_utf8_lossy(body).into_owned()))
+}
+
+/// The head (as text) and the bytes after its blank line.
+fn split_head(answer: &[u8]) -> Option<(&str, &[u8])> {
+    let at = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
+    Some((std::str::from_utf8(&answer[..at]).ok()?, &answer[at + 4..]))
+}
+
+fn content_length(head: &str) -> Option<usize> {
+    head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+    })
 }
 
 /// Fails unless the soft open-files limit leaves room for `sockets` more descriptors.
@@ -178,6 +241,25 @@ mod tests {
         assert!(soft_fd_limit().is_some());
         assert!(check_fd_limit(1).is_ok());
         assert!(check_fd_limit(usize::MAX / 2).unwrap_err().0.contains("ulimit -n"));
+    }
+
+    #[test]
+    fn http_answers_are_read_to_their_length() {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).starts_with("GET /metrics HTTP/1.1\r\n"));
+            // Keeps the connection open: the client must stop at Content-Length.
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"a\":1}").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        });
+        let (status, body) = smol::block_on(http_get(target, "/metrics")).expect("answer");
+        assert_eq!((status, body.as_str()), (200, r#"{"a":1}"#));
+        server.join().unwrap();
     }
 
     #[test]

@@ -65,6 +65,17 @@ impl ServerProcess {
         }
     }
 
+    /// Open file descriptors: the entries of `/proc/PID/fd`.
+    pub fn open_fds(&self) -> io::Result<u64> {
+        let mut count = 0;
+        for entry in fs::read_dir(format!("/proc/{}/fd", self.pid))? {
+            // A descriptor that closes between listing and reading still counts.
+            entry?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// Resident memory (`VmRSS`) in bytes.
     pub fn rss_bytes(&self) -> io::Result<u64> {
         let text = fs::read_to_string(format!("/proc/{}/status", self.pid))?;
@@ -114,6 +125,44 @@ mod tests {
         assert!(me.stat_ns().is_ok());
         assert!(machine_busy_ns().unwrap() > 0);
         assert!(me.rss_bytes().unwrap() > 1024 * 1024);
+    }
+
+    #[test]
+    fn counts_open_descriptors() {
+        use std::process::{Child, Command, Stdio};
+        let spawn = |script: &str| {
+            Command::new("sh")
+                .args(["-c", script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("sh runs")
+        };
+        // Both children inherit the same descriptors from the test process; the second
+        // opens three more before it sleeps.
+        let mut plain = spawn("exec sleep 5");
+        let mut more = spawn("exec 7</dev/null 8</dev/null 9</dev/null; exec sleep 5");
+        let count = |child: &Child| {
+            ServerProcess::open(child.id())
+                .and_then(|p| p.open_fds().map_err(|e| crate::error::BenchError::new(e.to_string())))
+        };
+        let started = std::time::Instant::now();
+        let mut seen = (0, 0);
+        // The shells need a moment to reach `sleep` (at most 2 s).
+        while started.elapsed() < std::time::Duration::from_secs(2) {
+            seen = (count(&plain).unwrap_or(0), count(&more).unwrap_or(0));
+            if seen.0 >= 3 && seen.1 == seen.0 + 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        for child in [&mut plain, &mut more] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert!(seen.0 >= 3, "stdin, stdout and stderr at least: {seen:?}");
+        assert_eq!(seen.1, seen.0 + 3, "{seen:?}");
     }
 
     #[test]

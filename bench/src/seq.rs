@@ -54,6 +54,17 @@ pub struct SeqTracker {
 }
 
 impl SeqTracker {
+    /// A tracker for a receiver that starts listening mid-stream: `seq` is the first
+    /// number it expects (earlier ones are not owed).
+    pub fn starting_at(seq: u64) -> SeqTracker {
+        SeqTracker { next: seq, ..SeqTracker::default() }
+    }
+
+    /// One past the highest sequence number seen (or the start).
+    pub fn next_expected(&self) -> u64 {
+        self.next
+    }
+
     /// Records the arrival of `seq`.
     pub fn observe(&mut self, seq: u64) -> Arrival {
         if seq >= self.next {
@@ -106,6 +117,16 @@ mod tests {
         assert_eq!(t.observe(1), Arrival::Duplicate);
         assert_eq!(t.observe(3), Arrival::Duplicate);
         assert_eq!(t.finish(5), Anomalies { lost: 2, duplicated: 2, reordered: 1 });
+    }
+
+    #[test]
+    fn a_tracker_may_start_mid_stream() {
+        let mut t = SeqTracker::starting_at(10);
+        assert_eq!(t.observe(10), Arrival::New);
+        assert_eq!(t.observe(12), Arrival::New);
+        assert_eq!(t.next_expected(), 13);
+        assert_eq!(t.observe(9), Arrival::Duplicate);
+        assert_eq!(t.finish(t.next_expected()), Anomalies { lost: 1, duplicated: 1, reordered: 0 });
     }
 
     #[test]

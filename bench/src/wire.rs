@@ -76,7 +76,8 @@ pub enum Incoming {
     Garbage,
 }
 
-const GAME_DATA_PREFIX: &str = r#"{"type":"GameData","data":{"from_player":""#;
+/// How the server starts every relayed JSON `GameData` (PROTOCOL §6.9).
+pub const GAME_DATA_PREFIX: &str = r#"{"type":"GameData","data":{"from_player":""#;
 
 /// Classifies one received text frame.
 pub fn classify(text: &str) -> Incoming {
@@ -128,7 +129,8 @@ fn number(text: &str) -> Option<(u64, &str)> {
     Some((text[..digits].parse().ok()?, &text[digits..]))
 }
 
-fn probe_from_value(payload: &Value) -> Option<Probe> {
+/// The probe in a parsed game-data payload (`data.data` of a `GameData`), if it has one.
+pub fn probe_from_value(payload: &Value) -> Option<Probe> {
     let field = |k: &str| payload.get(k).and_then(Value::as_u64);
     Some(Probe { seq: field("q")?, sender: u32::try_from(field("s")?).ok()?, sent_us: field("t")? })
 }

@@ -12,6 +12,7 @@ use signal_fish_bench::scenario::idle::{self, IdleOptions};
 use signal_fish_bench::scenario::join_storm::{self, JoinStormOptions};
 use signal_fish_bench::scenario::phases::TrafficPhases;
 use signal_fish_bench::scenario::relay::{self, RelayOptions};
+use signal_fish_bench::scenario::soak::{self, SoakOptions};
 use signal_fish_bench::{RunContext, Summary};
 use signal_fish_server::{Config, Server, ShutdownHandle};
 
@@ -24,7 +25,11 @@ struct TestServer {
 
 impl TestServer {
     fn start() -> TestServer {
-        let server = Server::bind(Config::default(), "127.0.0.1:0".parse().unwrap()).expect("bind");
+        TestServer::with_config(Config::default())
+    }
+
+    fn with_config(config: Config) -> TestServer {
+        let server = Server::bind(config, "127.0.0.1:0".parse().unwrap()).expect("bind");
         let addr = server.local_addr();
         let stop = server.shutdown_handle();
         let thread = std::thread::spawn(move || smol::block_on(server.run()));
@@ -168,4 +173,64 @@ fn idle_smoke() {
         assert!(number(&json, key) >= 0.0, "{key} in {json}");
     }
     assert!(json["rss_per_connection_bytes"].is_u64(), "{json}");
+}
+
+#[test]
+fn soak_smoke() {
+    // Short server timeouts, so the idle check sees rooms and connections return to 0
+    // within seconds: abandoned seats expire after 2 s, empty rooms after 1 s.
+    let mut config = Config::default();
+    config.server.reconnection_window = 2;
+    config.server.empty_room_timeout = 1;
+    let server = TestServer::with_config(config);
+    let opts = SoakOptions {
+        clients: 20,
+        spectators: 4,
+        room_size: 4,
+        hz: 20.0,
+        duration: Duration::from_secs(4),
+        warmup: Duration::from_secs(1),
+        sample: Duration::from_millis(500),
+        game: Duration::from_millis(1500),
+        max_away: Duration::from_millis(600),
+        idle_wait: Duration::from_secs(20),
+        app_id: None,
+    };
+    let json = json_line(&soak::run(&server.context(), &opts).expect("soak runs"));
+    assert_eq!(json["scenario"], "soak");
+    assert_eq!(json["players"], 16, "{json}");
+    // Every message to a room-mate or spectator arrived exactly once, in order,
+    // replays after reconnects included; nothing unexpected happened.
+    assert_eq!(json["lost"], 0, "{json}");
+    assert_eq!(json["duplicated"], 0, "{json}");
+    assert_eq!(json["reordered"], 0, "{json}");
+    assert_eq!(json["events"], serde_json::json!({}), "{json}");
+    let count = |key: &str| json["counts"][key].as_u64().unwrap_or(0);
+    for key in [
+        "games_started",
+        "game_data_sent",
+        "deliveries",
+        "players_dropped",
+        "reconnected",
+        "deliveries_replayed",
+        "malformed_sent",
+        "spectators_joined",
+        "players_left",
+        "start_game_sent",
+    ] {
+        assert!(count(key) > 0, "{key} in {json}");
+    }
+    assert_eq!(count("reconnected"), count("players_dropped"), "{json}");
+    assert_eq!(count("malformed_answered"), count("malformed_sent"), "{json}");
+    // Figures: the server was sampled during the churn, with RSS, fds and latency.
+    let windows = json["windows"].as_array().expect("windows");
+    assert!(windows.iter().any(|w| w["phase"] == "churn" && w["rooms"].as_u64() > Some(0)), "{json}");
+    assert!(windows.iter().all(|w| w["rss_bytes"].is_u64() && w["fds"].is_u64()), "{json}");
+    assert!(json["window_p99_us_max"].as_u64().is_some(), "{json}");
+    assert!(json["rss"]["growth_per_hour_fit"].is_number(), "{json}");
+    assert!(json["fds"]["end"].is_u64(), "{json}");
+    // The idle check: everything the churn made is gone.
+    assert_eq!(json["idle"]["returned"], true, "{json}");
+    assert_eq!(json["idle"]["rooms"], 0, "{json}");
+    assert_eq!(json["idle"]["connections"], 0, "{json}");
 }

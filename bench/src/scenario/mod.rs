@@ -1,4 +1,4 @@
-//! The four scenarios. Each validates its options, joins its clients, measures, and
+//! The five scenarios. Each validates its options, joins its clients, measures, and
 //! returns a [`Summary`](crate::report::Summary).
 
 pub mod fixed_rate;
@@ -6,6 +6,7 @@ pub mod idle;
 pub mod join_storm;
 pub mod phases;
 pub mod relay;
+pub mod soak;
 
 use std::time::Duration;
 
