@@ -156,7 +156,7 @@ fn auth_on_unknown_app_is_refused_and_closed() {
         [r#"{"type":"AuthenticationError","data":{"error":"InvalidAppId","error_code":"INVALID_APP_ID"}}"#]
     );
     assert_eq!(out.close_code(a), Some(close_code::POLICY));
-    assert_eq!(h.engine.connection_count(), 0);
+    assert_eq!(h.engine().connection_count(), 0);
 }
 
 #[test]
@@ -223,7 +223,7 @@ fn auth_timeout_closes_with_an_error() {
         )
     );
     assert_eq!(out.close_code(a), Some(close_code::POLICY));
-    assert_eq!(h.engine.counters().auth_timeouts_total, 1);
+    assert_eq!(h.engine().counters().auth_timeouts_total, 1);
 
     // Authenticating in time cancels the deadline; failed SDK attempts do not extend it.
     let b = h.connect();

@@ -128,5 +128,5 @@ fn frames_for_unknown_connections_are_ignored() {
     assert!(h.send(ghost, r#"{"type":"Ping"}"#).nothing_to(ghost));
     assert!(h.send_binary(ghost, &[1, 2, 3]).nothing_to(ghost));
     assert!(h.drop_conn(ghost).nothing_to(ghost));
-    assert_eq!(h.engine.connection_count(), 0);
+    assert_eq!(h.engine().connection_count(), 0);
 }

@@ -24,8 +24,8 @@ fn per_ip_connection_cap() {
     h.connect_to("/v2/ws", "127.0.0.2");
     h.drop_conn(a);
     h.connect();
-    assert_eq!(h.engine.counters().connections_rejected_total, 1);
-    assert_eq!(h.engine.counters().connections_total, 4);
+    assert_eq!(h.engine().counters().connections_rejected_total, 1);
+    assert_eq!(h.engine().counters().connections_total, 4);
 }
 
 #[test]
@@ -80,8 +80,8 @@ fn room_creation_and_join_rate_limits_are_per_ip() {
     // The window restarts after time_window.
     h.advance(secs(50));
     h.join(conns[3], "g", &code, "D");
-    assert_eq!(h.engine.counters().rate_limit_rejections_total, 2);
-    assert_eq!(h.engine.counters().rate_limit_resets_total, 1);
+    assert_eq!(h.engine().counters().rate_limit_rejections_total, 2);
+    assert_eq!(h.engine().counters().rate_limit_resets_total, 1);
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn slow_consumers_are_closed_and_counted() {
     let out = h.step(Event::Backlogged { conn: b, unsent: Vec::new() });
     assert_eq!(out.close_code(b), Some(close_code::POLICY));
     assert_eq!(out.to(a)[0]["type"], "PlayerLeft");
-    assert_eq!(h.engine.counters().slow_consumers_closed_total, 1);
+    assert_eq!(h.engine().counters().slow_consumers_closed_total, 1);
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn shutdown_closes_everyone_with_1001_and_refuses_new_connections() {
     let out = h.step(Event::Shutdown);
     assert_eq!(out.close_code(a), Some(close_code::GOING_AWAY));
     assert_eq!(out.close_code(b), Some(close_code::GOING_AWAY));
-    assert_eq!(h.engine.connection_count(), 0);
+    assert_eq!(h.engine().connection_count(), 0);
     let (c, out) = h.open("/v2/ws", "127.0.0.1");
     assert_eq!(out.close_code(c), Some(close_code::GOING_AWAY));
 }

@@ -73,7 +73,7 @@ fn seat_is_kept_events_are_buffered_and_replayed() {
     let r = setup(&mut h);
     let out = h.drop_conn(r.b);
     assert!(out.nothing_to(r.a), "others see nothing while the seat is reserved");
-    assert_eq!(h.engine.counters().reconnection_tokens_issued_total, 1);
+    assert_eq!(h.engine().counters().reconnection_tokens_issued_total, 1);
 
     h.send(r.a, r#"{"type":"GameData","data":{"data":{"hp":3}}}"#);
     let c = h.connect();
@@ -150,7 +150,7 @@ fn failure_cases_in_order() {
         failure(&reconnect(&mut h, r.a, &alice, &r.room_id, "x")),
         ("Player is already connected".into(), "PLAYER_ALREADY_CONNECTED".into())
     );
-    assert_eq!(h.engine.counters().reconnection_validation_failures_total, 5);
+    assert_eq!(h.engine().counters().reconnection_validation_failures_total, 5);
 
     let mut config = Config::default();
     config.server.enable_reconnection = false;
@@ -177,7 +177,7 @@ fn buffer_overflow_ends_the_reservation() {
     }
     let out = h.send(r.a, r#"{"type":"GameData","data":{"data":3}}"#);
     assert_eq!(out.to(r.a), [json!({"type":"PlayerLeft","data":{"player_id":r.bob}})]);
-    assert_eq!(h.engine.counters().reconnection_buffer_overflows_total, 1);
+    assert_eq!(h.engine().counters().reconnection_buffer_overflows_total, 1);
     let b2 = h.connect();
     assert_eq!(failure(&reconnect(&mut h, b2, &r.bob, &r.room_id, &r.token)).1, "RECONNECTION_EXPIRED");
 }
@@ -198,7 +198,7 @@ fn half_open_seat_is_taken_over() {
     assert_eq!(out.types(r.a), ["PlayerReconnected"]);
     // The replaced connection's later close changes nothing.
     assert!(h.drop_conn(r.b).nothing_to(r.a));
-    assert_eq!(h.engine.room_count(), 1);
+    assert_eq!(h.engine().room_count(), 1);
 }
 
 #[test]
@@ -210,9 +210,9 @@ fn liveness_timeout_counts_as_an_unexpected_disconnect() {
         h.advance(secs(10));
         h.send(r.a, r#"{"type":"Ping"}"#);
     }
-    assert!(h.engine.player_id(r.b).is_none(), "Bob was closed for silence");
-    assert_eq!(h.engine.counters().cleanup_expired_players_total, 1);
-    assert_eq!(h.engine.counters().reconnection_tokens_issued_total, 1, "his seat is reserved");
+    assert!(h.engine().player_id(r.b).is_none(), "Bob was closed for silence");
+    assert_eq!(h.engine().counters().cleanup_expired_players_total, 1);
+    assert_eq!(h.engine().counters().reconnection_tokens_issued_total, 1, "his seat is reserved");
     let b2 = h.connect_opted_in();
     let reply = reconnect(&mut h, b2, &r.bob, &r.room_id, &r.token);
     assert_eq!(reply["type"], "Reconnected");
@@ -282,9 +282,9 @@ fn a_room_emptied_while_settling_is_removed_in_the_same_step() {
         json!({"type":"JoinAsSpectator","data":{"game_name":"g","room_code":code,"spectator_name":"Eve"}}),
     );
     let out = h.send(s, r#"{"type":"LeaveSpectator"}"#);
-    assert_eq!(h.engine.room_count(), 0, "removed in the step that emptied it");
+    assert_eq!(h.engine().room_count(), 0, "removed in the step that emptied it");
     assert!(!out.0.is_empty());
-    assert!(h.engine.poll_timeout().is_none_or(|t| t > h.now), "no timer left due");
+    assert!(h.engine().poll_timeout().is_none_or(|t| t > h.now()), "no timer left due");
 }
 
 #[test]
@@ -329,5 +329,5 @@ fn websocket_ping_frames_keep_a_connection_alive() {
         let out = h.step(signal_fish_core::Event::PingFrame { conn: a });
         assert!(out.nothing_to(a), "the transport answers pings; the engine stays silent");
     }
-    assert_eq!(h.engine.connection_count(), 1);
+    assert_eq!(h.engine().connection_count(), 1);
 }

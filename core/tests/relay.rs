@@ -30,8 +30,8 @@ fn json_payload_is_spliced_byte_for_byte_without_echo() {
         assert_eq!(out.texts(member), std::slice::from_ref(&expected), "member {member}");
     }
     assert!(out.nothing_to(a), "no echo to the sender");
-    assert_eq!(h.engine.counters().game_data_messages_total, 1);
-    assert_eq!(h.engine.counters().game_data_deliveries_total, 3);
+    assert_eq!(h.engine().counters().game_data_messages_total, 1);
+    assert_eq!(h.engine().counters().game_data_deliveries_total, 3);
     for scalar in ["null", "7", "\"text\"", "[1,2]", "true"] {
         let out = h.send(b, &format!(r#"{{"type":"GameData","data":{{"data":{scalar}}}}}"#));
         assert!(out.texts(a)[0].ends_with(&format!(r#","data":{scalar}}}}}"#)));
@@ -94,7 +94,7 @@ fn binary_game_data_reaches_msgpack_and_json_recipients() {
     let out = h.send_binary(a, &[0xc4, 0x01, 0xff]);
     assert_eq!(out.binaries(b).len(), 1);
     assert!(out.nothing_to(c));
-    assert_eq!(h.engine.counters().game_data_untranslatable_total, 1);
+    assert_eq!(h.engine().counters().game_data_untranslatable_total, 1);
     // JSON game data from a MessagePack sender is text for everyone.
     let out = h.send(a, r#"{"type":"GameData","data":{"data":[1]}}"#);
     assert_eq!(out.texts(b).len(), 1);

@@ -14,7 +14,7 @@ fn join_raw(h: &mut Harness, conn: signal_fish_core::ConnId, data: serde_json::V
 fn create_reports_a_full_snapshot_with_exact_shape() {
     let mut h = Harness::new();
     let a = h.connect();
-    h.now = signal_fish_core::Instant::from_micros(123_456);
+    h.advance(std::time::Duration::from_micros(123_456));
     let out = h.send(
         a,
         r#"{"type":"JoinRoom","data":{"game_name":"space-race","player_name":"Alice","max_players":2}}"#,
@@ -170,7 +170,7 @@ fn supplied_code_creates_the_room_when_absent() {
     let a = h.connect();
     let joined = join_raw(&mut h, a, json!({"game_name":"g","room_code":"o0i1ab","player_name":"A"}));
     assert_eq!(joined["data"]["room_code"], "O0I1AB");
-    assert_eq!(h.engine.counters().rooms_created_total, 1);
+    assert_eq!(h.engine().counters().rooms_created_total, 1);
 }
 
 #[test]
@@ -244,7 +244,7 @@ fn unexpected_disconnect_without_opt_in_leaves_at_once() {
     let bob = h.player_id(b);
     let out = h.drop_conn(b);
     assert_eq!(out.to(a), [json!({"type":"PlayerLeft","data":{"player_id":bob}})]);
-    assert_eq!(h.engine.counters().reconnection_tokens_issued_total, 0);
+    assert_eq!(h.engine().counters().reconnection_tokens_issued_total, 0);
 }
 
 #[test]

@@ -21,8 +21,8 @@ fn silent_connections_are_closed_at_ping_timeout() {
     assert_eq!(out.to(b)[0]["type"], "PlayerLeft");
     let out = h.advance(secs(20));
     assert_eq!(out.close_code(b), Some(close_code::GOING_AWAY));
-    assert_eq!(h.engine.connection_count(), 0);
-    assert_eq!(h.engine.counters().cleanup_expired_players_total, 2);
+    assert_eq!(h.engine().connection_count(), 0);
+    assert_eq!(h.engine().counters().cleanup_expired_players_total, 2);
 }
 
 #[test]
@@ -33,7 +33,7 @@ fn websocket_pong_frames_keep_a_connection_alive() {
         h.advance(secs(25));
         h.step(Event::PongFrame { conn: a });
     }
-    assert_eq!(h.engine.connection_count(), 1);
+    assert_eq!(h.engine().connection_count(), 1);
 }
 
 fn patient() -> Config {
@@ -50,15 +50,15 @@ fn empty_rooms_expire_after_their_last_activity() {
     h.advance(secs(1000));
     h.send(a, r#"{"type":"LeaveRoom"}"#);
     h.advance(secs(299));
-    assert_eq!(h.engine.room_count(), 1, "an empty room lingers for empty_room_timeout");
+    assert_eq!(h.engine().room_count(), 1, "an empty room lingers for empty_room_timeout");
     // Joining by code within the window reuses the room.
     h.join(b, "g", &code, "Bob");
     h.send(b, r#"{"type":"LeaveRoom"}"#);
     h.advance(secs(299));
-    assert_eq!(h.engine.room_count(), 1);
+    assert_eq!(h.engine().room_count(), 1);
     h.advance(secs(1));
-    assert_eq!(h.engine.room_count(), 0);
-    assert_eq!(h.engine.counters().cleanup_empty_rooms_total, 1);
+    assert_eq!(h.engine().room_count(), 0);
+    assert_eq!(h.engine().counters().cleanup_empty_rooms_total, 1);
 }
 
 #[test]
@@ -74,16 +74,16 @@ fn inactive_rooms_are_removed_and_members_told() {
     h.advance(secs(3000));
     h.send(a, r#"{"type":"GameData","data":{"data":1}}"#); // activity (D11)
     h.advance(secs(3599));
-    assert_eq!(h.engine.room_count(), 1);
+    assert_eq!(h.engine().room_count(), 1);
     let out = h.advance(secs(1));
-    assert_eq!(h.engine.room_count(), 0);
+    assert_eq!(h.engine().room_count(), 0);
     assert_eq!(out.texts(a), [r#"{"type":"RoomLeft"}"#]);
     assert_eq!(out.texts(b), [r#"{"type":"RoomLeft"}"#]);
     let room_closed = out.only(s);
     assert_eq!(room_closed["type"], "SpectatorLeft");
     assert_eq!(room_closed["data"]["reason"], "room_closed");
     assert_eq!(room_closed["data"]["room_code"], code.as_str());
-    assert_eq!(h.engine.counters().cleanup_inactive_rooms_total, 1);
+    assert_eq!(h.engine().counters().cleanup_inactive_rooms_total, 1);
     // Members are unbound and may join again; the old code now makes a fresh room.
     let joined = h
         .send_json(

@@ -1,5 +1,6 @@
-//! Arbitrary sequences of connections, frames, closes, backed-up writers and time steps:
-//! invariants after every step and room membership equal to a reference model.
+//! Sequences of the shared operations (connections, client messages, closes, stalled
+//! readers, backed-up writers, HTTP requests, time) drawn from the fuzzer's bytes: every
+//! check of the shared virtual-time driver and client model after every operation.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -1,30 +1,28 @@
-//! The simulator: one engine, a virtual clock, named virtual connections and faults.
+//! The simulator: one engine on the shared virtual-time driver
+//! ([`signal_fish_core::testkit::VirtualHost`]), named virtual connections and faults.
 //!
 //! Time only moves when asked ([`Sim::advance_to`]); every deadline on the way fires with
-//! its own `Tick` at exactly its instant, in order, so no timer ever fires late or inside
-//! another event's step. Each input is delivered [`Sim::spacing`] after the previous one
-//! (1 ms by default) so that distinct events get distinct timestamps, as on a real server.
+//! its own `Tick` at exactly its instant, in order. Each input is delivered
+//! [`Sim::spacing`] after the previous one (1 ms by default) so that distinct events get
+//! distinct timestamps, as on a real server.
 //!
-//! After every step the simulator checks the engine's own invariants
-//! ([`Engine::check_invariants`]) and its own view of the wire:
-//! * no frame or close for a connection the engine already closed or never saw opened;
-//! * every frame is a well-formed server message in canonical form, every binary frame
-//!   the game-data envelope;
-//! * every HTTP request is answered in its step, exactly once;
-//! * after every step `poll_timeout()` (the engine's one deadline contract, which the
-//!   simulator follows like any host) lies in the future: no timer is left due;
-//! * the engine never panics.
+//! Besides the driver's checks after every step (no panic, the engine's invariants, no
+//! output for a closed or unknown connection, every HTTP request answered in its step, no
+//! timer left due), the simulator checks its own view of the wire: every frame is a
+//! well-formed server message in canonical form, every binary frame the game-data
+//! envelope.
 //!
-//! Violations are collected, not panicked on, so a run can be reported and shrunk.
+//! Broken rules are collected, not panicked on, so a run can be reported and shrunk.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use bytes::Bytes;
 use signal_fish_core::http::HttpRequest;
 use signal_fish_core::protocol::ServerMessage;
+use signal_fish_core::testkit::VirtualHost;
+pub use signal_fish_core::testkit::{ConnState, RuleBreak};
 use signal_fish_core::{Action, CloseCause, Config, ConnId, Engine, Event, Frame, Instant};
 
 use crate::duration::format_secs;
@@ -32,38 +30,8 @@ use crate::frames::{parse_binary_game_data, to_hex};
 use crate::observe::Observation;
 use crate::rng::engine_seed;
 
-/// Most timers one `advance` may fire before the simulator calls it a timer storm.
-const MAX_TICKS_PER_ADVANCE: usize = 1_000_000;
 /// Most deadline jumps in one `stabilize`.
 const MAX_STABILIZE_STEPS: usize = 1_000_000;
-
-/// Where a virtual connection stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConnState {
-    /// Open.
-    Open,
-    /// The engine closed it with this code.
-    ClosedByServer(u16),
-    /// The client closed or dropped it.
-    ClosedByClient,
-}
-
-/// A broken rule, with when it was seen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RuleBreak {
-    /// Step number (1-based) during or after which it was seen.
-    pub step: u64,
-    /// Virtual time since the start.
-    pub at: Duration,
-    /// What went wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for RuleBreak {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "step {} at {}: {}", self.step, format_secs(self.at), self.message)
-    }
-}
 
 /// A misuse of the simulator by its caller (a scenario or workload error, not an engine
 /// bug): an unknown or closed connection name, a duplicate name.
@@ -118,28 +86,19 @@ impl Trace {
     }
 }
 
-struct SimConn {
-    name: String,
-    state: ConnState,
-    /// Frames held by a writer whose client stopped reading (`stall`).
-    held: Option<Vec<Frame>>,
-}
-
-/// A simulated world: the engine and the clients around it.
+/// A simulated world: the engine on its virtual host and the clients around it.
 pub struct Sim {
-    engine: Engine,
-    now: Instant,
+    host: VirtualHost,
     spacing: Duration,
-    conns: BTreeMap<ConnId, SimConn>,
+    /// Connection names by id, in opening order.
+    conns: BTreeMap<ConnId, String>,
     names: BTreeMap<String, ConnId>,
     next_conn: u64,
     observations: Vec<Observation>,
-    violations: Vec<RuleBreak>,
     trace: Trace,
-    steps: u64,
     next_http: u64,
-    http_pending: BTreeMap<u64, String>,
-    broken: bool,
+    /// Methods of HTTP requests in flight (a `HEAD` reply has no body on the wire).
+    http_methods: BTreeMap<u64, String>,
 }
 
 impl Sim {
@@ -150,30 +109,26 @@ impl Sim {
         let engine = Engine::try_new(config, engine_seed(seed), Instant::ZERO, unix_ms)
             .map_err(|e| format!("invalid configuration:\n{e}"))?;
         Ok(Sim {
-            engine,
-            now: Instant::ZERO,
+            host: VirtualHost::new(engine, Instant::ZERO),
             spacing: Duration::from_millis(1),
             conns: BTreeMap::new(),
             names: BTreeMap::new(),
             next_conn: 1,
             observations: Vec::new(),
-            violations: Vec::new(),
             trace: Trace { lines: keep_trace.then(Vec::new), ..Trace::default() },
-            steps: 0,
             next_http: 1,
-            http_pending: BTreeMap::new(),
-            broken: false,
+            http_methods: BTreeMap::new(),
         })
     }
 
     /// The engine (read-only: everything that changes it goes through the simulator).
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        self.host.engine()
     }
 
     /// Virtual time since the start.
     pub fn elapsed(&self) -> Duration {
-        Duration::from_micros(self.now.as_micros())
+        self.host.elapsed()
     }
 
     /// Virtual time between consecutive inputs.
@@ -188,12 +143,12 @@ impl Sim {
 
     /// Rules broken so far.
     pub fn violations(&self) -> &[RuleBreak] {
-        &self.violations
+        self.host.rule_breaks()
     }
 
     /// Whether the engine panicked (nothing more is stepped).
     pub fn is_broken(&self) -> bool {
-        self.broken
+        self.host.is_broken()
     }
 
     /// The record of every event and action so far.
@@ -203,7 +158,7 @@ impl Sim {
 
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
-        self.steps
+        self.host.steps()
     }
 
     /// Takes what was observed since the last call.
@@ -213,12 +168,17 @@ impl Sim {
 
     /// A connection's state by name.
     pub fn conn_state(&self, name: &str) -> Option<&ConnState> {
-        self.names.get(name).map(|id| &self.conns[id].state)
+        self.names.get(name).and_then(|id| self.host.conn_state(*id))
+    }
+
+    /// A connection's id by name.
+    pub fn conn_id(&self, name: &str) -> Option<ConnId> {
+        self.names.get(name).copied()
     }
 
     /// Names of all connections ever opened, in opening order.
     pub fn conn_names(&self) -> Vec<String> {
-        self.conns.values().map(|c| c.name.clone()).collect()
+        self.conns.values().cloned().collect()
     }
 
     /// Opens a WebSocket connection named `name` from `ip` on `target`
@@ -231,7 +191,7 @@ impl Sim {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         self.names.insert(name.to_owned(), conn);
-        self.conns.insert(conn, SimConn { name: name.to_owned(), state: ConnState::Open, held: None });
+        self.conns.insert(conn, name.to_owned());
         self.step(Event::Opened { conn, peer_ip: ip, target: target.to_owned() });
         Ok(())
     }
@@ -278,7 +238,7 @@ impl Sim {
     /// The client stops reading: frames for it stay in its writer, unobserved.
     pub fn stall(&mut self, name: &str) -> Result<(), SimError> {
         let conn = self.open_conn(name)?;
-        self.conns.get_mut(&conn).expect("open").held.get_or_insert_with(Vec::new);
+        self.host.stall(conn);
         Ok(())
     }
 
@@ -287,8 +247,10 @@ impl Sim {
     pub fn backlog(&mut self, name: &str) -> Result<(), SimError> {
         self.pass_time();
         let conn = self.open_conn(name)?;
-        let unsent = self.conns.get_mut(&conn).expect("open").held.take().unwrap_or_default();
-        self.step(Event::Backlogged { conn, unsent });
+        self.trace.record(format!("{} Backlogged {conn}", self.host.now().as_micros()));
+        self.observations.push(Observation::Input);
+        let actions = self.host.backlog(conn);
+        self.apply_all(actions);
         Ok(())
     }
 
@@ -297,7 +259,7 @@ impl Sim {
     pub fn late_text(&mut self, name: &str, text: &str) -> Result<(), SimError> {
         self.pass_time();
         let conn = *self.names.get(name).ok_or_else(|| unknown(name))?;
-        if !matches!(self.conns[&conn].state, ConnState::ClosedByServer(_)) {
+        if !matches!(self.host.conn_state(conn), Some(ConnState::ClosedByServer(_))) {
             return Err(SimError(format!("`{name}` was not closed by the server")));
         }
         let before = self.observations.len();
@@ -313,7 +275,7 @@ impl Sim {
         self.pass_time();
         let id = self.next_http;
         self.next_http += 1;
-        self.http_pending.insert(id, method.to_owned());
+        self.http_methods.insert(id, method.to_owned());
         let request = HttpRequest {
             id,
             method: method.to_owned(),
@@ -332,63 +294,44 @@ impl Sim {
 
     /// Moves the clock forward by `by`, firing every deadline on the way.
     pub fn advance(&mut self, by: Duration) {
-        self.advance_to(self.now + by);
+        self.advance_to(self.host.now() + by);
     }
 
     /// Jumps to the next deadline and fires it (and everything due with it).
     pub fn advance_to_next_deadline(&mut self) {
-        if let Some(at) = self.engine.poll_timeout() {
-            self.advance_to(at.max(self.now));
+        if let Some(at) = self.engine().poll_timeout() {
+            self.advance_to(at.max(self.host.now()));
         }
     }
 
     /// Moves the clock to `target`, firing each deadline up to it at its own instant.
     pub fn advance_to(&mut self, target: Instant) {
-        let mut ticks = 0;
-        while let Some(due) = self.engine.poll_timeout() {
-            if due > target || self.broken {
-                break;
-            }
-            ticks += 1;
-            if ticks > MAX_TICKS_PER_ADVANCE {
-                self.violate(format!("more than {MAX_TICKS_PER_ADVANCE} timers fired in one advance"));
-                break;
-            }
-            self.now = self.now.max(due);
-            self.observations.push(Observation::Wake { at: self.elapsed() });
-            self.step(Event::Tick);
-            if let Some(next) = self.engine.poll_timeout() {
-                if next <= self.now && !self.broken {
-                    self.violate(format!(
-                        "a timer due at {} is still pending after the tick at {}",
-                        format_secs(Duration::from_micros(next.as_micros())),
-                        format_secs(self.elapsed())
-                    ));
-                    break;
-                }
-            }
+        let mut fired = Vec::new();
+        self.host.advance_to(target, &mut |at, actions| fired.push((at, actions)));
+        for (at, actions) in fired {
+            self.observations.push(Observation::Wake { at: Duration::from_micros(at.as_micros()) });
+            self.trace.record(format!("{} Tick", at.as_micros()));
+            self.apply_all(actions);
         }
-        self.now = self.now.max(target);
     }
-
     /// Lets time run with every client silent until nothing has happened for longer
     /// than the longest configured timeout (so every pending timeout has played out).
     /// The periodic dashboard sample alone does not count as something happening.
     pub fn stabilize(&mut self) {
         let horizon = self.stabilize_horizon();
-        let mut last_change = self.now;
+        let mut last_change = self.host.now();
         let mut shape = self.shape();
         for _ in 0..MAX_STABILIZE_STEPS {
-            let Some(due) = self.engine.poll_timeout() else { return };
-            if due > last_change + horizon || self.broken {
+            let Some(due) = self.engine().poll_timeout() else { return };
+            if due > last_change + horizon || self.is_broken() {
                 return;
             }
             let before = self.observations.len();
-            self.advance_to(due.max(self.now));
+            self.advance_to(due.max(self.host.now()));
             let observed = self.observations[before..].iter().any(|o| !o.is_marker());
             let now_shape = self.shape();
             if observed || now_shape != shape {
-                last_change = self.now;
+                last_change = self.host.now();
                 shape = now_shape;
             }
         }
@@ -397,7 +340,7 @@ impl Sim {
 
     /// One line summarising the engine's state.
     pub fn state_line(&self) -> String {
-        let g = self.engine.gauges();
+        let g = self.engine().gauges();
         format!(
             "state now={} connections={} rooms={} players={} away={} spectators={}",
             format_secs(self.elapsed()),
@@ -417,11 +360,11 @@ impl Sim {
 
     /// Records a violation found by a caller's own checks.
     pub fn violate(&mut self, message: String) {
-        self.violations.push(RuleBreak { step: self.steps, at: self.elapsed(), message });
+        self.host.break_rule(message);
     }
 
     fn stabilize_horizon(&self) -> Duration {
-        let c = self.engine.config();
+        let c = self.engine().config();
         let secs = [
             c.server.ping_timeout,
             c.websocket.auth_timeout_secs,
@@ -438,7 +381,7 @@ impl Sim {
 
     /// What changes when something happens (the dashboard sample changes nothing here).
     fn shape(&self) -> (u64, u64, u64, u64, u64) {
-        let g = self.engine.gauges();
+        let g = self.engine().gauges();
         (
             g.connections_active,
             g.rooms_active,
@@ -450,19 +393,20 @@ impl Sim {
 
     fn open_conn(&self, name: &str) -> Result<ConnId, SimError> {
         let conn = *self.names.get(name).ok_or_else(|| unknown(name))?;
-        match &self.conns[&conn].state {
-            ConnState::Open => Ok(conn),
-            ConnState::ClosedByServer(code) => {
+        match self.host.conn_state(conn) {
+            Some(ConnState::Open) | None => Ok(conn),
+            Some(ConnState::ClosedByServer(code)) => {
                 Err(SimError(format!("connection `{name}` was closed by the server ({code})")))
             }
-            ConnState::ClosedByClient => Err(SimError(format!("connection `{name}` is already closed"))),
+            Some(ConnState::ClosedByClient) => {
+                Err(SimError(format!("connection `{name}` is already closed")))
+            }
         }
     }
 
     fn client_gone(&mut self, name: &str, cause: CloseCause) -> Result<(), SimError> {
         self.pass_time();
         let conn = self.open_conn(name)?;
-        self.conns.get_mut(&conn).expect("named").state = ConnState::ClosedByClient;
         self.step(Event::Closed { conn, cause });
         Ok(())
     }
@@ -470,94 +414,45 @@ impl Sim {
     /// Lets `spacing` pass before an input (timers due meanwhile fire first, so the
     /// input may find its connection already closed by the server).
     fn pass_time(&mut self) {
-        self.advance_to(self.now + self.spacing);
+        self.advance_to(self.host.now() + self.spacing);
     }
 
     fn step(&mut self, event: Event) {
-        if self.broken {
+        if self.is_broken() {
             return;
         }
         if !matches!(event, Event::Tick) {
             self.observations.push(Observation::Input);
         }
-        self.steps += 1;
-        let now = self.now;
-        self.trace.record(format!("{} {}", now.as_micros(), describe_event(&event)));
-        let engine = &mut self.engine;
-        let actions = match catch_unwind(AssertUnwindSafe(|| engine.step(event, now))) {
-            Ok(actions) => actions,
-            Err(payload) => {
-                let message = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "non-text panic".to_owned());
-                self.violate(format!("engine panicked: {message}"));
-                self.broken = true;
-                return;
-            }
-        };
+        self.trace.record(format!("{} {}", self.host.now().as_micros(), describe_event(&event)));
+        let actions = self.host.step(event);
+        self.apply_all(actions);
+    }
+
+    /// Records and observes what clients saw (the host already checked where it went).
+    fn apply_all(&mut self, actions: Vec<Action>) {
         for action in actions {
             self.trace.record(describe_action(&action));
             self.apply(action);
-        }
-        if !self.http_pending.is_empty() {
-            let ids: Vec<u64> = std::mem::take(&mut self.http_pending).into_keys().collect();
-            self.violate(format!("HTTP requests {ids:?} were not answered in their step"));
-        }
-        if let Some(next) = self.engine.poll_timeout().filter(|next| *next <= self.now) {
-            self.violate(format!(
-                "a timer due at {} is still pending after the step at {}",
-                format_secs(Duration::from_micros(next.as_micros())),
-                format_secs(self.elapsed())
-            ));
-        }
-        if let Err(violation) = self.engine.check_invariants() {
-            self.violate(violation.to_string());
         }
     }
 
     fn apply(&mut self, action: Action) {
         match action {
             Action::Send { conn, frame } => {
-                let Some(name) = self.recipient(conn, "frame") else { return };
+                let name = self.conns[&conn].clone();
                 if let Some(problem) = frame_problem(&frame) {
                     self.violate(format!("malformed frame to `{name}`: {problem}"));
-                }
-                if let Some(held) = &mut self.conns.get_mut(&conn).expect("recipient").held {
-                    held.push(frame);
-                    return;
                 }
                 self.observations.push(Observation::Frame { conn: name, frame });
             }
             Action::Close { conn, code, reason } => {
-                let Some(name) = self.recipient(conn, "close") else { return };
-                self.conns.get_mut(&conn).expect("checked").state = ConnState::ClosedByServer(code);
+                let name = self.conns[&conn].clone();
                 self.observations.push(Observation::Closed { conn: name, code, reason: reason.to_owned() });
             }
-            Action::Http(response) => match self.http_pending.remove(&response.id) {
-                Some(method) => self.observations.push(Observation::Http { method, response }),
-                None => self.violate(format!("HTTP response for unknown request {}", response.id)),
-            },
-        }
-    }
-
-    /// The name of an open connection an action is for, or a violation.
-    fn recipient(&mut self, conn: ConnId, what: &str) -> Option<String> {
-        let Some(c) = self.conns.get(&conn) else {
-            self.violate(format!("{what} for unknown connection {conn}"));
-            return None;
-        };
-        let name = c.name.clone();
-        match c.state.clone() {
-            ConnState::Open => Some(name),
-            ConnState::ClosedByServer(code) => {
-                self.violate(format!("{what} for `{name}` after the server closed it ({code})"));
-                None
-            }
-            ConnState::ClosedByClient => {
-                self.violate(format!("{what} for `{name}` after the client closed it"));
-                None
+            Action::Http(response) => {
+                let method = self.http_methods.remove(&response.id).unwrap_or_default();
+                self.observations.push(Observation::Http { method, response });
             }
         }
     }

@@ -1,6 +1,7 @@
-//! Sequences of the shared operations drawn by the shared generator from the fuzzer's bytes ([`crate::testkit::Op`]: connections,
-//! client messages, closes, stalled readers, backed-up writers, HTTP requests, time),
-//! run through the shared virtual-time driver and checked after every operation.
+//! Sequences of the shared operations ([`crate::testkit::Op`]: connections, client
+//! messages, closes, stalled readers, backed-up writers, HTTP requests, time), drawn by
+//! the shared generator from the fuzzer's bytes, run through the shared virtual-time
+//! driver and checked after every operation.
 
 use arbitrary::Unstructured;
 

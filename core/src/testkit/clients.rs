@@ -297,12 +297,10 @@ impl Clients {
             }
             Some("RoomLeft") => client.room = None,
             Some("SpectatorJoined") => client.spectator_id = data["spectator_id"].as_str().map(str::to_owned),
-            Some("SpectatorLeft") => {
-                // Sent to the leaving spectator (no `spectator_id`), and to the others
-                // when the room closes (reason `room_closed`).
-                if data["spectator_id"].is_null() || data["reason"] == "room_closed" {
-                    client.spectator_id = None;
-                }
+            // Sent to the leaving spectator (no `spectator_id`), and to the others when
+            // the room closes (reason `room_closed`).
+            Some("SpectatorLeft") if data["spectator_id"].is_null() || data["reason"] == "room_closed" => {
+                client.spectator_id = None;
             }
             Some("GameData") => {
                 if let (Some(from), Some(seq)) = (data["from_player"].as_str(), data["data"]["seq"].as_u64())

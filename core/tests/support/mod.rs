@@ -1,4 +1,6 @@
-//! A small driver for engine tests: virtual time, named connections, decoded output.
+//! A small driver for engine tests on the shared virtual-time driver
+//! ([`VirtualHost`]): connections, decoded output, and the driver's checks after every
+//! step (a broken rule fails the test at once).
 #![allow(dead_code)]
 
 use std::net::IpAddr;
@@ -6,14 +8,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 use signal_fish_core::http::{HttpRequest, HttpResponse};
+use signal_fish_core::testkit::VirtualHost;
 use signal_fish_core::{Action, CloseCause, Config, ConnId, Engine, Event, Frame, Instant};
 
 /// 2026-03-01T12:00:00Z
 pub const UNIX_MS: u64 = 1_772_366_400_000;
 
 pub struct Harness {
-    pub engine: Engine,
-    pub now: Instant,
+    host: VirtualHost,
     next_conn: u64,
     next_http: u64,
 }
@@ -109,18 +111,30 @@ impl Harness {
     }
 
     pub fn with_seed(config: Config, seed: [u8; 32]) -> Harness {
-        Harness {
-            engine: Engine::new(config, seed, Instant::ZERO, UNIX_MS),
-            now: Instant::ZERO,
-            next_conn: 1,
-            next_http: 1,
-        }
+        let engine = Engine::new(config, seed, Instant::ZERO, UNIX_MS);
+        Harness { host: VirtualHost::new(engine, Instant::ZERO), next_conn: 1, next_http: 1 }
+    }
+
+    /// The engine (read-only; everything that changes it is a step).
+    pub fn engine(&self) -> &Engine {
+        self.host.engine()
+    }
+
+    /// The current virtual instant.
+    pub fn now(&self) -> Instant {
+        self.host.now()
     }
 
     pub fn step(&mut self, event: Event) -> Output {
-        let out = Output(self.engine.step(event, self.now));
-        self.engine.check_invariants().unwrap_or_else(|e| panic!("{e}"));
+        let out = Output(self.host.step(event));
+        self.assert_no_rule_broken();
         out
+    }
+
+    fn assert_no_rule_broken(&self) {
+        if let Some(broken) = self.host.rule_breaks().first() {
+            panic!("{broken}");
+        }
     }
 
     /// Opens a connection from 127.0.0.1 on `/v2/ws`.
@@ -180,19 +194,9 @@ impl Harness {
 
     /// Moves time forward by `by`, ticking at every deadline on the way.
     pub fn advance(&mut self, by: Duration) -> Output {
-        let end = self.now + by;
         let mut all = Vec::new();
-        for _ in 0..100_000 {
-            match self.engine.poll_timeout() {
-                Some(at) if at <= end => {
-                    self.now = at.max(self.now);
-                    all.extend(self.step(Event::Tick).0);
-                }
-                _ => break,
-            }
-        }
-        self.now = end;
-        all.extend(self.step(Event::Tick).0);
+        self.host.advance_by(by, &mut |_, actions| all.extend(actions));
+        self.assert_no_rule_broken();
         Output(all)
     }
 
@@ -220,7 +224,7 @@ impl Harness {
     }
 
     pub fn player_id(&self, conn: ConnId) -> String {
-        self.engine.player_id(conn).unwrap().to_string()
+        self.engine().player_id(conn).unwrap().to_string()
     }
 }
 
