@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use signal_fish_core::host::{Host, Transport};
 use signal_fish_core::http::HttpResponse;
-use signal_fish_core::{CloseCause, Config, ConnId, Engine, Event, Frame, Instant};
+use signal_fish_core::{CloseCause, Config, ConnId, Engine, Event, Instant, Outbound};
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -50,7 +50,7 @@ enum Input {
 
 /// What the engine thread asks a connection thread to write.
 enum Output {
-    Frame(Frame),
+    Outbound(Outbound),
     Close(u16, &'static str),
 }
 
@@ -78,16 +78,16 @@ pub fn run(listener: TcpListener, config: Config) -> std::io::Result<()> {
 struct Outboxes(BTreeMap<ConnId, SyncSender<Output>>);
 
 impl Transport for Outboxes {
-    fn send(&mut self, conn: ConnId, frame: Frame) -> Result<(), Frame> {
-        match self.0.get(&conn).map(|outbox| outbox.try_send(Output::Frame(frame))) {
+    fn send(&mut self, conn: ConnId, frame: Outbound) -> Result<(), Outbound> {
+        match self.0.get(&conn).map(|outbox| outbox.try_send(Output::Outbound(frame))) {
             // A full outbox means the client is not reading: the engine closes it.
-            Some(Err(TrySendError::Full(Output::Frame(frame)))) => Err(frame),
+            Some(Err(TrySendError::Full(Output::Outbound(frame)))) => Err(frame),
             // Sent, or the connection thread is gone and reports `Closed`.
             _ => Ok(()),
         }
     }
 
-    fn take_unsent(&mut self, _conn: ConnId) -> Vec<Frame> {
+    fn take_unsent(&mut self, _conn: ConnId) -> Vec<Outbound> {
         // A std channel cannot give frames back: they are written before the close.
         Vec::new()
     }
@@ -180,10 +180,12 @@ fn pump(
         // First write what the engine routed here, then read for a moment.
         loop {
             match routed.try_recv() {
-                Ok(Output::Frame(frame)) => {
+                Ok(Output::Outbound(frame)) => {
                     let message = match frame {
-                        Frame::Text(text) => Message::Text(text.try_into().expect("the engine sends UTF-8")),
-                        Frame::Binary(data) => Message::Binary(data),
+                        Outbound::Text(text) => {
+                            Message::Text(text.try_into().expect("the engine sends UTF-8"))
+                        }
+                        Outbound::Binary(data) => Message::Binary(data),
                     };
                     if ws.write(message).is_err() {
                         return Some(CloseCause::TransportError);

@@ -40,18 +40,18 @@ pub enum Event {
         /// The request target, path and query (`/v2/ws?reconnection_token=true`).
         target: String,
     },
-    /// A text frame.
+    /// A text message (reassembled from its frames by the transport).
     Text {
         /// From.
         conn: ConnId,
-        /// The frame's text.
+        /// The message's text.
         text: String,
     },
-    /// A binary frame.
+    /// A binary message (reassembled from its frames by the transport).
     Binary {
         /// From.
         conn: ConnId,
-        /// The frame's bytes.
+        /// The message's bytes.
         data: Bytes,
     },
     /// A WebSocket-level Pong frame (treated like a JSON `Ping`: answered with `Pong`).
@@ -73,7 +73,7 @@ pub enum Event {
         cause: CloseCause,
     },
     /// The connection's outbound queue hit its byte bound: the client is not reading.
-    /// The engine closes it (1008). `unsent` holds every frame the transport had not
+    /// The engine closes it (1008). `unsent` holds every message the transport had not
     /// written yet, in order (what was queued, then what did not fit); a player that
     /// opted in to reconnection gets them replayed in `Reconnected.missed_events`
     /// (DECISIONS D19).
@@ -81,7 +81,7 @@ pub enum Event {
         /// Which.
         conn: ConnId,
         /// Frames never written to the socket, oldest first.
-        unsent: Vec<Frame>,
+        unsent: Vec<Outbound>,
     },
     /// An HTTP request other than a WebSocket upgrade.
     Http(HttpRequest),
@@ -91,20 +91,22 @@ pub enum Event {
     Shutdown,
 }
 
-/// Outgoing WebSocket frame content, shared between recipients without copying.
+/// An outbound WebSocket message (text or binary), shared between recipients without
+/// copying. ("Frame" in this repository means only an RFC 6455 frame, the transport's
+/// unit; a message may span several.)
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Frame {
-    /// A text frame; always valid UTF-8.
+pub enum Outbound {
+    /// A text message; always valid UTF-8.
     Text(Bytes),
-    /// A binary frame.
+    /// A binary message.
     Binary(Bytes),
 }
 
-impl Frame {
-    /// The frame's payload length in bytes.
+impl Outbound {
+    /// The message's length in bytes.
     pub fn len(&self) -> usize {
         match self {
-            Frame::Text(b) | Frame::Binary(b) => b.len(),
+            Outbound::Text(b) | Outbound::Binary(b) => b.len(),
         }
     }
 
@@ -113,12 +115,12 @@ impl Frame {
         self.len() == 0
     }
 
-    /// The text of a text frame.
+    /// The text of a text message.
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            // Text frames are built from serialised JSON only.
-            Frame::Text(b) => std::str::from_utf8(b).ok(),
-            Frame::Binary(_) => None,
+            // Text messages are built from serialised JSON only.
+            Outbound::Text(b) => std::str::from_utf8(b).ok(),
+            Outbound::Binary(_) => None,
         }
     }
 }
@@ -126,12 +128,12 @@ impl Frame {
 /// One output of [`crate::Engine::step`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    /// Queue a frame for a connection.
+    /// Queue a message for a connection.
     Send {
         /// To.
         conn: ConnId,
         /// What.
-        frame: Frame,
+        message: Outbound,
     },
     /// Flush what is queued for the connection, then close it with this code. The engine
     /// has already forgotten the connection; a later `Closed` for it is ignored.

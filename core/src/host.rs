@@ -15,14 +15,14 @@
 //! ```
 //! use signal_fish_core::host::{Host, Transport};
 //! use signal_fish_core::http::HttpResponse;
-//! use signal_fish_core::{Config, ConnId, Engine, Event, Frame, Instant};
+//! use signal_fish_core::{Config, ConnId, Engine, Event, Outbound, Instant};
 //!
 //! /// Frames per connection, at most 2 queued (a tiny queue, to show the backlog).
 //! #[derive(Default)]
-//! struct Queues(std::collections::BTreeMap<ConnId, Vec<Frame>>);
+//! struct Queues(std::collections::BTreeMap<ConnId, Vec<Outbound>>);
 //!
 //! impl Transport for Queues {
-//!     fn send(&mut self, conn: ConnId, frame: Frame) -> Result<(), Frame> {
+//!     fn send(&mut self, conn: ConnId, frame: Outbound) -> Result<(), Outbound> {
 //!         let queue = self.0.entry(conn).or_default();
 //!         if queue.len() >= 2 {
 //!             return Err(frame);
@@ -30,7 +30,7 @@
 //!         queue.push(frame);
 //!         Ok(())
 //!     }
-//!     fn take_unsent(&mut self, conn: ConnId) -> Vec<Frame> {
+//!     fn take_unsent(&mut self, conn: ConnId) -> Vec<Outbound> {
 //!         self.0.remove(&conn).unwrap_or_default()
 //!     }
 //!     fn close(&mut self, conn: ConnId, _code: u16, _reason: &'static str) {
@@ -53,7 +53,7 @@
 //! assert_eq!(host.engine().counters().slow_consumers_closed_total, 1);
 //! ```
 
-use crate::event::{Action, ConnId, Event, Frame};
+use crate::event::{Action, ConnId, Event, Outbound};
 use crate::http::HttpResponse;
 use crate::{Engine, Instant};
 
@@ -62,13 +62,13 @@ pub trait Transport {
     /// Queues `frame` for `conn`. `Err(frame)` when the connection's queue is full (its
     /// client is not reading); a connection the transport no longer has may drop the
     /// frame and return `Ok`.
-    fn send(&mut self, conn: ConnId, frame: Frame) -> Result<(), Frame>;
+    fn send(&mut self, conn: ConnId, frame: Outbound) -> Result<(), Outbound>;
 
     /// Takes back every frame queued for `conn` and not written yet, oldest first. Called
     /// once, for a connection whose queue refused a frame, just before the engine closes
     /// it. A transport that cannot take frames back returns none: they are then written
     /// before the close (but not replayed after a reconnect).
-    fn take_unsent(&mut self, conn: ConnId) -> Vec<Frame>;
+    fn take_unsent(&mut self, conn: ConnId) -> Vec<Outbound>;
 
     /// Closes `conn` with `code` and `reason` after what is queued for it.
     fn close(&mut self, conn: ConnId, code: u16, reason: &'static str);
@@ -84,7 +84,7 @@ pub struct Host {
     actions: Vec<Action>,
     /// Connections whose queue refused a frame during this step, with the frames the
     /// engine sent them since (refused ones first), in the order they overflowed.
-    backlogged: Vec<(ConnId, Vec<Frame>)>,
+    backlogged: Vec<(ConnId, Vec<Outbound>)>,
 }
 
 impl Host {
@@ -120,7 +120,7 @@ impl Host {
         self.engine.step_into(event, now, &mut actions);
         for action in actions.drain(..) {
             match action {
-                Action::Send { conn, frame } => {
+                Action::Send { conn, message: frame } => {
                     if let Some((_, refused)) = self.backlogged.iter_mut().find(|(c, _)| *c == conn) {
                         refused.push(frame);
                     } else if let Err(frame) = transport.send(conn, frame) {

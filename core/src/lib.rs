@@ -21,7 +21,7 @@
 //! engine.step(opened, Instant::ZERO);
 //! let join = r#"{"type":"JoinRoom","data":{"game_name":"demo","player_name":"Alice"}}"#;
 //! let actions = engine.step(Event::Text { conn, text: join.into() }, Instant::from_micros(1));
-//! let Action::Send { frame, .. } = &actions[0] else { panic!() };
+//! let Action::Send { message: frame, .. } = &actions[0] else { panic!() };
 //! assert!(frame.as_text().unwrap().starts_with(r#"{"type":"RoomJoined""#));
 //! ```
 
@@ -45,6 +45,6 @@ pub mod validation;
 
 pub use config::Config;
 pub use engine::{close_code, Engine, InvariantViolation, RoomSummary};
-pub use event::{Action, CloseCause, ConnId, Event, Frame};
+pub use event::{Action, CloseCause, ConnId, Event, Outbound};
 pub use rng::{EngineRng, ROOM_CODE_ALPHABET};
 pub use time::{Instant, UnixMicros};

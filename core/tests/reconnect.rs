@@ -289,22 +289,22 @@ fn a_room_emptied_while_settling_is_removed_in_the_same_step() {
 
 #[test]
 fn a_slow_consumer_that_opted_in_gets_what_it_never_received_on_reconnect() {
-    use signal_fish_core::{Event, Frame};
+    use signal_fish_core::{Event, Outbound};
     let mut h = Harness::new();
     let r = setup(&mut h);
     let out = h.send(r.a, r#"{"type":"GameData","data":{"data":"first"}}"#);
-    let queued: Vec<Frame> = out
+    let queued: Vec<Outbound> = out
         .0
         .into_iter()
         .filter_map(|a| match a {
-            signal_fish_core::Action::Send { conn, frame } if conn == r.b => Some(frame),
+            signal_fish_core::Action::Send { conn, message: frame } if conn == r.b => Some(frame),
             _ => None,
         })
         .collect();
     let unsent_binary =
-        signal_fish_core::protocol::binary_game_data_frame(&r.bob.parse().unwrap(), &[0x91, 0x01]);
+        signal_fish_core::protocol::binary_game_data_message(&r.bob.parse().unwrap(), &[0x91, 0x01]);
     let mut unsent = queued;
-    unsent.push(Frame::Binary(unsent_binary));
+    unsent.push(Outbound::Binary(unsent_binary));
     let out = h.step(Event::Backlogged { conn: r.b, unsent });
     assert_eq!(out.close_code(r.b), Some(close_code::POLICY));
     assert!(out.nothing_to(r.a), "the seat is kept");

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use async_net::TcpListener;
 use bytes::Bytes;
-use signal_fish_core::{Config, ConnId, Frame};
+use signal_fish_core::{Config, ConnId, Outbound};
 use smol::channel::Receiver;
 use smol::future::FutureExt as _;
 use smol::Timer;
@@ -176,8 +176,8 @@ impl Echo {
             // The credit goes back when the message has been queued, as the driver's
             // does when the engine has processed it.
             Inbound::Received { conn, input, credit: _credit } => match input {
-                Received::Text(text) => self.send(conn, Frame::Text(Bytes::from(text))),
-                Received::Binary(data) => self.send(conn, Frame::Binary(data)),
+                Received::Text(text) => self.send(conn, Outbound::Text(Bytes::from(text))),
+                Received::Binary(data) => self.send(conn, Outbound::Binary(data)),
                 // Pongs to pings are the reader's; control frames mean nothing here.
                 Received::Ping | Received::Pong => {}
             },
@@ -196,7 +196,7 @@ impl Echo {
         }
     }
 
-    fn send(&mut self, conn: ConnId, frame: Frame) {
+    fn send(&mut self, conn: ConnId, frame: Outbound) {
         let Some(outbox) = self.conns.get(&conn) else { return };
         if let Push::Full(_) = outbox.push(frame) {
             outbox.close(QUEUE_FULL.0, QUEUE_FULL.1);

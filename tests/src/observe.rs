@@ -4,17 +4,17 @@
 use std::time::Duration;
 
 use signal_fish_core::http::HttpResponse;
-use signal_fish_core::Frame;
+use signal_fish_core::Outbound;
 
 /// One observable outcome, in the order it happened.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Observation {
-    /// A frame the server sent to a connection.
-    Frame {
+    /// A WebSocket message the server sent to a connection.
+    Message {
         /// Connection name.
         conn: String,
-        /// The frame.
-        frame: Frame,
+        /// The message.
+        message: Outbound,
     },
     /// The server closed a connection with a close frame.
     Closed {

@@ -23,7 +23,7 @@ use signal_fish_core::http::HttpRequest;
 use signal_fish_core::protocol::ServerMessage;
 use signal_fish_core::testkit::VirtualHost;
 pub use signal_fish_core::testkit::{ConnState, RuleBreak};
-use signal_fish_core::{Action, CloseCause, Config, ConnId, Engine, Event, Frame, Instant};
+use signal_fish_core::{Action, CloseCause, Config, ConnId, Engine, Event, Instant, Outbound};
 
 use crate::duration::format_secs;
 use crate::frames::{parse_binary_game_data, to_hex};
@@ -439,12 +439,12 @@ impl Sim {
 
     fn apply(&mut self, action: Action) {
         match action {
-            Action::Send { conn, frame } => {
+            Action::Send { conn, message: frame } => {
                 let name = self.conns[&conn].clone();
                 if let Some(problem) = frame_problem(&frame) {
                     self.violate(format!("malformed frame to `{name}`: {problem}"));
                 }
-                self.observations.push(Observation::Frame { conn: name, frame });
+                self.observations.push(Observation::Message { conn: name, message: frame });
             }
             Action::Close { conn, code, reason } => {
                 let name = self.conns[&conn].clone();
@@ -463,9 +463,9 @@ fn unknown(name: &str) -> SimError {
 }
 
 /// Why a frame is not what a client may receive, if it is not.
-fn frame_problem(frame: &Frame) -> Option<String> {
+fn frame_problem(frame: &Outbound) -> Option<String> {
     match frame {
-        Frame::Text(bytes) => {
+        Outbound::Text(bytes) => {
             let Ok(text) = std::str::from_utf8(bytes) else {
                 return Some("text frame is not UTF-8".to_owned());
             };
@@ -477,7 +477,7 @@ fn frame_problem(frame: &Frame) -> Option<String> {
                 Ok(_) => None,
             }
         }
-        Frame::Binary(bytes) => match parse_binary_game_data(bytes) {
+        Outbound::Binary(bytes) => match parse_binary_game_data(bytes) {
             Some(frame) if frame.encoding == "message_pack" => None,
             _ => Some(format!("binary frame is not the game-data envelope: {}", to_hex(bytes))),
         },
@@ -493,10 +493,10 @@ fn describe_event(event: &Event) -> String {
 
 fn describe_action(action: &Action) -> String {
     match action {
-        Action::Send { conn, frame: Frame::Text(b) } => {
+        Action::Send { conn, message: Outbound::Text(b) } => {
             format!("Send {conn} {}", String::from_utf8_lossy(b))
         }
-        Action::Send { conn, frame: Frame::Binary(b) } => format!("Send {conn} binary {}", to_hex(b)),
+        Action::Send { conn, message: Outbound::Binary(b) } => format!("Send {conn} binary {}", to_hex(b)),
         other => format!("{other:?}"),
     }
 }
@@ -515,7 +515,7 @@ mod tests {
         sim.connect("alice", ip(), "/v2/ws").unwrap();
         sim.text("alice", r#"{"type":"JoinRoom","data":{"game_name":"g","player_name":"Alice"}}"#).unwrap();
         let seen: Vec<Observation> = sim.take_observations().into_iter().filter(|o| !o.is_marker()).collect();
-        assert!(matches!(&seen[0], Observation::Frame { conn, .. } if conn == "alice"), "{seen:?}");
+        assert!(matches!(&seen[0], Observation::Message { conn, .. } if conn == "alice"), "{seen:?}");
         sim.advance(Duration::from_secs(31));
         let seen = sim.take_observations();
         assert!(seen.iter().any(|o| matches!(o, Observation::Closed { code: 1001, .. })), "{seen:?}");

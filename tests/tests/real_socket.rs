@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use signal_fish_core::http::HttpResponse;
 use signal_fish_core::protocol::ClientMessage;
-use signal_fish_core::{Config, Frame};
+use signal_fish_core::{Config, Outbound};
 use signal_fish_server::{Server, ShutdownHandle};
 use signal_fish_sim::backend::Backend;
 use signal_fish_sim::observe::Observation;
@@ -133,12 +133,12 @@ impl RealBackend {
                         }
                         client.scenario_pongs -= 1;
                     }
-                    let frame = Frame::Text(Bytes::copy_from_slice(text.as_bytes()));
-                    self.observations.push(Observation::Frame { conn: name.clone(), frame });
+                    let frame = Outbound::Text(Bytes::copy_from_slice(text.as_bytes()));
+                    self.observations.push(Observation::Message { conn: name.clone(), message: frame });
                 }
                 Ok(Message::Binary(data)) => {
-                    let frame = Frame::Binary(Bytes::copy_from_slice(&data));
-                    self.observations.push(Observation::Frame { conn: name.clone(), frame });
+                    let frame = Outbound::Binary(Bytes::copy_from_slice(&data));
+                    self.observations.push(Observation::Message { conn: name.clone(), message: frame });
                 }
                 Ok(Message::Close(close)) => {
                     let (code, reason) =

@@ -6,7 +6,7 @@ use super::connection::Role;
 use super::fan_out::Member;
 use super::room::RoomKey;
 use super::Engine;
-use crate::event::{Action, ConnId, Frame};
+use crate::event::{Action, ConnId, Outbound};
 use crate::protocol::{ErrorCode, ServerMessage};
 
 impl Engine {
@@ -71,7 +71,7 @@ impl Engine {
         });
         self.fan_out(key, None, false, out, |member| {
             let (Member::Connected { id, .. } | Member::Away { id }) = member;
-            Some(Frame::Text(match &for_holder {
+            Some(Outbound::Text(match &for_holder {
                 Some(bytes) if Some(id) == holder => bytes.clone(),
                 _ => for_others.clone(),
             }))

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::room::{Presence, RoomKey};
 use super::{buffer_for_away, Engine, ReplayLimits};
-use crate::event::{Action, Frame};
+use crate::event::{Action, Outbound};
 use crate::protocol::GameDataEncoding;
 
 /// One member of a room, as the fan-out asks about it.
@@ -20,7 +20,7 @@ pub(super) enum Member {
     /// A player or spectator with a live connection, and the game-data format it chose.
     Connected { id: Uuid, format: GameDataEncoding },
     /// A player whose seat is reserved: what it gets is buffered for replay, which is
-    /// JSON text, so only [`Frame::Text`] may be returned for it.
+    /// JSON text, so only [`Outbound::Text`] may be returned for it.
     Away { id: Uuid },
 }
 
@@ -34,7 +34,7 @@ pub(super) struct FanOut {
 }
 
 impl Engine {
-    /// Sends to every member of room `key` but `skip` the frame `frame_for` chooses for
+    /// Sends to every member of room `key` but `skip` the frame `message_for` chooses for
     /// it (`None`: nothing for that member). With `by_format` false every connected
     /// member is reported as JSON, and its connection is not looked up (the common case:
     /// one shared text frame).
@@ -44,7 +44,7 @@ impl Engine {
         skip: Option<Uuid>,
         by_format: bool,
         out: &mut Vec<Action>,
-        mut frame_for: impl FnMut(Member) -> Option<Frame>,
+        mut message_for: impl FnMut(Member) -> Option<Outbound>,
     ) -> FanOut {
         let mut done = FanOut::default();
         let Some(room) = self.rooms.get_mut(&key) else { return done };
@@ -61,16 +61,16 @@ impl Engine {
             match &mut seat.presence {
                 Presence::Here(conn) => {
                     let member = Member::Connected { id: seat.player_id, format: format(*conn) };
-                    match frame_for(member) {
+                    match message_for(member) {
                         Some(frame) => {
                             done.sent += 1;
-                            out.push(Action::Send { conn: *conn, frame });
+                            out.push(Action::Send { conn: *conn, message: frame });
                         }
                         None => done.skipped += 1,
                     }
                 }
-                Presence::Away { missed, .. } => match frame_for(Member::Away { id: seat.player_id }) {
-                    Some(Frame::Text(text)) => buffer_for_away(
+                Presence::Away { missed, .. } => match message_for(Member::Away { id: seat.player_id }) {
+                    Some(Outbound::Text(text)) => buffer_for_away(
                         seat.player_id,
                         missed,
                         text,
@@ -78,7 +78,7 @@ impl Engine {
                         &mut self.counters,
                         &mut self.reservations.evictions,
                     ),
-                    Some(Frame::Binary(_)) => unreachable!("replay is JSON: away members get text"),
+                    Some(Outbound::Binary(_)) => unreachable!("replay is JSON: away members get text"),
                     None => {}
                 },
             }
@@ -88,10 +88,10 @@ impl Engine {
                 continue;
             }
             let member = Member::Connected { id: watcher.spectator_id, format: format(watcher.conn) };
-            match frame_for(member) {
+            match message_for(member) {
                 Some(frame) => {
                     done.sent += 1;
-                    out.push(Action::Send { conn: watcher.conn, frame });
+                    out.push(Action::Send { conn: watcher.conn, message: frame });
                 }
                 None => done.skipped += 1,
             }
@@ -108,6 +108,6 @@ impl Engine {
         skip: Option<Uuid>,
         out: &mut Vec<Action>,
     ) -> FanOut {
-        self.fan_out(key, skip, false, out, |_| Some(Frame::Text(frame.clone())))
+        self.fan_out(key, skip, false, out, |_| Some(Outbound::Text(frame.clone())))
     }
 }

@@ -38,7 +38,7 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use crate::config::{Config, ConfigErrors};
-use crate::event::{Action, CloseCause, ConnId, Event, Frame};
+use crate::event::{Action, CloseCause, ConnId, Event, Outbound};
 use crate::http::CorsPolicy;
 use crate::metrics::Counters;
 use crate::protocol::{ClientMessage, ErrorCode, GameDataEncoding, ServerMessage};
@@ -371,7 +371,7 @@ impl Engine {
     /// A slow consumer is closed (D19); if its seat is kept for a reconnect, every frame
     /// it never received is kept for replay too (see `replay` for why those do not
     /// count against the buffer's limits).
-    fn on_backlogged(&mut self, conn: ConnId, unsent: Vec<Frame>, out: &mut Vec<Action>) {
+    fn on_backlogged(&mut self, conn: ConnId, unsent: Vec<Outbound>, out: &mut Vec<Action>) {
         let Some(c) = self.conns.get(&conn) else { return };
         let player_id = c.player_id;
         let max_json_len = self.config.security.max_message_size;
@@ -383,8 +383,8 @@ impl Engine {
         let Presence::Away { missed, .. } = &mut seat.presence else { return };
         for frame in unsent {
             let text = match frame {
-                Frame::Text(text) => text,
-                Frame::Binary(binary) => match replayable_binary(&binary, max_json_len) {
+                Outbound::Text(text) => text,
+                Outbound::Binary(binary) => match replayable_binary(&binary, max_json_len) {
                     Some(text) => text,
                     None => continue,
                 },
@@ -406,12 +406,12 @@ impl Engine {
 
     /// Serialises `message` and queues it for `conn`.
     fn send(&mut self, conn: ConnId, message: &ServerMessage, out: &mut Vec<Action>) {
-        self.send_frame(conn, Frame::Text(message.to_bytes()), out);
+        self.send_message(conn, Outbound::Text(message.to_bytes()), out);
     }
 
-    fn send_frame(&mut self, conn: ConnId, frame: Frame, out: &mut Vec<Action>) {
+    fn send_message(&mut self, conn: ConnId, frame: Outbound, out: &mut Vec<Action>) {
         self.counters.frames_sent_total += 1;
-        out.push(Action::Send { conn, frame });
+        out.push(Action::Send { conn, message: frame });
     }
 
     /// Closes `conn` with `code` after what is queued, and forgets it as if it had
@@ -537,8 +537,8 @@ fn buffer_for_away(
 
 /// The JSON form of a binary game-data frame, for replay (which is JSON).
 fn replayable_binary(frame: &[u8], max_json_len: usize) -> Option<Bytes> {
-    let (sender, payload) = crate::protocol::parse_binary_game_data_frame(frame)?;
-    let translated = crate::protocol::translate_to_json_frame(&sender, payload, max_json_len);
+    let (sender, payload) = crate::protocol::parse_binary_game_data_message(frame)?;
+    let translated = crate::protocol::translate_to_json_message(&sender, payload, max_json_len);
     Some(replay_text(&sender, payload, translated.as_ref()))
 }
 

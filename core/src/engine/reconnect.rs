@@ -99,7 +99,7 @@ impl Engine {
         self.touch_room(key);
 
         let missed_events: Vec<RawJson> = missed
-            .into_frames()
+            .into_messages()
             .iter()
             .map(|frame| {
                 let text = std::str::from_utf8(frame).expect("buffered frames are JSON text");

@@ -9,9 +9,9 @@ use bytes::Bytes;
 use super::connection::Role;
 use super::fan_out::Member;
 use super::{close_code, is_binary, replay_text, Engine};
-use crate::event::{Action, ConnId, Frame};
+use crate::event::{Action, ConnId, Outbound};
 use crate::protocol::{
-    binary_game_data_frame, check_portable_json, game_data_frame, translate_to_json_frame, ErrorCode,
+    binary_game_data_message, check_portable_json, game_data_message, translate_to_json_message, ErrorCode,
     ServerMessage,
 };
 
@@ -27,7 +27,7 @@ impl Engine {
             return;
         }
         let c = &self.conns[&conn];
-        let frame = game_data_frame(&c.player_id, raw_payload);
+        let frame = game_data_message(&c.player_id, raw_payload);
         let sender = c.player_id;
         self.counters.game_data_messages_total += 1;
         let done = self.deliver(key, &frame, Some(sender), out);
@@ -69,16 +69,16 @@ impl Engine {
         self.rooms.get_mut(&key).expect("players have rooms").last_activity = self.clock.now;
         let done = self.fan_out(key, Some(sender), true, out, |member| {
             let mut translated =
-                || json.get_or_insert_with(|| translate_to_json_frame(&sender, payload, max)).clone();
+                || json.get_or_insert_with(|| translate_to_json_message(&sender, payload, max)).clone();
             match member {
-                Member::Connected { format, .. } if is_binary(format) => Some(Frame::Binary(
-                    binary.get_or_insert_with(|| binary_game_data_frame(&sender, payload)).clone(),
+                Member::Connected { format, .. } if is_binary(format) => Some(Outbound::Binary(
+                    binary.get_or_insert_with(|| binary_game_data_message(&sender, payload)).clone(),
                 )),
-                Member::Connected { .. } => translated().map(Frame::Text),
+                Member::Connected { .. } => translated().map(Outbound::Text),
                 // Replay is JSON: the JSON form, or the defined binary envelope when the
                 // payload has none.
                 Member::Away { .. } => {
-                    Some(Frame::Text(replay_text(&sender, payload, translated().as_ref())))
+                    Some(Outbound::Text(replay_text(&sender, payload, translated().as_ref())))
                 }
             }
         });

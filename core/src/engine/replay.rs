@@ -88,7 +88,7 @@ impl ReplayBuffer {
     }
 
     /// Every frame, in delivery order.
-    pub(crate) fn into_frames(self) -> Vec<Bytes> {
+    pub(crate) fn into_messages(self) -> Vec<Bytes> {
         self.frames
     }
 }
@@ -109,7 +109,7 @@ mod tests {
         assert_eq!(buffer.push(Bytes::from_static(b"efgh"), LIMITS), Ok(()));
         assert_eq!(buffer.away_events(), 2);
         assert!(buffer.counts_agree());
-        assert_eq!(buffer.into_frames().len(), 7);
+        assert_eq!(buffer.into_messages().len(), 7);
     }
 
     #[test]

@@ -13,12 +13,12 @@ pub use client::{
     Authenticate, ClientMessage, DecodeError, JoinAsSpectator, JoinRoom, Reconnect, CLIENT_MESSAGE_TYPES,
 };
 pub use error_code::ErrorCode;
-pub use msgpack::{binary_game_data_frame, parse_binary_game_data_frame, translate_to_json_frame};
+pub use msgpack::{binary_game_data_message, parse_binary_game_data_message, translate_to_json_message};
 pub use portable_json::{check_portable_json, PortabilityProblem, MAX_PAYLOAD_DEPTH};
 pub use raw::{RawJson, RawJsonRef};
 pub use server::{
-    game_data_frame, ProtocolInfoPayload, ReconnectedPayload, RoomJoinedPayload, RoomSnapshot, ServerMessage,
-    SpectatorJoinedPayload, SERVER_MESSAGE_TYPES,
+    game_data_message, ProtocolInfoPayload, ReconnectedPayload, RoomJoinedPayload, RoomSnapshot,
+    ServerMessage, SpectatorJoinedPayload, SERVER_MESSAGE_TYPES,
 };
 pub use types::{
     ConnectionInfo, GameDataEncoding, LobbyState, PeerConnectionInfo, PlayerInfo, PlayerNameRules,

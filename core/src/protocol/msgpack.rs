@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::server::game_data_frame;
+use super::server::game_data_message;
 
 /// Payloads nested this deep (containers) are not translated. The `GameData` envelope adds two levels, and
 /// JSON clients (serde_json among them) refuse documents nested deeper than 128, so a
@@ -15,7 +15,7 @@ use super::server::game_data_frame;
 const MAX_DEPTH: usize = 100;
 
 /// The binary frame delivered to MessagePack recipients.
-pub fn binary_game_data_frame(from_player: &Uuid, payload: &[u8]) -> Bytes {
+pub fn binary_game_data_message(from_player: &Uuid, payload: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(64 + payload.len());
     out.push(0x83); // fixmap, 3 entries
     push_fixstr(&mut out, "from_player");
@@ -29,8 +29,8 @@ pub fn binary_game_data_frame(from_player: &Uuid, payload: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-/// Splits a frame built by [`binary_game_data_frame`] back into sender and payload.
-pub fn parse_binary_game_data_frame(frame: &[u8]) -> Option<(Uuid, &[u8])> {
+/// Splits a frame built by [`binary_game_data_message`] back into sender and payload.
+pub fn parse_binary_game_data_message(frame: &[u8]) -> Option<(Uuid, &[u8])> {
     const HEAD: usize = 1 + 12 + 2;
     let sender = Uuid::from_slice(frame.get(HEAD..HEAD + 16)?).ok()?;
     let rest = frame.get(HEAD + 16 + 9 + 13 + 8..)?;
@@ -69,7 +69,7 @@ fn push_bin_header(out: &mut Vec<u8>, len: usize) {
 /// JSON can be several times larger than MessagePack (a 64 KiB payload of small
 /// integers becomes about 320 KiB), so the translation is bounded by what a JSON
 /// recipient accepts, and stops as soon as it exceeds that.
-pub fn translate_to_json_frame(from_player: &Uuid, payload: &[u8], max_json_len: usize) -> Option<Bytes> {
+pub fn translate_to_json_message(from_player: &Uuid, payload: &[u8], max_json_len: usize) -> Option<Bytes> {
     let mut deserializer = rmp_serde::Deserializer::new(std::io::Cursor::new(payload));
     // Bounded nesting keeps hostile payloads from exhausting the stack.
     deserializer.set_max_depth(MAX_DEPTH);
@@ -80,7 +80,7 @@ pub fn translate_to_json_frame(from_player: &Uuid, payload: &[u8], max_json_len:
     let mut text = BoundedText { bytes: Vec::new(), max: max_json_len };
     serde_json::to_writer(&mut text, &value).ok()?;
     let text = String::from_utf8(text.bytes).ok()?;
-    Some(game_data_frame(from_player, &text))
+    Some(game_data_message(from_player, &text))
 }
 
 /// A writer that fails once more than `max` bytes were written.
@@ -115,7 +115,7 @@ mod tests {
     fn matches_the_protocol_example_byte_for_byte() {
         let sender: Uuid = "a94e8724-3387-4fce-97b1-2976e4a3034d".parse().unwrap();
         let payload = [0x82, 0xa3, b'p', b'o', b's', 0x92, 0x01, 0x02, 0xa1, b'n', 0xa1, b'x'];
-        let frame = binary_game_data_frame(&sender, &payload);
+        let frame = binary_game_data_message(&sender, &payload);
         let expected = "83ab66726f6d5f706c61796572c410a94e872433874fce97b12976e4a3034da8656e636f64696e67ac6d6573736167655f7061636ba77061796c6f6164c40c82a3706f73920102a16ea178";
         assert_eq!(hex(&frame), expected);
     }
@@ -125,19 +125,19 @@ mod tests {
         let sender: Uuid = "a94e8724-3387-4fce-97b1-2976e4a3034d".parse().unwrap();
         for len in [0usize, 5, 255, 256, 70_000] {
             let payload = vec![7u8; len];
-            let frame = binary_game_data_frame(&sender, &payload);
-            assert_eq!(parse_binary_game_data_frame(&frame), Some((sender, &payload[..])), "{len}");
+            let frame = binary_game_data_message(&sender, &payload);
+            assert_eq!(parse_binary_game_data_message(&frame), Some((sender, &payload[..])), "{len}");
         }
-        assert_eq!(parse_binary_game_data_frame(&[0x83, 1, 2]), None);
+        assert_eq!(parse_binary_game_data_message(&[0x83, 1, 2]), None);
     }
 
     #[test]
     fn large_payloads_use_bin16_and_bin32() {
         let sender = Uuid::nil();
-        let frame = binary_game_data_frame(&sender, &vec![0u8; 300]);
+        let frame = binary_game_data_message(&sender, &vec![0u8; 300]);
         let at = frame.len() - 300 - 3;
         assert_eq!(&frame[at..at + 3], &[0xc5, 0x01, 0x2c]);
-        let frame = binary_game_data_frame(&sender, &vec![0u8; 70_000]);
+        let frame = binary_game_data_message(&sender, &vec![0u8; 70_000]);
         let at = frame.len() - 70_000 - 5;
         assert_eq!(&frame[at..at + 5], &[0xc6, 0x00, 0x01, 0x11, 0x70]);
     }
@@ -146,7 +146,7 @@ mod tests {
     fn translation_to_json_sorts_keys() {
         let sender: Uuid = "a94e8724-3387-4fce-97b1-2976e4a3034d".parse().unwrap();
         let payload = [0x82, 0xa3, b'p', b'o', b's', 0x92, 0x01, 0x02, 0xa1, b'n', 0xa1, b'x'];
-        let frame = translate_to_json_frame(&sender, &payload, usize::MAX).unwrap();
+        let frame = translate_to_json_message(&sender, &payload, usize::MAX).unwrap();
         assert_eq!(
             std::str::from_utf8(&frame).unwrap(),
             r#"{"type":"GameData","data":{"from_player":"a94e8724-3387-4fce-97b1-2976e4a3034d","data":{"n":"x","pos":[1,2]}}}"#
@@ -156,12 +156,12 @@ mod tests {
     #[test]
     fn untranslatable_payloads_are_refused() {
         let sender = Uuid::nil();
-        assert!(translate_to_json_frame(&sender, &[0xc4, 0x01, 0x00], usize::MAX).is_none(), "bin value");
-        assert!(translate_to_json_frame(&sender, &[0x81, 0x01, 0x02], usize::MAX).is_none(), "int key");
-        assert!(translate_to_json_frame(&sender, &[0xc1], usize::MAX).is_none(), "reserved byte");
-        assert!(translate_to_json_frame(&sender, &[0x01, 0x02], usize::MAX).is_none(), "trailing bytes");
-        assert!(translate_to_json_frame(&sender, &[], usize::MAX).is_none(), "empty");
-        assert!(translate_to_json_frame(&sender, &[0xd4, 0x01, 0x00], usize::MAX).is_none(), "ext");
+        assert!(translate_to_json_message(&sender, &[0xc4, 0x01, 0x00], usize::MAX).is_none(), "bin value");
+        assert!(translate_to_json_message(&sender, &[0x81, 0x01, 0x02], usize::MAX).is_none(), "int key");
+        assert!(translate_to_json_message(&sender, &[0xc1], usize::MAX).is_none(), "reserved byte");
+        assert!(translate_to_json_message(&sender, &[0x01, 0x02], usize::MAX).is_none(), "trailing bytes");
+        assert!(translate_to_json_message(&sender, &[], usize::MAX).is_none(), "empty");
+        assert!(translate_to_json_message(&sender, &[0xd4, 0x01, 0x00], usize::MAX).is_none(), "ext");
     }
 
     #[test]
@@ -173,11 +173,11 @@ mod tests {
             payload
         };
         let frame =
-            translate_to_json_frame(&sender, &nested(MAX_DEPTH - 1), usize::MAX).expect("deep but allowed");
+            translate_to_json_message(&sender, &nested(MAX_DEPTH - 1), usize::MAX).expect("deep but allowed");
         serde_json::from_slice::<serde_json::Value>(&frame).expect("parses with the default limit");
-        assert!(translate_to_json_frame(&sender, &nested(MAX_DEPTH), usize::MAX).is_none());
+        assert!(translate_to_json_message(&sender, &nested(MAX_DEPTH), usize::MAX).is_none());
         assert!(
-            translate_to_json_frame(&sender, &nested(127), usize::MAX).is_none(),
+            translate_to_json_message(&sender, &nested(127), usize::MAX).is_none(),
             "the fuzzer's crash input"
         );
     }
@@ -190,10 +190,10 @@ mod tests {
         payload.extend_from_slice(&65_531u32.to_be_bytes());
         payload.extend(std::iter::repeat_n(0x01, 65_531));
         assert_eq!(payload.len(), 65_536);
-        let unbounded = translate_to_json_frame(&sender, &payload, usize::MAX).expect("translates");
+        let unbounded = translate_to_json_message(&sender, &payload, usize::MAX).expect("translates");
         assert!(unbounded.len() > 130_000, "{}", unbounded.len());
-        assert!(translate_to_json_frame(&sender, &payload, 65_536).is_none());
-        assert!(translate_to_json_frame(&sender, &[0x92, 0x01, 0x02], 5).is_some(), "[1,2] is 5 bytes");
-        assert!(translate_to_json_frame(&sender, &[0x92, 0x01, 0x02], 4).is_none());
+        assert!(translate_to_json_message(&sender, &payload, 65_536).is_none());
+        assert!(translate_to_json_message(&sender, &[0x92, 0x01, 0x02], 5).is_some(), "[1,2] is 5 bytes");
+        assert!(translate_to_json_message(&sender, &[0x92, 0x01, 0x02], 4).is_none());
     }
 }

@@ -357,7 +357,7 @@ impl ServerMessage {
 
 /// The relay hot path: `GameData{from_player, data}` with the payload spliced in as sent,
 /// never parsed into a value and re-serialised (DECISIONS D21).
-pub fn game_data_frame(from_player: &Uuid, raw_payload: &str) -> Bytes {
+pub fn game_data_message(from_player: &Uuid, raw_payload: &str) -> Bytes {
     const HEAD: &str = r#"{"type":"GameData","data":{"from_player":""#;
     const MIDDLE: &str = r#"","data":"#;
     const TAIL: &str = "}}";

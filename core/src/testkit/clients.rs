@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::input::Input;
 use super::op::{Op, FIXED_CODES, GAMES, HTTP_REQUESTS, IPS};
-use crate::protocol::parse_binary_game_data_frame;
-use crate::{Config, ConnId, Engine, Frame};
+use crate::protocol::parse_binary_game_data_message;
+use crate::{Config, ConnId, Engine, Outbound};
 
 /// The payload of the one kind of binary garbage workloads send (no JSON form).
 pub const GARBAGE_BINARY: [u8; 3] = [0xc1, 0xff, 0x00];
@@ -240,18 +240,18 @@ impl Clients {
     }
 
     /// Client `index` received `frame`: learn from it and check game-data order.
-    pub fn observe_frame(&mut self, index: usize, frame: &Frame) {
+    pub fn observe_message(&mut self, index: usize, frame: &Outbound) {
         if index >= self.clients.len() {
             return;
         }
         match frame {
-            Frame::Text(bytes) => {
+            Outbound::Text(bytes) => {
                 if let Ok(message) = serde_json::from_slice::<Value>(bytes) {
                     self.learn(index, &message);
                 }
             }
-            Frame::Binary(bytes) => {
-                let Some((from, payload)) = parse_binary_game_data_frame(bytes) else { return };
+            Outbound::Binary(bytes) => {
+                let Some((from, payload)) = parse_binary_game_data_message(bytes) else { return };
                 let seq = rmp_serde::from_slice::<Value>(payload).ok().and_then(|v| v["seq"].as_u64());
                 match seq {
                     Some(seq) => self.check_order(index, &from.to_string(), seq),
@@ -384,14 +384,14 @@ mod tests {
     use super::*;
     use crate::{Event, Instant};
 
-    fn joined(player: &str, room: &str) -> Frame {
-        Frame::Text(bytes::Bytes::from(format!(
+    fn joined(player: &str, room: &str) -> Outbound {
+        Outbound::Text(bytes::Bytes::from(format!(
             r#"{{"type":"RoomJoined","data":{{"player_id":"{player}","room_id":"{room}","game_name":"alpha","room_code":"ROOM01"}}}}"#
         )))
     }
 
-    fn game_data(from: &str, seq: u64) -> Frame {
-        Frame::Text(bytes::Bytes::from(format!(
+    fn game_data(from: &str, seq: u64) -> Outbound {
+        Outbound::Text(bytes::Bytes::from(format!(
             r#"{{"type":"GameData","data":{{"from_player":"{from}","data":{{"seq":{seq}}}}}}}"#
         )))
     }
@@ -408,7 +408,7 @@ mod tests {
         assert!(clients.resolve(&Op::Connect { ip: 0, opt_in: false }).is_some());
         let conn_of = |i: usize| Some(ConnId(i as u64 + 1));
         assert_eq!(clients.check_membership(&engine, &conn_of), Ok(()));
-        clients.observe_frame(
+        clients.observe_message(
             0,
             &joined("00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"),
         );
@@ -420,10 +420,10 @@ mod tests {
     fn game_data_twice_or_back_in_order_is_a_problem() {
         let mut clients = Clients::new(&Config::default());
         clients.resolve(&Op::Connect { ip: 0, opt_in: false });
-        clients.observe_frame(0, &game_data("p2", 5));
+        clients.observe_message(0, &game_data("p2", 5));
         assert!(clients.take_problems().is_empty());
-        clients.observe_frame(0, &game_data("p2", 5));
-        clients.observe_frame(0, &game_data("p2", 4));
+        clients.observe_message(0, &game_data("p2", 5));
+        clients.observe_message(0, &game_data("p2", 4));
         assert_eq!(clients.take_problems().len(), 2);
     }
 }

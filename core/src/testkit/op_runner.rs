@@ -88,7 +88,9 @@ impl OpRunner {
         }
         for action in &seen {
             match action {
-                Action::Send { conn, frame } => self.clients.observe_frame(client_of(*conn), frame),
+                Action::Send { conn, message: frame } => {
+                    self.clients.observe_message(client_of(*conn), frame)
+                }
                 Action::Close { conn, .. } => self.clients.observe_close(client_of(*conn)),
                 Action::Http(_) => {}
             }

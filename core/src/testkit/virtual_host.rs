@@ -23,7 +23,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::{Action, CloseCause, ConnId, Engine, Event, Frame, Instant};
+use crate::{Action, CloseCause, ConnId, Engine, Event, Instant, Outbound};
 
 /// Most timers one advance may fire before the host calls it a timer storm.
 pub const MAX_TICKS_PER_ADVANCE: usize = 1_000_000;
@@ -61,7 +61,7 @@ impl fmt::Display for RuleBreak {
 struct HostedConn {
     state: ConnState,
     /// Frames held by a writer whose client stopped reading (see [`VirtualHost::stall`]).
-    held: Option<Vec<Frame>>,
+    held: Option<Vec<Outbound>>,
 }
 
 /// An engine on a virtual clock, with the checks every harness relies on.
@@ -241,7 +241,7 @@ impl VirtualHost {
     /// Checks one action against what the host knows; returns it if a client sees it.
     fn route(&mut self, action: Action) -> Option<Action> {
         match &action {
-            Action::Send { conn, frame } => {
+            Action::Send { conn, message: frame } => {
                 let conn = *conn;
                 if !self.deliverable(conn, "frame") {
                     return None;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 use signal_fish_core::http::{HttpRequest, HttpResponse};
 use signal_fish_core::testkit::VirtualHost;
-use signal_fish_core::{Action, CloseCause, Config, ConnId, Engine, Event, Frame, Instant};
+use signal_fish_core::{Action, CloseCause, Config, ConnId, Engine, Event, Instant, Outbound};
 
 /// 2026-03-01T12:00:00Z
 pub const UNIX_MS: u64 = 1_772_366_400_000;
@@ -30,7 +30,7 @@ impl Output {
         self.0
             .iter()
             .filter_map(|a| match a {
-                Action::Send { conn: c, frame: Frame::Text(t) } if *c == conn => {
+                Action::Send { conn: c, message: Outbound::Text(t) } if *c == conn => {
                     Some(serde_json::from_slice(t).expect("text frames are JSON"))
                 }
                 _ => None,
@@ -43,7 +43,7 @@ impl Output {
         self.0
             .iter()
             .filter_map(|a| match a {
-                Action::Send { conn: c, frame: Frame::Text(t) } if *c == conn => {
+                Action::Send { conn: c, message: Outbound::Text(t) } if *c == conn => {
                     Some(String::from_utf8(t.to_vec()).unwrap())
                 }
                 _ => None,
@@ -56,7 +56,7 @@ impl Output {
         self.0
             .iter()
             .filter_map(|a| match a {
-                Action::Send { conn: c, frame: Frame::Binary(b) } if *c == conn => Some(b.to_vec()),
+                Action::Send { conn: c, message: Outbound::Binary(b) } if *c == conn => Some(b.to_vec()),
                 _ => None,
             })
             .collect()

@@ -2,7 +2,7 @@
 //! shortest length encoding. The engine's text frames are serialised JSON, valid UTF-8
 //! by construction, so they are framed as they are, without checking again.
 
-use signal_fish_core::Frame;
+use signal_fish_core::Outbound;
 
 const OP_TEXT: u8 = 0x1;
 const OP_BINARY: u8 = 0x2;
@@ -26,10 +26,10 @@ fn header(out: &mut Vec<u8>, opcode: u8, len: usize) {
 }
 
 /// Appends one engine frame, header and payload.
-pub(crate) fn data_frame(out: &mut Vec<u8>, frame: &Frame) {
+pub(crate) fn data_frame(out: &mut Vec<u8>, frame: &Outbound) {
     let (opcode, payload) = match frame {
-        Frame::Text(bytes) => (OP_TEXT, bytes),
-        Frame::Binary(bytes) => (OP_BINARY, bytes),
+        Outbound::Text(bytes) => (OP_TEXT, bytes),
+        Outbound::Binary(bytes) => (OP_BINARY, bytes),
     };
     header(out, opcode, payload.len());
     out.extend_from_slice(payload);
@@ -72,14 +72,14 @@ mod tests {
             (65_535, vec![0x81, 126, 0xff, 0xff]),
             (65_536, vec![0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]),
         ] {
-            let frame = Frame::Text(Bytes::from(vec![b'a'; len]));
+            let frame = Outbound::Text(Bytes::from(vec![b'a'; len]));
             let mut out = Vec::new();
             data_frame(&mut out, &frame);
             assert_eq!(&out[..head.len()], &head[..], "{len}");
             assert_eq!(out.len(), head.len() + len);
         }
         let mut out = Vec::new();
-        data_frame(&mut out, &Frame::Binary(Bytes::from_static(&[1, 2])));
+        data_frame(&mut out, &Outbound::Binary(Bytes::from_static(&[1, 2])));
         assert_eq!(out, [0x82, 2, 1, 2]);
     }
 

@@ -29,7 +29,7 @@ use std::time::Duration;
 use signal_fish_core::host::{Host, Transport};
 use signal_fish_core::http::HttpResponse;
 use signal_fish_core::metrics::{Histogram, HostReport};
-use signal_fish_core::{ConnId, Engine, Event, Frame, Instant};
+use signal_fish_core::{ConnId, Engine, Event, Instant, Outbound};
 use smol::channel::{Receiver, Sender};
 use smol::stream::StreamExt as _;
 use smol::Timer;
@@ -78,7 +78,7 @@ struct Routes {
 }
 
 impl Transport for Routes {
-    fn send(&mut self, conn: ConnId, frame: Frame) -> Result<(), Frame> {
+    fn send(&mut self, conn: ConnId, frame: Outbound) -> Result<(), Outbound> {
         match self.conns.get(&conn).map(|outbox| outbox.push(frame)) {
             Some(Push::Full(frame)) => Err(frame),
             // Queued, or the connection is closing or gone (its end reaches the engine).
@@ -86,7 +86,7 @@ impl Transport for Routes {
         }
     }
 
-    fn take_unsent(&mut self, conn: ConnId) -> Vec<Frame> {
+    fn take_unsent(&mut self, conn: ConnId) -> Vec<Outbound> {
         self.conns.get(&conn).map(|outbox| outbox.take_queued()).unwrap_or_default()
     }
 

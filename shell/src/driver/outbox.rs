@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use signal_fish_core::Frame;
+use signal_fish_core::Outbound;
 
 use super::stats::TransportCounters;
 use crate::sync::notify::{Doorbell, Flag};
@@ -27,7 +27,7 @@ pub(crate) enum Push {
     /// The frame is queued.
     Queued,
     /// The queue is at its byte bound; the frame was not queued and is given back.
-    Full(Frame),
+    Full(Outbound),
     /// The connection is closing or gone; the frame was discarded.
     Gone,
 }
@@ -69,7 +69,7 @@ enum CloseRequest {
 
 #[derive(Debug, Default)]
 struct State {
-    frames: VecDeque<Frame>,
+    frames: VecDeque<Outbound>,
     bytes: usize,
     /// Payloads of pings to answer, oldest first; at most [`MAX_PENDING_PONGS`].
     pongs: VecDeque<Vec<u8>>,
@@ -114,7 +114,7 @@ impl Outbox {
     /// Queues a frame unless the connection is closing or the byte bound is reached.
     /// A single frame larger than the bound is accepted into an empty queue, so that
     /// every frame the engine may produce can be delivered to a reading client.
-    pub(crate) fn push(&self, frame: Frame) -> Push {
+    pub(crate) fn push(&self, frame: Outbound) -> Push {
         let len = frame.len();
         let mut state = self.lock();
         if state.stopped || state.close.is_some() {
@@ -208,7 +208,7 @@ impl Outbox {
     /// Waits for work: hands up to `max` queued frames to `take`, oldest first (they
     /// leave the queue), or reports a close or a stop once the queue is empty. Only the
     /// connection's writer calls this.
-    pub(crate) async fn next(&self, max: usize, take: &mut impl FnMut(&Frame)) -> Next {
+    pub(crate) async fn next(&self, max: usize, take: &mut impl FnMut(&Outbound)) -> Next {
         loop {
             {
                 let mut state = self.lock();
@@ -248,10 +248,10 @@ impl Outbox {
     /// Takes every frame still queued (not yet handed to the writer), oldest first: the
     /// driver gives them back to the engine when the client is backlogged, so a player
     /// who reconnects gets them replayed (DECISIONS D19).
-    pub(crate) fn take_queued(&self) -> Vec<Frame> {
+    pub(crate) fn take_queued(&self) -> Vec<Outbound> {
         let mut state = self.lock();
         let bytes = std::mem::take(&mut state.bytes);
-        let frames: Vec<Frame> = state.frames.drain(..).collect();
+        let frames: Vec<Outbound> = state.frames.drain(..).collect();
         drop(state);
         self.counters.dequeued(bytes, false);
         frames
@@ -276,13 +276,13 @@ mod tests {
 
     use super::*;
 
-    fn frame(len: usize) -> Frame {
-        Frame::Text(Bytes::from(vec![b'x'; len]))
+    fn frame(len: usize) -> Outbound {
+        Outbound::Text(Bytes::from(vec![b'x'; len]))
     }
 
     /// `Outbox::next`, collecting the frames handed over into `out`.
-    fn next(outbox: &Outbox, max: usize, out: &mut Vec<Frame>) -> Next {
-        smol::block_on(outbox.next(max, &mut |f: &Frame| out.push(f.clone())))
+    fn next(outbox: &Outbox, max: usize, out: &mut Vec<Outbound>) -> Next {
+        smol::block_on(outbox.next(max, &mut |f: &Outbound| out.push(f.clone())))
     }
 
     fn frames(bytes: usize, more: bool) -> Next {
@@ -317,7 +317,7 @@ mod tests {
         outbox.push(frame(10));
         outbox.push(frame(20));
         let taken = outbox.take_queued();
-        assert_eq!(taken.iter().map(Frame::len).collect::<Vec<_>>(), [10, 20]);
+        assert_eq!(taken.iter().map(Outbound::len).collect::<Vec<_>>(), [10, 20]);
         assert_eq!(outbox.queued_bytes(), 0);
         assert_eq!(counters.snapshot(0).outbound_queue_bytes, 0);
         assert_eq!(counters.snapshot(0).bytes_written_total, 0);
@@ -346,7 +346,7 @@ mod tests {
             Next::Close { status: Some((1001, "bye".into())), answer: false }
         );
         assert_eq!(next(&outbox, 3, &mut out), Next::Stopped);
-        assert_eq!(out.iter().map(Frame::len).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert_eq!(out.iter().map(Outbound::len).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
     }
 
     #[test]

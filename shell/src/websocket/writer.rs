@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_net::TcpStream;
-use signal_fish_core::{CloseCause, Frame};
+use signal_fish_core::{CloseCause, Outbound};
 use smol::future::FutureExt as _;
 use smol::io::AsyncWriteExt as _;
 use smol::{Async, Task, Timer};
@@ -84,7 +84,7 @@ pub(super) async fn run(
 }
 
 async fn write_loop(raw: &Async<StdTcpStream>, link: &Link, batch: usize) -> WriterEnd {
-    let mut encode = |frame: &Frame| OUTPUT.with_borrow_mut(|out| codec::data_frame(out, frame));
+    let mut encode = |frame: &Outbound| OUTPUT.with_borrow_mut(|out| codec::data_frame(out, frame));
     loop {
         match link.outbox.next(batch, &mut encode).await {
             Next::Frames { bytes, pongs, more } => {

@@ -47,7 +47,7 @@ pub enum Command {
     Send {
         /// Connection name.
         name: String,
-        /// Frame text as written.
+        /// Outbound text as written.
         text: String,
     },
     /// Binary frame.

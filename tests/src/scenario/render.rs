@@ -17,7 +17,7 @@
 //! ```
 
 use signal_fish_core::http::HttpResponse;
-use signal_fish_core::Frame;
+use signal_fish_core::Outbound;
 
 use super::capture::Captures;
 use crate::duration::format_secs;
@@ -32,7 +32,7 @@ const TRANSPORT_HEADERS: [&str; 6] =
 pub fn render(observations: &[Observation], conn_order: &[String], captures: &mut Captures) -> Vec<String> {
     // Own ids first, so `$bob` is named after bob even if alice sees it first.
     for o in observations {
-        if let Observation::Frame { conn, frame: Frame::Text(bytes) } = o {
+        if let Observation::Message { conn, message: Outbound::Text(bytes) } = o {
             captures.bind_from_frame(conn, &String::from_utf8_lossy(bytes));
         }
     }
@@ -65,7 +65,7 @@ pub fn render(observations: &[Observation], conn_order: &[String], captures: &mu
         for name in conn_order {
             for o in &items {
                 match o {
-                    Observation::Frame { conn, frame } if conn == name => {
+                    Observation::Message { conn, message: frame } if conn == name => {
                         lines.push(format!("{conn} <- {}", render_frame(frame, captures)));
                     }
                     Observation::Closed { conn, code, reason } if conn == name => {
@@ -86,9 +86,9 @@ pub fn render(observations: &[Observation], conn_order: &[String], captures: &mu
     lines
 }
 
-fn render_frame(frame: &Frame, captures: &mut Captures) -> String {
+fn render_frame(frame: &Outbound, captures: &mut Captures) -> String {
     match frame {
-        Frame::Text(bytes) => {
+        Outbound::Text(bytes) => {
             let text = String::from_utf8_lossy(bytes);
             let rendered = captures.render_json(&text);
             if rendered.contains(['\n', '\r']) {
@@ -97,7 +97,7 @@ fn render_frame(frame: &Frame, captures: &mut Captures) -> String {
                 rendered
             }
         }
-        Frame::Binary(bytes) => match parse_binary_game_data(bytes) {
+        Outbound::Binary(bytes) => match parse_binary_game_data(bytes) {
             Some(g) => format!(
                 "binary from_player={} encoding={} payload={}",
                 captures.render_value("from_player", &g.from_player),
@@ -147,9 +147,9 @@ mod tests {
 
     #[test]
     fn groups_by_connection_and_segments_by_wake() {
-        let f = |conn: &str, t: &str| Observation::Frame {
+        let f = |conn: &str, t: &str| Observation::Message {
             conn: conn.into(),
-            frame: Frame::Text(Bytes::from(t.to_owned())),
+            message: Outbound::Text(Bytes::from(t.to_owned())),
         };
         let obs = vec![
             f("bob", r#"{"type":"Pong"}"#),

@@ -120,9 +120,9 @@ fn observe(clients: &mut Clients, observations: &[Observation]) {
     let index = |conn: &str| conn.strip_prefix('c')?.parse::<usize>().ok()?.checked_sub(1);
     for o in observations {
         match o {
-            Observation::Frame { conn, frame } => {
+            Observation::Message { conn, message: frame } => {
                 if let Some(i) = index(conn) {
-                    clients.observe_frame(i, frame);
+                    clients.observe_message(i, frame);
                 }
             }
             Observation::Closed { conn, .. } => {
