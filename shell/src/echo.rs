@@ -42,6 +42,7 @@ use crate::driver::shared::Shared;
 use crate::driver::SHUTDOWN_GRACE;
 use crate::http::simple_response;
 use crate::limits::TransportLimits;
+use crate::listener::Front;
 use crate::server::{bind_listener, run_transport, ServerError, ShutdownHandle};
 use crate::sync::latch::Latch;
 
@@ -119,7 +120,7 @@ impl EchoServer {
     /// on its own smol executor, as [`Server::run`](crate::Server::run) does.
     pub async fn run(self) {
         let EchoServer { listener, config, limits, max_message_bytes, stopping, .. } = self;
-        run_transport(listener, &config, &limits, max_message_bytes, stopping, echo).await;
+        run_transport(listener, Front::Plain, &config, &limits, max_message_bytes, stopping, echo).await;
     }
 }
 

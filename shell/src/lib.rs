@@ -59,6 +59,7 @@ mod server;
 pub mod signals;
 mod socket;
 mod sync;
+mod tls;
 mod websocket;
 
 pub use limits::TransportLimits;

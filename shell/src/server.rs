@@ -19,7 +19,7 @@ use crate::driver::seed::os_seed;
 use crate::driver::shared::Shared;
 use crate::driver::Driver;
 use crate::limits::TransportLimits;
-use crate::listener::{self, accept_loop, configure_accepted};
+use crate::listener::{self, accept_loop, configure_accepted, Front};
 use crate::sync::latch::Latch;
 
 /// Messages connection tasks may have in flight to the driver before they wait.
@@ -38,6 +38,7 @@ const INBOX_CAPACITY: usize = 4096;
 /// ```
 pub struct Server {
     listener: TcpListener,
+    front: Front,
     local_addr: SocketAddr,
     engine: Engine,
     clock: Clock,
@@ -107,13 +108,17 @@ impl Server {
     /// (port 0 picks a free port; see [`Server::local_addr`]). The config's own `port`
     /// is not used here: the binary passes `0.0.0.0:<port>`.
     pub fn bind(config: Config, addr: SocketAddr) -> Result<Server, ServerError> {
+        // TLS first: in a build without it, saying how to get it matters more than the
+        // missing paths.
+        let acceptor = crate::tls::acceptor(&config).map_err(ServerError::Config)?;
         let clock = Clock::start();
         let seed = os_seed().map_err(|e| ServerError::Randomness(e.to_string()))?;
         let engine = Engine::try_new(config.clone(), seed, clock.now(), clock.unix_ms_at_origin())
             .map_err(ServerError::Config)?;
         let (listener, local_addr) = bind_listener(addr)?;
+        let front = Front::new(acceptor).map_err(|source| ServerError::Bind { addr, source })?;
         let limits = TransportLimits::for_config(&config);
-        Ok(Server { listener, local_addr, engine, clock, config, limits, stopping: Latch::new() })
+        Ok(Server { listener, front, local_addr, engine, clock, config, limits, stopping: Latch::new() })
     }
 
     /// Replaces the transport limits (default: [`TransportLimits::for_config`]).
@@ -141,10 +146,10 @@ impl Server {
     /// Every task of the server runs inside this future (on its own smol executor), so
     /// it can be awaited from any smol application or driven by `smol::block_on`.
     pub async fn run(self) {
-        let Server { listener, engine, clock, config, limits, stopping, .. } = self;
+        let Server { listener, front, engine, clock, config, limits, stopping, .. } = self;
         let cap = config.hard_message_cap();
         let driver = |inbox, shared| Driver::new(engine, clock, inbox, shared).run();
-        run_transport(listener, &config, &limits, cap, stopping, driver).await;
+        run_transport(listener, front, &config, &limits, cap, stopping, driver).await;
     }
 }
 
@@ -153,6 +158,7 @@ impl Server {
 /// executor, until that task returns. `message_cap` is the hard cap on a message.
 pub(crate) async fn run_transport<D, F>(
     listener: TcpListener,
+    front: Front,
     config: &Config,
     limits: &TransportLimits,
     message_cap: usize,
@@ -169,7 +175,7 @@ pub(crate) async fn run_transport<D, F>(
     let shared = Arc::new(shared);
     // The accept loop and the driver are tasks of their own, like every connection: a
     // task is polled only when it was woken, so no wake-up polls the listener.
-    executor.spawn(accept_loop(listener, shared.clone())).detach();
+    executor.spawn(accept_loop(listener, front, shared.clone())).detach();
     let driver = executor.spawn(driver(inbox_rx, shared));
     executor.run(driver).await;
     // Dropping the executor here cancels whatever is left after the grace period.

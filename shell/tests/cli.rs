@@ -209,11 +209,17 @@ fn trusted_proxies_come_from_a_comma_separated_variable_and_bad_entries_stop_the
 
 #[test]
 fn tls_and_token_binding_settings_stop_the_server_with_the_key_named() {
-    // DECISIONS D31: TLS is terminated in front of the server; saying otherwise in the
-    // configuration must not start a plain-text server that looks secure.
+    // DECISIONS D31: no plain-text server that looks secure. Without the `tls` feature,
+    // enabling TLS names the key and says how to build with it; with the feature,
+    // enabling it without its files names the missing ones.
     let scratch = Scratch::new("tls-refused");
+    let tls_key = if cfg!(feature = "tls") {
+        "security.transport.tls.certificate_path"
+    } else {
+        "security.transport.tls.enabled"
+    };
     for (variable, key) in [
-        ("SIGNAL_FISH_SECURITY__TRANSPORT__TLS__ENABLED", "security.transport.tls.enabled"),
+        ("SIGNAL_FISH_SECURITY__TRANSPORT__TLS__ENABLED", tls_key),
         (
             "SIGNAL_FISH_SECURITY__TRANSPORT__TOKEN_BINDING__ENABLED",
             "security.transport.token_binding.enabled",
@@ -225,6 +231,9 @@ fn tls_and_token_binding_settings_stop_the_server_with_the_key_named() {
             let (code, _, err) = run(&scratch.0, args, &env);
             assert_eq!(code, 1, "{args:?} with {variable}=true: {err}");
             assert!(err.contains(key), "{args:?}: the error names {key}: {err}");
+            if key == "security.transport.tls.enabled" {
+                assert!(err.contains("--features tls"), "says how to build with TLS: {err}");
+            }
         }
     }
 }

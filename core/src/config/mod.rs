@@ -364,7 +364,7 @@ pub struct TransportConfig {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
-    /// Must be false: this server serves plain HTTP/WebSocket.
+    /// Serve `wss://` and `https://` on the one port (needs the server's feature `tls`).
     pub enabled: bool,
     /// PEM certificate chain path.
     pub certificate_path: Option<String>,

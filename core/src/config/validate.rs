@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::{AddressRange, Config, ADDRESS_RANGE_FORMS};
+use super::{AddressRange, ClientAuthMode, Config, ADDRESS_RANGE_FORMS};
 
 /// One invalid configuration value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,12 +206,34 @@ impl Config {
                 "false while security.trusted_proxies is empty (the PROXY header is read only from trusted proxies)",
             );
         }
-        if sec.transport.tls.enabled {
-            c.fail(
-                "security.transport.tls.enabled",
-                "true",
-                "false: this server speaks plain HTTP/WebSocket; terminate TLS at a reverse proxy",
-            );
+        let tls = &sec.transport.tls;
+        if tls.enabled {
+            // The files themselves are read by the transport (feature `tls`), which
+            // names the key and the file when one cannot be used.
+            for (key, path) in [
+                ("security.transport.tls.certificate_path", &tls.certificate_path),
+                ("security.transport.tls.private_key_path", &tls.private_key_path),
+            ] {
+                if path.as_deref().is_none_or(str::is_empty) {
+                    c.fail(key, "null", "the path of a PEM file when security.transport.tls.enabled is true");
+                }
+            }
+            if tls.client_auth != ClientAuthMode::None
+                && tls.client_ca_cert_path.as_deref().is_none_or(str::is_empty)
+            {
+                c.fail(
+                    "security.transport.tls.client_ca_cert_path",
+                    "null",
+                    "the path of a PEM bundle of client CAs when security.transport.tls.client_auth is not \"none\"",
+                );
+            }
+            if sec.require_proxy_protocol {
+                c.fail(
+                    "security.require_proxy_protocol",
+                    "true",
+                    "false while security.transport.tls.enabled is true (a PROXY header would come before the TLS handshake, which this server does not read)",
+                );
+            }
         }
         if sec.transport.token_binding.enabled {
             c.fail(
@@ -355,12 +377,30 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_token_binding_are_refused() {
+    fn token_binding_is_refused_and_tls_needs_its_files() {
         let mut config = Config::default();
         config.security.transport.tls.enabled = true;
+        config.security.transport.tls.certificate_path = Some("cert.pem".into());
+        config.security.transport.tls.private_key_path = Some("key.pem".into());
         config.security.transport.token_binding.enabled = true;
         let keys: Vec<_> = errors_of(&config).into_iter().map(|e| e.key).collect();
-        assert_eq!(keys, ["security.transport.tls.enabled", "security.transport.token_binding.enabled"]);
+        assert_eq!(keys, ["security.transport.token_binding.enabled"]);
+
+        let mut config = Config::default();
+        config.security.transport.tls.enabled = true;
+        config.security.transport.tls.client_auth = ClientAuthMode::Require;
+        config.security.require_proxy_protocol = true;
+        config.security.trusted_proxies = vec!["10.0.0.0/8".into()];
+        let keys: Vec<_> = errors_of(&config).into_iter().map(|e| e.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "security.transport.tls.certificate_path",
+                "security.transport.tls.private_key_path",
+                "security.transport.tls.client_ca_cert_path",
+                "security.require_proxy_protocol"
+            ]
+        );
     }
 
     #[test]

@@ -193,6 +193,8 @@ pub fn render_json(input: &JsonMetricsInput<'_>) -> String {
                 "outboundQueueBytes": t.outbound_queue_bytes,
                 "slowConsumersClosed": c.slow_consumers_closed_total,
                 "metricsThrottled": c.metrics_requests_throttled_total,
+                "tlsHandshakeFailures": t.tls_handshake_failures_total,
+                "tlsHandshakes": t.tls_handshakes_total,
                 "unfinishedEvictions": t.unfinished_evictions_total,
                 "unfinishedMessageBytes": t.unfinished_message_bytes,
             },

@@ -106,6 +106,10 @@ pub struct TransportStats {
     pub unfinished_message_bytes: u64,
     /// Connections closed because unfinished messages exceeded the server-wide budget.
     pub unfinished_evictions_total: u64,
+    /// TLS handshakes completed (built-in TLS only).
+    pub tls_handshakes_total: u64,
+    /// TLS handshakes that failed, stalled past the head timeout or were evicted.
+    pub tls_handshake_failures_total: u64,
 }
 
 /// Gauges computed from engine state at render time.

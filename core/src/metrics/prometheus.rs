@@ -11,7 +11,7 @@ pub fn render_prometheus(view: &MetricsView<'_>) -> String {
     let c = view.counters;
     let g = &view.gauges;
     let t = &view.transport;
-    let metrics: [(&str, &str, &str, u64); 46] = [
+    let metrics: [(&str, &str, &str, u64); 48] = [
         (
             "signal_fish_connections_total",
             "counter",
@@ -220,6 +220,13 @@ pub fn render_prometheus(view: &MetricsView<'_>) -> String {
             "Connections closed over the budget for unfinished messages",
             t.unfinished_evictions_total,
         ),
+        ("signal_fish_tls_handshakes_total", "counter", "TLS handshakes completed", t.tls_handshakes_total),
+        (
+            "signal_fish_tls_handshake_failures_total",
+            "counter",
+            "TLS handshakes that failed, stalled or were evicted",
+            t.tls_handshake_failures_total,
+        ),
         ("signal_fish_timers_pending", "gauge", "Deadlines in the engine's timer table", g.timers_pending),
         (
             "signal_fish_dashboard_cache_age_seconds",
@@ -280,7 +287,7 @@ mod tests {
         assert!(text.contains("signal_fish_step_latency_seconds_bucket{le=\"+Inf\"} 0\n"));
         let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(helps, 47);
+        assert_eq!(helps, 49);
         assert_eq!(helps, types);
     }
 }

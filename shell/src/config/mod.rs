@@ -97,9 +97,18 @@ impl Loaded {
 /// Loads and validates.
 pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
     let (loaded, document) = assemble(options)?;
-    if let Err(errors) = loaded.config.validate() {
-        let annotated = errors
-            .0
+    let mut problems = loaded.config.validate().err().map(|e| e.0).unwrap_or_default();
+    // The TLS files are read as the server would read them, so a bad file (or TLS in a
+    // build without it) is reported here and by `--validate-config`, with its key.
+    if let Err(tls) = crate::tls::acceptor(&loaded.config) {
+        for problem in tls.0 {
+            if !problems.iter().any(|p| p.key == problem.key) {
+                problems.push(problem);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        let annotated = problems
             .into_iter()
             .map(|e| {
                 let origin = document.origin_of(&e.key).map(str::to_owned);

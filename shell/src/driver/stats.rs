@@ -12,6 +12,8 @@ pub(crate) struct TransportCounters {
     written_bytes: AtomicU64,
     read_bytes: AtomicU64,
     unfinished_evictions: AtomicU64,
+    tls_handshakes: AtomicU64,
+    tls_handshake_failures: AtomicU64,
 }
 
 impl TransportCounters {
@@ -37,6 +39,13 @@ impl TransportCounters {
         self.unfinished_evictions.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A TLS handshake completed (`true`) or failed, stalled or was evicted.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn tls_handshake(&self, completed: bool) {
+        let counter = if completed { &self.tls_handshakes } else { &self.tls_handshake_failures };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The figures as of now; `unfinished_bytes` comes from the budget.
     pub(crate) fn snapshot(&self, unfinished_bytes: usize) -> TransportStats {
         TransportStats {
@@ -45,6 +54,8 @@ impl TransportCounters {
             bytes_read_total: self.read_bytes.load(Ordering::Relaxed),
             unfinished_message_bytes: unfinished_bytes as u64,
             unfinished_evictions_total: self.unfinished_evictions.load(Ordering::Relaxed),
+            tls_handshakes_total: self.tls_handshakes.load(Ordering::Relaxed),
+            tls_handshake_failures_total: self.tls_handshake_failures.load(Ordering::Relaxed),
         }
     }
 }

@@ -3,10 +3,13 @@
 //! (`connection::serve`).
 //!
 //! This folder serves accepted connections until they are WebSocket connections or
-//! answered requests: the listening socket here, and each connection's first task
-//! (PROXY header, request heads, the client's address) in `connection.rs`.
+//! answered requests: the listening socket here, each connection's first task (PROXY
+//! header, request heads, the client's address) in `connection.rs`, and with built-in
+//! TLS (feature `tls`) the TLS front in `tls_front.rs`.
 
 mod connection;
+#[cfg(feature = "tls")]
+mod tls_front;
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,6 +24,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::driver::shared::{LiveGuard, Shared};
 use crate::limits::TransportLimits;
+use crate::tls::Acceptor;
 
 /// Pause after a failed `accept` (for example, out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -79,8 +83,52 @@ fn accepted_socket_options(stream: &TcpStream, send_buffer_bytes: Option<usize>)
     }
 }
 
+/// What accepted connections speak first: HTTP, or TLS (feature `tls`).
+pub(crate) enum Front {
+    /// Plain HTTP and WebSocket.
+    Plain,
+    /// TLS, terminated by the TLS front, whose private listener comes along.
+    #[cfg(feature = "tls")]
+    Tls {
+        /// The front.
+        front: Arc<tls_front::TlsFront>,
+        /// Its private listener.
+        private: TcpListener,
+    },
+}
+
+impl Front {
+    /// Plain without an acceptor; with one, a TLS front and its private listener.
+    pub(crate) fn new(acceptor: Option<Acceptor>) -> io::Result<Front> {
+        match acceptor {
+            None => Ok(Front::Plain),
+            #[cfg(feature = "tls")]
+            Some(acceptor) => {
+                let (front, private) = tls_front::TlsFront::bind(acceptor)?;
+                Ok(Front::Tls { front: Arc::new(front), private })
+            }
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match never {},
+        }
+    }
+}
+
 /// Accepts connections until shutdown, then closes the listener (by dropping it).
-pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn accept_loop(listener: TcpListener, front: Front, shared: Arc<Shared>) {
+    #[cfg(feature = "tls")]
+    let tls = match front {
+        Front::Plain => None,
+        Front::Tls { front, private } => {
+            if let Some(task) =
+                shared.spawn(tls_front::accept_private(private, front.clone(), shared.clone()))
+            {
+                task.detach();
+            }
+            Some(front)
+        }
+    };
+    #[cfg(not(feature = "tls"))]
+    let Front::Plain = front;
     let listener: Arc<Async<std::net::TcpListener>> = listener.into();
     let mut stopping = pin!(async {
         shared.stopping.wait().await;
@@ -94,6 +142,14 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             Ok((stream, peer)) => match LiveGuard::try_new(&shared) {
                 Some(live) => {
                     accepted_socket_options(&stream, shared.send_buffer_bytes);
+                    #[cfg(feature = "tls")]
+                    if let Some(front) = &tls {
+                        let serve = tls_front::serve(front.clone(), stream, peer, shared.clone(), live);
+                        if let Some(task) = shared.spawn(serve) {
+                            task.detach();
+                        }
+                        continue;
+                    }
                     if let Some(task) = shared.spawn(connection::serve(stream, peer, shared.clone(), live)) {
                         task.detach();
                     }
