@@ -39,6 +39,9 @@ pub struct Args {
     /// clients per source address (default 8; keep it below the server's security.max_connections_per_ip)
     #[argh(option, default = "8")]
     pub clients_per_ip: usize,
+    /// speak TLS (wss://, https://) to a server with built-in TLS, trusting the CA certificates in this PEM file for the name localhost
+    #[argh(option)]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// the scenario
     #[argh(subcommand)]
     pub scenario: ScenarioArgs,
@@ -260,6 +263,9 @@ impl TrafficPhaseArgs {
 
 /// Runs what `args` asks for.
 pub fn run(args: &Args) -> Result<Summary, BenchError> {
+    if let Some(ca) = &args.tls_ca {
+        crate::net::use_tls(ca)?;
+    }
     let ctx = RunContext::new(args.server, args.server_pid, args.source_net, args.clients_per_ip)?;
     match &args.scenario {
         ScenarioArgs::JoinStorm(a) => scenario::join_storm::run(

@@ -1,19 +1,109 @@
 //! Client sockets: loopback targets only, each socket bound to a chosen 127.N.x.y
 //! source address (so a server's per-IP connection cap holds without raising it), and
-//! the WebSocket handshake on `/v2/ws`.
+//! the WebSocket handshake on `/v2/ws`, over TLS when [`use_tls`] was called.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
+use futures_rustls::TlsConnector;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use smol::io::{AsyncRead, AsyncWrite};
 use smol::Async;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::BenchError;
 
 /// A client's WebSocket.
-pub type Ws = WebSocketStream<Async<TcpStream>>;
+pub type Ws = WebSocketStream<ClientStream>;
+
+/// The name clients ask the server's certificate for (`--tls-ca` runs).
+const TLS_SERVER_NAME: &str = "localhost";
+
+/// Set once by [`use_tls`]: every client then speaks TLS.
+static TLS: OnceLock<TlsConnector> = OnceLock::new();
+
+/// From now on, clients connect with TLS (`wss://`), trusting the CA certificates in
+/// the PEM file `ca` for the name `localhost`.
+pub fn use_tls(ca: &Path) -> Result<(), BenchError> {
+    let problem = |e: &dyn std::fmt::Display| BenchError::new(format!("--tls-ca {}: {e}", ca.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(ca).map_err(|e| problem(&e))? {
+        roots.add(certificate.map_err(|e| problem(&e))?).map_err(|e| problem(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(problem(&"no CERTIFICATE block in the file"));
+    }
+    // ring, as the server uses; see shell/src/tls/load.rs.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| problem(&e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let _ = TLS.set(TlsConnector::from(Arc::new(config)));
+    Ok(())
+}
+
+/// A client connection: plain TCP, or TLS over it.
+#[derive(Debug)]
+pub enum ClientStream {
+    /// `ws://`.
+    Plain(Async<TcpStream>),
+    /// `wss://`.
+    Tls(Box<futures_rustls::client::TlsStream<Async<TcpStream>>>),
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_close(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+        }
+    }
+}
+
+/// `stream` as the run's clients speak: TLS after [`use_tls`], else plain.
+async fn client_stream(stream: Async<TcpStream>) -> Result<(ClientStream, &'static str), String> {
+    match TLS.get() {
+        None => Ok((ClientStream::Plain(stream), "ws")),
+        Some(connector) => {
+            let name = ServerName::try_from(TLS_SERVER_NAME).expect("a valid name");
+            let tls = connector.connect(name, stream).await.map_err(|_| "TLS_HANDSHAKE".to_owned())?;
+            Ok((ClientStream::Tls(Box::new(tls)), "wss"))
+        }
+    }
+}
 
 /// `EINPROGRESS` on Linux: a non-blocking connect has started.
 const EINPROGRESS: i32 = 115;
@@ -126,8 +216,9 @@ pub async fn open_path(
     path: &str,
 ) -> Result<Ws, String> {
     let stream = connect_from(source, target).await.map_err(|e| io_code(&e))?;
+    let (stream, scheme) = client_stream(stream).await?;
     let config = WebSocketConfig::default().read_buffer_size(read_buffer);
-    let url = format!("ws://{target}{path}");
+    let url = format!("{scheme}://{target}{path}");
     match async_tungstenite::client_async_with_config(url, stream, Some(config)).await {
         Ok((ws, _response)) => Ok(ws),
         Err(async_tungstenite::tungstenite::Error::Http(response)) => {
@@ -145,7 +236,8 @@ const MAX_HTTP_ANSWER: usize = 4 * 1024 * 1024;
 /// bounds the time (with a timer): the server may be slow to answer.
 pub async fn http_get(target: SocketAddr, path: &str) -> Result<(u16, String), String> {
     use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = connect_from(Ipv4Addr::LOCALHOST, target).await.map_err(|e| io_code(&e))?;
+    let stream = connect_from(Ipv4Addr::LOCALHOST, target).await.map_err(|e| io_code(&e))?;
+    let (mut stream, _) = client_stream(stream).await?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.map_err(|e| io_code(&e))?;
     let mut answer = Vec::new();

@@ -17,7 +17,7 @@ use event_listener::Event;
 use futures_util::SinkExt as _;
 use smol::future::FutureExt as _;
 use smol::stream::StreamExt as _;
-use smol::{Async, Timer};
+use smol::Timer;
 
 use crate::clock;
 use crate::context::RunContext;
@@ -27,8 +27,8 @@ use crate::meter::{Meter, Usage};
 use crate::seq::{Anomalies, Arrival, SeqTracker};
 use crate::wire::{self, Incoming, Probe};
 
-type Sink = WebSocketSender<Async<std::net::TcpStream>>;
-type Source = WebSocketReceiver<Async<std::net::TcpStream>>;
+type Sink = WebSocketSender<crate::net::ClientStream>;
+type Source = WebSocketReceiver<crate::net::ClientStream>;
 
 /// Messages a receiver handles before letting other clients run.
 const RECEIVE_BURST: usize = 64;

@@ -266,3 +266,37 @@ fn a_stalled_handshake_is_closed_at_the_head_timeout() {
     assert!(started.elapsed() < IO_TIMEOUT, "closed by the server, not by the test's timeout");
     assert_eq!(prom(&pki, &server, "signal_fish_tls_handshake_failures_total"), 1);
 }
+
+/// `signal-fish-bench --tls-ca` drives a server with built-in TLS: a short relay run over
+/// `wss://` loses, duplicates and reorders nothing.
+#[test]
+fn the_benchmark_drives_a_tls_server() {
+    use signal_fish_bench::scenario::phases::TrafficPhases;
+    use signal_fish_bench::scenario::relay::{self, RelayOptions};
+    let pki = Pki::new();
+    let server = TestServer::start(pki.config(ClientAuthMode::None));
+    signal_fish_bench::net::use_tls(&pki.path("server-ca.pem")).expect("trust the test CA");
+    let ctx =
+        signal_fish_bench::RunContext::new(server.addr, Some(std::process::id()), None, 4).expect("context");
+    let options = RelayOptions {
+        rooms: 2,
+        room_size: 3,
+        window: 8,
+        phases: TrafficPhases {
+            warmup: Duration::from_millis(200),
+            duration: Duration::from_millis(700),
+            drain: Duration::from_secs(5),
+            pad: 16,
+            join_in_flight: 6,
+            join_timeout: Duration::from_secs(5),
+        },
+    };
+    let rendered = relay::run(&ctx, &options).expect("relay over wss").render();
+    let json: serde_json::Value = serde_json::from_str(rendered.lines().last().unwrap()).unwrap();
+    assert_eq!(json["joined"], 6, "{json}");
+    for key in ["lost", "duplicated", "reordered"] {
+        assert_eq!(json[key], 0, "{key}: {json}");
+    }
+    assert_eq!(json["deliveries_total"], json["deliveries_expected"], "{json}");
+    assert!(json["deliveries_total"].as_u64().unwrap() > 0, "{json}");
+}
