@@ -129,6 +129,37 @@ pub(crate) async fn accept_loop(listener: TcpListener, front: Front, shared: Arc
     };
     #[cfg(not(feature = "tls"))]
     let Front::Plain = front;
+    accept_each(listener, &shared, "accept failed", |stream, peer| {
+        let Some(live) = LiveGuard::try_new(&shared) else {
+            tracing::debug!(%peer, "refusing a TCP connection: too many open");
+            return;
+        };
+        accepted_socket_options(&stream, shared.send_buffer_bytes);
+        #[cfg(feature = "tls")]
+        if let Some(front) = &tls {
+            if let Some(task) =
+                shared.spawn(tls_front::serve(front.clone(), stream, peer, shared.clone(), live))
+            {
+                task.detach();
+            }
+            return;
+        }
+        if let Some(task) = shared.spawn(connection::serve(stream, peer, shared.clone(), live)) {
+            task.detach();
+        }
+    })
+    .await;
+}
+
+/// Accepts on `listener` until shutdown, handing each connection to `serve`, then
+/// closes the listener (by dropping it). A failed accept (for example, out of file
+/// descriptors) is logged with `failure` and retried after a pause.
+pub(crate) async fn accept_each(
+    listener: TcpListener,
+    shared: &Shared,
+    failure: &str,
+    mut serve: impl FnMut(TcpStream, SocketAddr),
+) {
     let listener: Arc<Async<std::net::TcpListener>> = listener.into();
     let mut stopping = pin!(async {
         shared.stopping.wait().await;
@@ -139,25 +170,9 @@ pub(crate) async fn accept_loop(listener: TcpListener, front: Front, shared: Arc
             async { Some(listener.read_with(accept_nonblocking).await) }.or(stopping.as_mut()).await;
         let Some(result) = accepted else { return };
         match result {
-            Ok((stream, peer)) => match LiveGuard::try_new(&shared) {
-                Some(live) => {
-                    accepted_socket_options(&stream, shared.send_buffer_bytes);
-                    #[cfg(feature = "tls")]
-                    if let Some(front) = &tls {
-                        let serve = tls_front::serve(front.clone(), stream, peer, shared.clone(), live);
-                        if let Some(task) = shared.spawn(serve) {
-                            task.detach();
-                        }
-                        continue;
-                    }
-                    if let Some(task) = shared.spawn(connection::serve(stream, peer, shared.clone(), live)) {
-                        task.detach();
-                    }
-                }
-                None => tracing::debug!(%peer, "refusing a TCP connection: too many open"),
-            },
+            Ok((stream, peer)) => serve(stream, peer),
             Err(error) => {
-                tracing::warn!(%error, "accept failed");
+                tracing::warn!(%error, "{failure}");
                 Timer::after(ACCEPT_BACKOFF).await;
             }
         }

@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,9 +25,9 @@ use std::time::Duration;
 use async_net::{TcpListener, TcpStream};
 use smol::future::FutureExt as _;
 use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use smol::{Async, Timer};
+use smol::Timer;
 
-use super::{accept_nonblocking, connection, listen};
+use super::{accept_each, connection, listen};
 use crate::driver::shared::{LiveGuard, Shared};
 use crate::tls::Acceptor;
 
@@ -167,28 +166,13 @@ pub(crate) async fn serve(
 /// Accepts the plaintext side of TLS connections on the private listener until
 /// shutdown; each is served once it proved itself.
 pub(crate) async fn accept_private(listener: TcpListener, front: Arc<TlsFront>, shared: Arc<Shared>) {
-    let listener: Arc<Async<std::net::TcpListener>> = listener.into();
-    let mut stopping = pin!(async {
-        shared.stopping.wait().await;
-        None
-    });
-    loop {
-        let accepted =
-            async { Some(listener.read_with(accept_nonblocking).await) }.or(stopping.as_mut()).await;
-        let Some(result) = accepted else { return };
-        match result {
-            Ok((stream, _)) => {
-                let task = claim_and_serve(stream, front.clone(), shared.clone());
-                if let Some(task) = shared.spawn(task) {
-                    task.detach();
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "accept on the private TLS listener failed");
-                Timer::after(super::ACCEPT_BACKOFF).await;
-            }
+    let failure = "accept on the private TLS listener failed";
+    accept_each(listener, &shared, failure, |stream, _| {
+        if let Some(task) = shared.spawn(claim_and_serve(stream, front.clone(), shared.clone())) {
+            task.detach();
         }
-    }
+    })
+    .await;
 }
 
 async fn claim_and_serve(mut stream: TcpStream, front: Arc<TlsFront>, shared: Arc<Shared>) {
