@@ -10,7 +10,9 @@
 #
 # Environment: SERVER and BENCH (binaries; default target/release/…, or under
 # $CARGO_TARGET_DIR), PORT (default 39536), RUNS (default 3), OUT (results directory,
-# default bench-results), SERVER_ARGS (extra arguments for the server).
+# default bench-results), SERVER_ARGS (extra arguments for the server), TLS=1 (the same
+# runs over wss://: the server must be built with `--features tls`; a certificate for
+# localhost is made with openssl in $OUT and the generator trusts it with --tls-ca).
 set -euo pipefail
 
 dir=${CARGO_TARGET_DIR:-target}/release
@@ -20,6 +22,7 @@ PORT=${PORT:-39536}
 RUNS=${RUNS:-3}
 OUT=${OUT:-bench-results}
 SERVER_ARGS=${SERVER_ARGS:-}
+TLS=${TLS:-}
 scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(relay fixed-rate join-storm idle)
 
@@ -33,6 +36,16 @@ mkdir -p "$OUT"
 
 # The server: defaults, except no log file and warnings only.
 export SIGNAL_FISH_PORT=$PORT SIGNAL_FISH_LOGGING__ENABLE_FILE_LOGGING=false RUST_LOG=warn
+bench_args=()
+if [ -n "$TLS" ]; then
+    command -v openssl >/dev/null || { echo "error: TLS=1 needs openssl for the test certificate" >&2; exit 1; }
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/tls-key.pem" \
+        -out "$OUT/tls-cert.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
+    export SIGNAL_FISH_SECURITY__TRANSPORT__TLS__ENABLED=true \
+        SIGNAL_FISH_SECURITY__TRANSPORT__TLS__CERTIFICATE_PATH="$OUT/tls-cert.pem" \
+        SIGNAL_FISH_SECURITY__TRANSPORT__TLS__PRIVATE_KEY_PATH="$OUT/tls-key.pem"
+    bench_args=(--tls-ca "$OUT/tls-cert.pem")
+fi
 server_pid=""
 stop_server() {
     if [ -n "$server_pid" ]; then
@@ -70,7 +83,7 @@ for scenario in "${scenarios[@]}"; do
     for run in $(seq "$RUNS"); do
         start_server
         echo "== $scenario run $run/$RUNS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-        taskset -c 1 "$BENCH" --server "127.0.0.1:$PORT" --server-pid "$server_pid" "$scenario" \
+        taskset -c 1 "$BENCH" --server "127.0.0.1:$PORT" --server-pid "$server_pid" "${bench_args[@]}" "$scenario" \
             | tee "$OUT/$scenario-$run.txt"
         tail -n 1 "$OUT/$scenario-$run.txt" >>"$OUT/$scenario.jsonl"
         stop_server
