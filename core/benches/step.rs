@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant as WallInstant};
 
-use signal_fish_core::{Config, ConnId, Engine, Event, Instant};
+use signal_fish_core::{Config, ConnId, Endpoint, Engine, Event, Instant};
 
 struct CountingAllocator;
 
@@ -49,7 +49,7 @@ fn config() -> Config {
 
 fn open(conn: u64) -> Event {
     let ip: IpAddr = "127.0.0.1".parse().unwrap();
-    Event::Opened { conn: ConnId(conn), peer_ip: ip, target: "/v2/ws".into() }
+    Event::Opened { conn: ConnId(conn), peer_ip: ip, target: "/v2/ws".into(), endpoint: Endpoint::V2 }
 }
 
 fn text(conn: u64, text: String) -> Event {

@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use signal_fish_core::host::{Host, Transport};
 use signal_fish_core::http::HttpResponse;
-use signal_fish_core::{CloseCause, Config, ConnId, Engine, Event, Instant, Outbound};
+use signal_fish_core::{CloseCause, Config, ConnId, Endpoint, Engine, Event, Instant, Outbound};
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -158,7 +158,7 @@ fn serve_connection(stream: TcpStream, conn: ConnId, max_frame: usize, inbox: Sy
         return;
     }
     let (outbox, routed) = mpsc::sync_channel(OUTBOX_FRAMES);
-    let opened = Event::Opened { conn, peer_ip: peer.ip(), target };
+    let opened = Event::Opened { conn, peer_ip: peer.ip(), target, endpoint: Endpoint::V2 };
     if inbox.send(Input::Opened { event: opened, outbox }).is_err() {
         return;
     }

@@ -28,17 +28,32 @@ pub enum CloseCause {
     FrameTooLarge,
 }
 
+/// Where a WebSocket connection came in, which decides the protocol it speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Endpoint {
+    /// Protocol v2 on `/v2/ws` of the main port (PROTOCOL).
+    #[default]
+    V2,
+    /// The matchbox full-mesh signaling protocol on the mesh port, any path a room
+    /// (PROTOCOL §11, DECISIONS D50).
+    Mesh,
+}
+
 /// One input to [`crate::Engine::step`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    /// A WebSocket upgrade on `/v2/ws` completed.
+    /// A WebSocket upgrade completed: on `/v2/ws` of the main port, or on any path of
+    /// the matchbox full-mesh port.
     Opened {
         /// The new connection.
         conn: ConnId,
         /// The TCP peer's address (proxy headers are not trusted).
         peer_ip: IpAddr,
-        /// The request target, path and query (`/v2/ws?reconnection_token=true`).
+        /// The request target, path and query (`/v2/ws?reconnection_token=true`, or a
+        /// mesh room such as `/room?next=2`).
         target: String,
+        /// Which protocol the connection speaks, from where it came in.
+        endpoint: Endpoint,
     },
     /// A text message (reassembled from its frames by the transport).
     Text {

@@ -15,7 +15,7 @@
 //! ```
 //! use signal_fish_core::host::{Host, Transport};
 //! use signal_fish_core::http::HttpResponse;
-//! use signal_fish_core::{Config, ConnId, Engine, Event, Outbound, Instant};
+//! use signal_fish_core::{Config, ConnId, Endpoint, Engine, Event, Outbound, Instant};
 //!
 //! /// Frames per connection, at most 2 queued (a tiny queue, to show the backlog).
 //! #[derive(Default)]
@@ -42,7 +42,7 @@
 //! let engine = Engine::new(Config::default(), [0; 32], Instant::ZERO, 0);
 //! let mut host = Host::new(engine);
 //! let mut queues = Queues::default();
-//! let open = Event::Opened { conn: ConnId(1), peer_ip: "127.0.0.1".parse().unwrap(), target: "/v2/ws".into() };
+//! let open = Event::Opened { conn: ConnId(1), peer_ip: "127.0.0.1".parse().unwrap(), target: "/v2/ws".into(), endpoint: Endpoint::V2 };
 //! host.step(open, Instant::ZERO, &mut queues);
 //! let ping = || Event::Text { conn: ConnId(1), text: r#"{"type":"Ping"}"#.into() };
 //! host.step(ping(), Instant::ZERO, &mut queues);

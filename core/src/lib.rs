@@ -13,11 +13,11 @@
 //! [`Engine::poll_timeout`] when to step [`Event::Tick`]: that is the whole contract.
 //!
 //! ```
-//! use signal_fish_core::{Action, Config, ConnId, Engine, Event, Instant};
+//! use signal_fish_core::{Action, Config, ConnId, Endpoint, Engine, Event, Instant};
 //!
 //! let mut engine = Engine::new(Config::default(), [0; 32], Instant::ZERO, 1_700_000_000_000);
 //! let conn = ConnId(1);
-//! let opened = Event::Opened { conn, peer_ip: "127.0.0.1".parse().unwrap(), target: "/v2/ws".into() };
+//! let opened = Event::Opened { conn, peer_ip: "127.0.0.1".parse().unwrap(), target: "/v2/ws".into(), endpoint: Endpoint::V2 };
 //! engine.step(opened, Instant::ZERO);
 //! let join = r#"{"type":"JoinRoom","data":{"game_name":"demo","player_name":"Alice"}}"#;
 //! let actions = engine.step(Event::Text { conn, text: join.into() }, Instant::from_micros(1));
@@ -45,6 +45,6 @@ pub mod validation;
 
 pub use config::Config;
 pub use engine::{close_code, Engine, InvariantViolation, RoomSummary};
-pub use event::{Action, CloseCause, ConnId, Event, Outbound};
+pub use event::{Action, CloseCause, ConnId, Endpoint, Event, Outbound};
 pub use rng::{EngineRng, ROOM_CODE_ALPHABET};
 pub use time::{Instant, UnixMicros};

@@ -103,6 +103,7 @@ fn poll_timeout_is_the_earliest_deadline_after_every_step() {
         conn: signal_fish_core::ConnId(conn),
         peer_ip: "127.0.0.1".parse().unwrap(),
         target: "/v2/ws".into(),
+        endpoint: signal_fish_core::Endpoint::V2,
     };
     // The dashboard sample at 1000 s is the only deadline at first, from birth.
     assert_eq!(engine.poll_timeout(), Some(Instant::from_micros(1_000_000_000)));

@@ -120,7 +120,8 @@ impl EchoServer {
     /// on its own smol executor, as [`Server::run`](crate::Server::run) does.
     pub async fn run(self) {
         let EchoServer { listener, config, limits, max_message_bytes, stopping, .. } = self;
-        run_transport(listener, Front::Plain, &config, &limits, max_message_bytes, stopping, echo).await;
+        run_transport(listener, Front::Plain, None, &config, &limits, max_message_bytes, stopping, echo)
+            .await;
     }
 }
 

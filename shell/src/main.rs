@@ -104,6 +104,9 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
         server.local_addr(),
         loaded.describe(),
     );
+    if let Some(mesh) = server.mesh_addr() {
+        tracing::info!("matchbox full-mesh signaling on {mesh} (ws://{mesh}/ROOM, ws://{mesh}/ROOM?next=N)");
+    }
     let stop = server.shutdown_handle();
     // Signals wait on a thread of their own: raced with the server, the signal socket
     // would be polled on every wake-up of the server. This thread only parks (it does

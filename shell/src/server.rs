@@ -19,7 +19,7 @@ use crate::driver::seed::os_seed;
 use crate::driver::shared::Shared;
 use crate::driver::Driver;
 use crate::limits::TransportLimits;
-use crate::listener::{self, accept_loop, configure_accepted, Front};
+use crate::listener::{self, accept_loop, configure_accepted, mesh_accept_loop, Front};
 use crate::sync::latch::Latch;
 
 /// Messages connection tasks may have in flight to the driver before they wait.
@@ -40,6 +40,8 @@ pub struct Server {
     listener: TcpListener,
     front: Front,
     local_addr: SocketAddr,
+    /// The matchbox full-mesh port's listener and address (`mesh.enabled`).
+    mesh: Option<(TcpListener, SocketAddr)>,
     engine: Engine,
     clock: Clock,
     config: Config,
@@ -106,7 +108,9 @@ impl std::error::Error for ServerError {
 impl Server {
     /// Validates `config`, seeds a new engine from OS randomness and binds `addr`
     /// (port 0 picks a free port; see [`Server::local_addr`]). The config's own `port`
-    /// is not used here: the binary passes `0.0.0.0:<port>`.
+    /// is not used here: the binary passes `0.0.0.0:<port>`. With `mesh.enabled` it also
+    /// binds the mesh port on the same address ([`Server::mesh_addr`]): `mesh.port`, else
+    /// the port after `addr`'s (a free port too when `addr`'s port is 0).
     pub fn bind(config: Config, addr: SocketAddr) -> Result<Server, ServerError> {
         // TLS first: in a build without it, saying how to get it matters more than the
         // missing paths.
@@ -116,9 +120,14 @@ impl Server {
         let engine = Engine::try_new(config.clone(), seed, clock.now(), clock.unix_ms_at_origin())
             .map_err(ServerError::Config)?;
         let (listener, local_addr) = bind_listener(addr)?;
+        let mesh = match mesh_addr(&config, addr) {
+            Some(mesh_addr) => Some(bind_listener(mesh_addr)?),
+            None => None,
+        };
         let front = Front::new(acceptor).map_err(|source| ServerError::Bind { addr, source })?;
         let limits = TransportLimits::for_config(&config);
-        Ok(Server { listener, front, local_addr, engine, clock, config, limits, stopping: Latch::new() })
+        let stopping = Latch::new();
+        Ok(Server { listener, front, local_addr, mesh, engine, clock, config, limits, stopping })
     }
 
     /// Replaces the transport limits (default: [`TransportLimits::for_config`]).
@@ -130,6 +139,11 @@ impl Server {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the matchbox full-mesh port, when `mesh.enabled`.
+    pub fn mesh_addr(&self) -> Option<SocketAddr> {
+        self.mesh.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The configuration in force.
@@ -146,19 +160,23 @@ impl Server {
     /// Every task of the server runs inside this future (on its own smol executor), so
     /// it can be awaited from any smol application or driven by `smol::block_on`.
     pub async fn run(self) {
-        let Server { listener, front, engine, clock, config, limits, stopping, .. } = self;
+        let Server { listener, front, mesh, engine, clock, config, limits, stopping, .. } = self;
         let cap = config.hard_message_cap();
         let driver = |inbox, shared| Driver::new(engine, clock, inbox, shared).run();
-        run_transport(listener, front, &config, &limits, cap, stopping, driver).await;
+        let mesh = mesh.map(|(listener, _)| listener);
+        run_transport(listener, front, mesh, &config, &limits, cap, stopping, driver).await;
     }
 }
 
 /// Runs the accept loop, every connection and the task `driver` makes (the one that
 /// receives what connections send: the engine's [`Driver`], or `echo`'s) on one
 /// executor, until that task returns. `message_cap` is the hard cap on a message.
+/// `mesh` is the matchbox full-mesh port's listener, if it is served.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_transport<D, F>(
     listener: TcpListener,
     front: Front,
+    mesh: Option<TcpListener>,
     config: &Config,
     limits: &TransportLimits,
     message_cap: usize,
@@ -176,9 +194,29 @@ pub(crate) async fn run_transport<D, F>(
     // The accept loop and the driver are tasks of their own, like every connection: a
     // task is polled only when it was woken, so no wake-up polls the listener.
     executor.spawn(accept_loop(listener, front, shared.clone())).detach();
+    if let Some(mesh) = mesh {
+        configure_accepted(&mesh, limits);
+        executor.spawn(mesh_accept_loop(mesh, shared.clone())).detach();
+    }
     let driver = executor.spawn(driver(inbox_rx, shared));
     executor.run(driver).await;
     // Dropping the executor here cancels whatever is left after the grace period.
+}
+
+/// Where the mesh port listens, if `mesh.enabled` (see [`Server::bind`]).
+fn mesh_addr(config: &Config, addr: SocketAddr) -> Option<SocketAddr> {
+    if !config.mesh.enabled {
+        return None;
+    }
+    let port = match config.mesh.port {
+        Some(port) => port,
+        // A server on a free port (tests, embedders) gets a free mesh port too.
+        None if addr.port() == 0 => 0,
+        // Validation refuses `port` 65535 without `mesh.port`; an embedder's own
+        // address at 65535 gets a free port rather than a wrapped one.
+        None => addr.port().checked_add(1).unwrap_or(0),
+    };
+    Some(SocketAddr::new(addr.ip(), port))
 }
 
 /// Binds `addr` for a server (see [`Server::bind`]).

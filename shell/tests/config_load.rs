@@ -89,6 +89,7 @@ fn changed(key: &str, default: &Value) -> (String, Value) {
         ("relay_types.game_relay_mappings", _) => {
             ("{\"chess\":\"mirror\"}".into(), json!({"chess":"mirror"}))
         }
+        ("mesh.port", _) => ("4000".into(), json!(4000)),
         (_, Value::Bool(b)) => ((!b).to_string(), json!(!b)),
         (_, Value::Number(n)) => {
             let n = n.as_u64().unwrap() + 1;

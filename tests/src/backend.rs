@@ -5,13 +5,15 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use signal_fish_core::Endpoint;
+
 use crate::observe::Observation;
 use crate::sim::{RuleBreak, Sim, Trace};
 
 /// A server to run scenario commands against.
 pub trait Backend {
-    /// Opens a WebSocket connection.
-    fn connect(&mut self, name: &str, ip: IpAddr, target: &str) -> Result<(), String>;
+    /// Opens a WebSocket connection on `endpoint` (`/v2/ws`, or the mesh port).
+    fn connect(&mut self, name: &str, ip: IpAddr, target: &str, endpoint: Endpoint) -> Result<(), String>;
     /// Sends a text frame.
     fn text(&mut self, name: &str, text: &str) -> Result<(), String>;
     /// Sends a binary frame.
@@ -59,8 +61,8 @@ impl SimBackend {
 }
 
 impl Backend for SimBackend {
-    fn connect(&mut self, name: &str, ip: IpAddr, target: &str) -> Result<(), String> {
-        self.sim.connect(name, ip, target).map_err(|e| e.0)
+    fn connect(&mut self, name: &str, ip: IpAddr, target: &str, endpoint: Endpoint) -> Result<(), String> {
+        self.sim.connect_on(name, ip, target, endpoint).map_err(|e| e.0)
     }
     fn text(&mut self, name: &str, text: &str) -> Result<(), String> {
         self.sim.text(name, text).map_err(|e| e.0)

@@ -14,16 +14,16 @@
 //!
 //! Broken rules are collected, not panicked on, so a run can be reported and shrunk.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use signal_fish_core::http::HttpRequest;
-use signal_fish_core::protocol::ServerMessage;
+use signal_fish_core::protocol::{MeshEvent, ServerMessage};
 use signal_fish_core::testkit::VirtualHost;
 pub use signal_fish_core::testkit::{ConnState, RuleBreak};
-use signal_fish_core::{Action, CloseCause, Config, ConnId, Engine, Event, Instant, Outbound};
+use signal_fish_core::{Action, CloseCause, Config, ConnId, Endpoint, Engine, Event, Instant, Outbound};
 
 use crate::duration::format_secs;
 use crate::frames::{parse_binary_game_data, to_hex};
@@ -93,6 +93,8 @@ pub struct Sim {
     /// Connection names by id, in opening order.
     conns: BTreeMap<ConnId, String>,
     names: BTreeMap<String, ConnId>,
+    /// Connections opened on the mesh port (their frames are matchbox events).
+    mesh_conns: BTreeSet<ConnId>,
     next_conn: u64,
     observations: Vec<Observation>,
     trace: Trace,
@@ -113,6 +115,7 @@ impl Sim {
             spacing: Duration::from_millis(1),
             conns: BTreeMap::new(),
             names: BTreeMap::new(),
+            mesh_conns: BTreeSet::new(),
             next_conn: 1,
             observations: Vec::new(),
             trace: Trace { lines: keep_trace.then(Vec::new), ..Trace::default() },
@@ -184,6 +187,18 @@ impl Sim {
     /// Opens a WebSocket connection named `name` from `ip` on `target`
     /// (`/v2/ws`, or `/v2/ws?reconnection_token=true`).
     pub fn connect(&mut self, name: &str, ip: IpAddr, target: &str) -> Result<(), SimError> {
+        self.connect_on(name, ip, target, Endpoint::V2)
+    }
+
+    /// Opens a connection on `endpoint`: `/v2/ws` of the main port, or a matchbox
+    /// full-mesh room (`/ROOM?next=N`) on the mesh port.
+    pub fn connect_on(
+        &mut self,
+        name: &str,
+        ip: IpAddr,
+        target: &str,
+        endpoint: Endpoint,
+    ) -> Result<(), SimError> {
         if self.names.contains_key(name) {
             return Err(SimError(format!("connection `{name}` already exists; use a new name")));
         }
@@ -192,7 +207,10 @@ impl Sim {
         self.next_conn += 1;
         self.names.insert(name.to_owned(), conn);
         self.conns.insert(conn, name.to_owned());
-        self.step(Event::Opened { conn, peer_ip: ip, target: target.to_owned() });
+        if endpoint == Endpoint::Mesh {
+            self.mesh_conns.insert(conn);
+        }
+        self.step(Event::Opened { conn, peer_ip: ip, target: target.to_owned(), endpoint });
         Ok(())
     }
 
@@ -441,7 +459,12 @@ impl Sim {
         match action {
             Action::Send { conn, message: frame } => {
                 let name = self.conns[&conn].clone();
-                if let Some(problem) = frame_problem(&frame) {
+                let problem = if self.mesh_conns.contains(&conn) {
+                    mesh_frame_problem(&frame)
+                } else {
+                    frame_problem(&frame)
+                };
+                if let Some(problem) = problem {
                     self.violate(format!("malformed frame to `{name}`: {problem}"));
                 }
                 self.observations.push(Observation::Message { conn: name, message: frame });
@@ -482,6 +505,15 @@ fn frame_problem(frame: &Outbound) -> Option<String> {
             _ => Some(format!("binary frame is not the game-data envelope: {}", to_hex(bytes))),
         },
     }
+}
+
+/// Why a frame is not what a mesh peer may receive (a matchbox `PeerEvent` in the form
+/// the server writes), if it is not.
+fn mesh_frame_problem(frame: &Outbound) -> Option<String> {
+    let Some(text) = frame.as_text() else {
+        return Some("a mesh peer got a binary frame".to_owned());
+    };
+    MeshEvent::decode(text).err().map(|e| format!("not a mesh event ({e}): {text}"))
 }
 
 fn describe_event(event: &Event) -> String {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use signal_fish_core::http::HttpResponse;
 use signal_fish_core::protocol::ClientMessage;
-use signal_fish_core::{Config, Outbound};
+use signal_fish_core::{Config, Endpoint, Outbound};
 use signal_fish_server::{Server, ShutdownHandle};
 use signal_fish_sim::backend::Backend;
 use signal_fish_sim::observe::Observation;
@@ -203,7 +203,12 @@ fn drain(ws: &mut WebSocket<TcpStream>) {
 }
 
 impl Backend for RealBackend {
-    fn connect(&mut self, name: &str, ip: IpAddr, target: &str) -> Result<(), String> {
+    fn connect(&mut self, name: &str, ip: IpAddr, target: &str, endpoint: Endpoint) -> Result<(), String> {
+        if endpoint == Endpoint::Mesh {
+            // Mesh scenarios are simulator-only (`Command::sim_only`); shell/tests/mesh.rs
+            // covers the mesh port over real sockets.
+            return Err("a mesh connection cannot be replayed here".to_owned());
+        }
         let source = self.source_for(ip);
         let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
             .map_err(|e| format!("socket: {e}"))?;

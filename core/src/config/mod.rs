@@ -45,6 +45,8 @@ pub struct Config {
     pub relay_types: RelayTypesConfig,
     /// Outbound delivery and the authentication timeout.
     pub websocket: WebSocketConfig,
+    /// The matchbox full-mesh signaling mode on a second port (DECISIONS D50).
+    pub mesh: MeshConfig,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             relay_types: RelayTypesConfig::default(),
             websocket: WebSocketConfig::default(),
+            mesh: MeshConfig::default(),
         }
     }
 }
@@ -554,6 +557,39 @@ impl Default for WebSocketConfig {
             auth_timeout_secs: 10,
             max_outbound_queue_bytes: 1 << 20,
             unfinished_message_budget_bytes: 64 << 20,
+        }
+    }
+}
+
+/// `mesh.*` — the matchbox full-mesh mode (DECISIONS D50, D51).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MeshConfig {
+    /// Whether the server listens on the mesh port. Off by default: the mode has no
+    /// authentication, which is the matchbox protocol's own (D50).
+    pub enabled: bool,
+    /// The mesh port; `null` is the main port + 1, as the original serves it.
+    pub port: Option<u16>,
+    /// Peers in one room or `next` group at once; one more is refused (1008).
+    pub max_peers_per_room: usize,
+    /// Mesh rooms and groups that may exist at once; a peer that would open one more is
+    /// refused (1013).
+    pub max_rooms: usize,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        MeshConfig { enabled: false, port: None, max_peers_per_room: 32, max_rooms: 10_000 }
+    }
+}
+
+impl MeshConfig {
+    /// The port the mesh listens on when the main one is `main_port`: `port`, else
+    /// `main_port + 1` (`None` when that overflows; validation refuses it).
+    pub fn port_after(&self, main_port: u16) -> Option<u16> {
+        match self.port {
+            Some(port) => Some(port),
+            None => main_port.checked_add(1),
         }
     }
 }

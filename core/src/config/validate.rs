@@ -300,6 +300,19 @@ impl Config {
             1 << 40,
         );
 
+        let mesh = &self.mesh;
+        c.range("mesh.max_peers_per_room", mesh.max_peers_per_room as u64, 2, 1024);
+        c.range("mesh.max_rooms", mesh.max_rooms as u64, 1, 10_000_000);
+        if mesh.enabled {
+            match mesh.port_after(self.port) {
+                None => c.fail("mesh.port", "null", "a port: `port` + 1 is above 65535, so set mesh.port"),
+                Some(port) if port == self.port && port != 0 => {
+                    c.fail("mesh.port", port, "a port other than `port` (the main port)")
+                }
+                Some(_) => {}
+            }
+        }
+
         if c.errors.is_empty() {
             Ok(())
         } else {
@@ -476,6 +489,28 @@ mod tests {
         config.security.trusted_proxies = vec!["127.0.0.1".into()];
         assert!(config.validate().is_ok());
         assert_eq!(config.security.trusted_proxy_ranges(), ["127.0.0.1".parse().unwrap()]);
+    }
+
+    #[test]
+    fn mesh_bounds_and_port() {
+        let mut config = Config::default();
+        config.mesh.max_peers_per_room = 1;
+        config.mesh.max_rooms = 0;
+        let keys: Vec<String> = errors_of(&config).into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["mesh.max_peers_per_room", "mesh.max_rooms"]);
+        let mut config = Config::default();
+        config.mesh.enabled = true;
+        assert!(config.validate().is_ok());
+        assert_eq!(config.mesh.port_after(config.port), Some(3537));
+        config.port = u16::MAX;
+        assert_eq!(errors_of(&config)[0].key, "mesh.port");
+        config.mesh.port = Some(u16::MAX);
+        assert!(errors_of(&config)[0].expected.contains("other than `port`"));
+        config.mesh.port = Some(4000);
+        assert!(config.validate().is_ok());
+        // Disabled, the port is not checked.
+        config.mesh = crate::config::MeshConfig { port: Some(u16::MAX), ..Default::default() };
+        assert!(config.validate().is_ok());
     }
 
     #[test]

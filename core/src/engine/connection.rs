@@ -1,15 +1,17 @@
 //! Connections: their state, and their admission on `Opened` (the per-IP and global
-//! connection caps, BEHAVIOUR §1; DECISIONS D15 for the reconnection opt-in).
+//! connection caps, BEHAVIOUR §1; DECISIONS D15 for the reconnection opt-in). Mesh peers
+//! (DECISIONS D50) pass the same caps, then take their place in `mesh.rs`.
 
 use core::net::IpAddr;
 use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::mesh::MeshKey;
 use super::room::RoomKey;
 use super::timers::Timer;
 use super::{close_code, Engine};
-use crate::event::{Action, ConnId};
+use crate::event::{Action, ConnId, Endpoint};
 use crate::protocol::{ErrorCode, GameDataEncoding, ServerMessage};
 use crate::Instant;
 
@@ -23,6 +25,8 @@ pub(crate) enum Role {
     Player(RoomKey),
     /// Watching.
     Spectator(RoomKey),
+    /// A matchbox full-mesh peer, from its connection to its end (DECISIONS D50).
+    Mesh(MeshKey),
 }
 
 /// A live WebSocket connection.
@@ -53,7 +57,14 @@ pub(crate) struct Connection {
 }
 
 impl Engine {
-    pub(super) fn on_opened(&mut self, conn: ConnId, ip: IpAddr, target: &str, out: &mut Vec<Action>) {
+    pub(super) fn on_opened(
+        &mut self,
+        conn: ConnId,
+        ip: IpAddr,
+        target: &str,
+        endpoint: Endpoint,
+        out: &mut Vec<Action>,
+    ) {
         if self.conns.contains_key(&conn) {
             // A duplicate id is a caller bug; never let it corrupt the existing connection.
             return;
@@ -62,30 +73,56 @@ impl Engine {
             out.push(Action::Close { conn, code: close_code::GOING_AWAY, reason: "server shutting down" });
             return;
         }
+        let mesh = endpoint == Endpoint::Mesh;
+        if mesh && !self.config.mesh.enabled {
+            // Only a host that ignores `mesh.enabled` gets here; refuse rather than serve.
+            out.push(Action::Close { conn, code: close_code::POLICY, reason: "mesh mode disabled" });
+            return;
+        }
+        // A mesh peer gets the close code and reason only: its protocol has no error
+        // message, and a v2 `Error` would be an unknown event to it.
         let limit = self.config.security.max_connections_per_ip;
         let current = self.sources.ips.get(&ip).map_or(0, |s| s.connections);
         if current >= limit {
             self.counters.connections_rejected_total += 1;
-            let text = format!("Too many connections from your IP ({current}/{limit})");
-            self.send(conn, &ServerMessage::error(text, ErrorCode::TooManyConnections), out);
+            if !mesh {
+                let text = format!("Too many connections from your IP ({current}/{limit})");
+                self.send(conn, &ServerMessage::error(text, ErrorCode::TooManyConnections), out);
+            }
             out.push(Action::Close { conn, code: close_code::POLICY, reason: "too many connections" });
             return;
         }
         let global = self.config.server.max_connections;
         if self.conns.len() >= global {
             self.counters.connections_rejected_total += 1;
-            let text = format!("Server is at capacity ({global}/{global} connections)");
-            self.send(conn, &ServerMessage::error(text, ErrorCode::TooManyConnections), out);
+            if !mesh {
+                let text = format!("Server is at capacity ({global}/{global} connections)");
+                self.send(conn, &ServerMessage::error(text, ErrorCode::TooManyConnections), out);
+            }
             out.push(Action::Close { conn, code: close_code::TRY_AGAIN_LATER, reason: "server at capacity" });
             return;
         }
+        let mesh_address = if mesh {
+            match self.mesh_admit(target) {
+                Ok(address) => Some(address),
+                Err((code, reason)) => {
+                    self.counters.mesh_refusals_total += 1;
+                    out.push(Action::Close { conn, code, reason });
+                    return;
+                }
+            }
+        } else {
+            None
+        };
 
         let state = self.sources.ips.entry(ip).or_default();
         state.connections += 1;
         if let Some(at) = state.purge_at.take() {
             self.timers.cancel(at, Timer::IpWindow(ip));
         }
-        let auth_required = self.config.security.require_websocket_auth;
+        // The matchbox protocol has no authentication: mesh peers never get a deadline
+        // (DECISIONS D50; the mode is off unless the operator turns it on).
+        let auth_required = self.config.security.require_websocket_auth && !mesh;
         let auth_deadline = auth_required
             .then(|| self.clock.now + Duration::from_secs(self.config.websocket.auth_timeout_secs));
         let liveness_at = self.clock.now + Duration::from_secs(self.config.server.ping_timeout);
@@ -95,7 +132,7 @@ impl Engine {
             Connection {
                 player_id,
                 ip,
-                wants_token: wants_reconnection_token(target),
+                wants_token: !mesh && wants_reconnection_token(target),
                 authenticated: !auth_required,
                 authenticate_answered: false,
                 app: None,
@@ -111,6 +148,9 @@ impl Engine {
         }
         self.timers.schedule(liveness_at, Timer::Liveness(conn));
         self.counters.connections_total += 1;
+        if let Some(address) = mesh_address {
+            self.mesh_join(conn, address, out);
+        }
     }
 }
 

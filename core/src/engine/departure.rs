@@ -34,6 +34,7 @@ impl Engine {
         self.release_ip(c.ip);
         match c.role {
             Role::Idle => {}
+            Role::Mesh(key) => self.mesh_leave(key, c.player_id, out),
             Role::Spectator(key) => {
                 self.detach_spectator(key, c.player_id, SpectatorStateChangeReason::Disconnected, None, out)
             }

@@ -52,6 +52,16 @@ impl Engine {
                         "{id} is a player but its seat does not point back"
                     );
                 }
+                Role::Mesh(key) => {
+                    ensure!(
+                        c.authenticated && c.auth_deadline.is_none(),
+                        "{id} is a mesh peer with auth pending"
+                    );
+                    ensure!(
+                        self.mesh.groups.get(&key).is_some_and(|g| g.members.contains(&(c.player_id, *id))),
+                        "{id} is a mesh peer its group does not list"
+                    );
+                }
                 Role::Spectator(key) => {
                     let room = self.rooms.get(&key);
                     ensure!(
@@ -186,6 +196,6 @@ impl Engine {
         ensure!(away == self.reporting.population.away_players, "away-player count drifted");
         let watching: usize = self.rooms.values().map(|r| r.watchers.len()).sum();
         ensure!(watching == self.reporting.population.spectators, "spectator count drifted");
-        Ok(())
+        self.check_mesh_invariants()
     }
 }

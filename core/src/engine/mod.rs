@@ -21,6 +21,7 @@ mod invariants;
 mod join;
 mod limits;
 mod lobby;
+mod mesh;
 mod reconnect;
 mod relay;
 mod replay;
@@ -47,9 +48,10 @@ use crate::time::UnixMicros;
 use crate::Instant;
 
 use admission::AdmissionWindow;
-use connection::Connection;
+use connection::{Connection, Role};
 use dashboard::Dashboard;
 use limits::IpState;
+use mesh::MeshRooms;
 use replay::{ReplayBuffer, ReplayLimits};
 use room::{Presence, Room, RoomKey};
 use timers::{Timer, TimerTable};
@@ -63,6 +65,8 @@ pub mod close_code {
     pub const GOING_AWAY: u16 = 1001;
     /// Policy violation: authentication failures, slow consumers, connection caps.
     pub const POLICY: u16 = 1008;
+    /// A mesh peer's message is above `security.max_message_size` (DECISIONS D52).
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The server is at its global connection cap.
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
@@ -95,6 +99,8 @@ pub struct Engine {
     directory: Directory,
     /// What seat reservations leave behind.
     reservations: Reservations,
+    /// Matchbox full-mesh rooms and groups (`mesh.rs`).
+    mesh: MeshRooms,
     timers: TimerTable,
     counters: Counters,
     /// Dashboard samples, live gauges and the metrics render budget.
@@ -199,6 +205,7 @@ impl Engine {
                 next_key: 1,
             },
             reservations: Reservations::default(),
+            mesh: MeshRooms::default(),
             timers: TimerTable::default(),
             counters: Counters::default(),
             reporting: Reporting {
@@ -226,7 +233,9 @@ impl Engine {
         self.clock.now = now.max(self.clock.now);
         self.fire_due_timers(out);
         match event {
-            Event::Opened { conn, peer_ip, target } => self.on_opened(conn, peer_ip, &target, out),
+            Event::Opened { conn, peer_ip, target, endpoint } => {
+                self.on_opened(conn, peer_ip, &target, endpoint, out)
+            }
             Event::Text { conn, text } => self.on_text(conn, &text, out),
             Event::Binary { conn, data } => self.on_binary(conn, &data, out),
             Event::PongFrame { conn } => self.on_pong_frame(conn, out),
@@ -310,6 +319,10 @@ impl Engine {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_inbound = self.clock.now;
         self.counters.frames_received_total += 1;
+        if let Role::Mesh(key) = c.role {
+            self.on_mesh_text(conn, key, text, out);
+            return;
+        }
         if text.len() > max {
             let message = format!("Message too large ({} bytes, max {max} bytes)", text.len());
             self.counters.validation_errors_total += 1;
@@ -365,7 +378,10 @@ impl Engine {
     fn on_pong_frame(&mut self, conn: ConnId, out: &mut Vec<Action>) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_inbound = self.clock.now;
-        self.send(conn, &ServerMessage::Pong, out);
+        // A mesh peer has no `Pong` message: its Pong frame is only a sign of life.
+        if !matches!(c.role, Role::Mesh(_)) {
+            self.send(conn, &ServerMessage::Pong, out);
+        }
     }
 
     /// A slow consumer is closed (D19); if its seat is kept for a reconnect, every frame

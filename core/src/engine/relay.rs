@@ -40,6 +40,11 @@ impl Engine {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.last_inbound = self.clock.now;
         self.counters.frames_received_total += 1;
+        if matches!(c.role, Role::Mesh(_)) {
+            // The mesh protocol is JSON text only; matchbox's server skips anything else.
+            self.counters.validation_errors_total += 1;
+            return;
+        }
         if !c.authenticated {
             self.counters.auth_failures_total += 1;
             let text = "Authentication required before sending binary data";

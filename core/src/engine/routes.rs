@@ -142,6 +142,8 @@ impl Engine {
             reconnection_sessions_active: self.reporting.population.away_players as u64,
             spectators_active: self.reporting.population.spectators as u64,
             timers_pending: self.timers.len() as u64,
+            mesh_peers_active: self.mesh.peers as u64,
+            mesh_rooms_active: self.mesh.groups.len() as u64,
             dashboard_age_seconds: age,
         }
     }

@@ -169,6 +169,14 @@ pub fn render_json(input: &JsonMetricsInput<'_>) -> String {
                 "left": c.players_left_total,
                 "spectators": g.spectators_active,
             },
+            "mesh": {
+                "peersActive": g.mesh_peers_active,
+                "peersTotal": c.mesh_peers_total,
+                "refusals": c.mesh_refusals_total,
+                "roomsActive": g.mesh_rooms_active,
+                "signalsDropped": c.mesh_signals_dropped_total,
+                "signalsRelayed": c.mesh_signals_relayed_total,
+            },
             "gameData": {
                 "deliveries": c.game_data_deliveries_total,
                 "messages": c.game_data_messages_total,

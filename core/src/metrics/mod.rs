@@ -80,6 +80,14 @@ pub struct Counters {
     pub frames_sent_total: u64,
     /// Dashboard samples taken.
     pub dashboard_refreshes_total: u64,
+    /// Matchbox full-mesh peers admitted into a room or group.
+    pub mesh_peers_total: u64,
+    /// Mesh connections refused at the door (room full, rooms at capacity, bad target).
+    pub mesh_refusals_total: u64,
+    /// Mesh signals relayed to a peer of the sender's room.
+    pub mesh_signals_relayed_total: u64,
+    /// Mesh signals for a peer not in the sender's room, ignored.
+    pub mesh_signals_dropped_total: u64,
 }
 
 /// What only the host measures, handed to the engine with each HTTP request
@@ -127,6 +135,10 @@ pub struct Gauges {
     pub spectators_active: u64,
     /// Pending timers.
     pub timers_pending: u64,
+    /// Matchbox full-mesh peers connected.
+    pub mesh_peers_active: u64,
+    /// Matchbox full-mesh rooms and `next` groups.
+    pub mesh_rooms_active: u64,
     /// Seconds since the last dashboard sample.
     pub dashboard_age_seconds: u64,
 }

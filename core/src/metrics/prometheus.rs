@@ -11,7 +11,7 @@ pub fn render_prometheus(view: &MetricsView<'_>) -> String {
     let c = view.counters;
     let g = &view.gauges;
     let t = &view.transport;
-    let metrics: [(&str, &str, &str, u64); 48] = [
+    let metrics: [(&str, &str, &str, u64); 54] = [
         (
             "signal_fish_connections_total",
             "counter",
@@ -227,6 +227,32 @@ pub fn render_prometheus(view: &MetricsView<'_>) -> String {
             "TLS handshakes that failed, stalled or were evicted",
             t.tls_handshake_failures_total,
         ),
+        ("signal_fish_mesh_peers_active", "gauge", "Matchbox full-mesh peers connected", g.mesh_peers_active),
+        (
+            "signal_fish_mesh_rooms_active",
+            "gauge",
+            "Matchbox full-mesh rooms and next groups",
+            g.mesh_rooms_active,
+        ),
+        ("signal_fish_mesh_peers_total", "counter", "Matchbox full-mesh peers admitted", c.mesh_peers_total),
+        (
+            "signal_fish_mesh_refusals_total",
+            "counter",
+            "Mesh connections refused (room full, rooms at capacity, bad target)",
+            c.mesh_refusals_total,
+        ),
+        (
+            "signal_fish_mesh_signals_relayed_total",
+            "counter",
+            "Mesh signals relayed within a room",
+            c.mesh_signals_relayed_total,
+        ),
+        (
+            "signal_fish_mesh_signals_dropped_total",
+            "counter",
+            "Mesh signals for a peer not in the sender's room, ignored",
+            c.mesh_signals_dropped_total,
+        ),
         ("signal_fish_timers_pending", "gauge", "Deadlines in the engine's timer table", g.timers_pending),
         (
             "signal_fish_dashboard_cache_age_seconds",
@@ -287,7 +313,7 @@ mod tests {
         assert!(text.contains("signal_fish_step_latency_seconds_bucket{le=\"+Inf\"} 0\n"));
         let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(helps, 49);
+        assert_eq!(helps, 55);
         assert_eq!(helps, types);
     }
 }

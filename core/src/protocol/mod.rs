@@ -1,8 +1,9 @@
 //! Protocol v2 on the wire: message types, shared payloads, error codes, MessagePack
-//! game data. Byte-exact with `PROTOCOL.md`.
+//! game data; and the matchbox full-mesh messages (`mesh`). Byte-exact with `PROTOCOL.md`.
 
 mod client;
 mod error_code;
+mod mesh;
 mod msgpack;
 mod portable_json;
 mod raw;
@@ -13,6 +14,7 @@ pub use client::{
     Authenticate, ClientMessage, DecodeError, JoinAsSpectator, JoinRoom, Reconnect, CLIENT_MESSAGE_TYPES,
 };
 pub use error_code::ErrorCode;
+pub use mesh::{MeshEvent, MeshRequest};
 pub use msgpack::{binary_game_data_message, parse_binary_game_data_message, translate_to_json_message};
 pub use portable_json::{check_portable_json, PortabilityProblem, MAX_PAYLOAD_DEPTH};
 pub use raw::{RawJson, RawJsonRef};

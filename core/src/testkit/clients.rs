@@ -401,7 +401,12 @@ mod tests {
         let config = Config::default();
         let mut engine = Engine::new(config.clone(), [1; 32], Instant::ZERO, 0);
         engine.step(
-            Event::Opened { conn: ConnId(1), peer_ip: "10.0.0.1".parse().unwrap(), target: "/v2/ws".into() },
+            Event::Opened {
+                conn: ConnId(1),
+                peer_ip: "10.0.0.1".parse().unwrap(),
+                target: "/v2/ws".into(),
+                endpoint: crate::event::Endpoint::V2,
+            },
             Instant::ZERO,
         );
         let mut clients = Clients::new(&config);

@@ -13,7 +13,7 @@ use super::op::Op;
 use super::virtual_host::VirtualHost;
 use crate::http::HttpRequest;
 use crate::metrics::HostReport;
-use crate::{Action, CloseCause, ConnId, Engine, Event, Instant};
+use crate::{Action, CloseCause, ConnId, Endpoint, Engine, Event, Instant};
 
 /// Clients and an engine on a virtual clock, driven by [`Op`]s.
 pub struct OpRunner {
@@ -53,6 +53,7 @@ impl OpRunner {
                     conn: Self::conn_of(client),
                     peer_ip,
                     target: target.to_owned(),
+                    endpoint: Endpoint::V2,
                 });
             }
             Input::Text { client, text } => {

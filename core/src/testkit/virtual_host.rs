@@ -303,6 +303,7 @@ mod tests {
             conn: ConnId(conn),
             peer_ip: "127.0.0.1".parse().unwrap(),
             target: "/v2/ws".into(),
+            endpoint: crate::event::Endpoint::V2,
         })
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 use signal_fish_core::http::{HttpRequest, HttpResponse};
 use signal_fish_core::testkit::VirtualHost;
-use signal_fish_core::{Action, CloseCause, Config, ConnId, Engine, Event, Instant, Outbound};
+use signal_fish_core::{Action, CloseCause, Config, ConnId, Endpoint, Engine, Event, Instant, Outbound};
 
 /// 2026-03-01T12:00:00Z
 pub const UNIX_MS: u64 = 1_772_366_400_000;
@@ -157,7 +157,8 @@ impl Harness {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         let peer_ip: IpAddr = ip.parse().unwrap();
-        let out = self.step(Event::Opened { conn, peer_ip, target: target.to_owned() });
+        let out =
+            self.step(Event::Opened { conn, peer_ip, target: target.to_owned(), endpoint: Endpoint::V2 });
         (conn, out)
     }
 

@@ -106,6 +106,13 @@ fn parse(kind: Kind, raw: &str) -> Result<Value, String> {
             text.parse::<u64>().map(Value::from).map_err(|_| "a non-negative integer".to_owned())
         }
         Kind::String => Ok(Value::String(text.to_owned())),
+        Kind::OptionalInteger => {
+            if text.is_empty() || text == "null" {
+                Ok(Value::Null)
+            } else {
+                text.parse::<u64>().map(Value::from).map_err(|_| "a non-negative integer, or null".to_owned())
+            }
+        }
         Kind::OptionalString => {
             if text.is_empty() || text == "null" {
                 Ok(Value::Null)

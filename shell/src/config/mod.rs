@@ -126,8 +126,22 @@ pub fn load_unvalidated(options: &LoadOptions) -> Result<Loaded, LoadError> {
     assemble(options).map(|(loaded, _)| loaded)
 }
 
+/// The compiled defaults: the core's, except that a build with the original's feature
+/// `legacy-fullmesh` serves the matchbox full-mesh port unless told not to
+/// (`mesh.enabled = false`), so `cargo run --features legacy-fullmesh` behaves as the
+/// original's (DECISIONS D50).
+fn compiled_defaults() -> Config {
+    #[allow(unused_mut)]
+    let mut config = Config::default();
+    #[cfg(feature = "legacy-fullmesh")]
+    {
+        config.mesh.enabled = true;
+    }
+    config
+}
+
 fn assemble(options: &LoadOptions) -> Result<(Loaded, Document), LoadError> {
-    let defaults = serde_json::to_value(Config::default()).expect("the default config serialises");
+    let defaults = serde_json::to_value(compiled_defaults()).expect("the default config serialises");
     let mut document = Document::new(defaults.clone());
     let mut sources = vec!["defaults".to_owned()];
 

@@ -14,6 +14,8 @@ pub(crate) enum Kind {
     String,
     /// A string or null.
     OptionalString,
+    /// An integer or null (`mesh.port`).
+    OptionalInteger,
     /// A list of strings.
     StringList,
     /// A section (JSON object with fixed keys).
@@ -50,6 +52,10 @@ const MAPS: &[(&str, MapValue)] = &[
     ("protocol.sdk_compatibility.notes", MapValue::String),
     ("relay_types.game_relay_mappings", MapValue::String),
 ];
+
+/// Keys whose default is null but whose value is an integer: the defaults document
+/// cannot tell them from optional strings.
+const OPTIONAL_INTEGERS: &[&str] = &["mesh.port"];
 
 /// Lists of objects: only settable as a JSON array.
 const JSON_ONLY: &[&str] = &["security.authorized_apps"];
@@ -100,6 +106,7 @@ pub(crate) fn resolve(defaults: &Value, path: &[String]) -> Result<Kind, Unknown
         Value::Bool(_) => Kind::Bool,
         Value::Number(_) => Kind::Integer,
         Value::String(_) => Kind::String,
+        Value::Null if OPTIONAL_INTEGERS.contains(&dotted.as_str()) => Kind::OptionalInteger,
         Value::Null => Kind::OptionalString,
         Value::Array(_) => Kind::StringList,
         Value::Object(_) => Kind::Section,
@@ -132,6 +139,8 @@ mod tests {
         assert_eq!(kind("server.enable_reconnection"), Ok(Kind::Bool));
         assert_eq!(kind("security.cors_origins"), Ok(Kind::String));
         assert_eq!(kind("security.metrics_auth_token"), Ok(Kind::OptionalString));
+        assert_eq!(kind("mesh.port"), Ok(Kind::OptionalInteger));
+        assert_eq!(kind("mesh.enabled"), Ok(Kind::Bool));
         assert_eq!(kind("logging.format"), Ok(Kind::String));
         assert_eq!(kind("protocol.player_name_validation.allowed_symbols"), Ok(Kind::StringList));
         assert_eq!(kind("security.authorized_apps"), Ok(Kind::Json));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use signal_fish_core::http::{HttpRequest, HttpResponse};
-use signal_fish_core::{CloseCause, ConnId, Event};
+use signal_fish_core::{CloseCause, ConnId, Endpoint, Event};
 use smol::channel::Sender;
 
 use super::outbox::Outbox;
@@ -23,6 +23,8 @@ pub(crate) enum Inbound {
         peer_ip: IpAddr,
         /// The upgrade's request target.
         target: String,
+        /// The port it came in on: `/v2/ws` of the main port, or the mesh port.
+        endpoint: Endpoint,
         /// Where frames for it go.
         outbox: Arc<Outbox>,
     },

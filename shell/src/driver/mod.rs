@@ -188,10 +188,10 @@ impl Driver {
 
     fn handle(&mut self, message: Inbound) {
         match message {
-            Inbound::Opened { conn, peer_ip, target, outbox } => {
-                tracing::debug!(%conn, %peer_ip, %target, "websocket opened");
+            Inbound::Opened { conn, peer_ip, target, endpoint, outbox } => {
+                tracing::debug!(%conn, %peer_ip, %target, ?endpoint, "websocket opened");
                 self.routes.conns.insert(conn, outbox);
-                self.step(Event::Opened { conn, peer_ip, target });
+                self.step(Event::Opened { conn, peer_ip, target, endpoint });
             }
             // The credit goes back (dropped) once the engine has processed the input.
             Inbound::Received { conn, input, credit: _credit } => {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_net::TcpStream;
 use signal_fish_core::http::{HttpRequest, HttpResponse};
+use signal_fish_core::Endpoint;
 use smol::channel::bounded;
 use smol::future::{poll_once, FutureExt as _};
 use smol::Timer;
@@ -43,7 +44,15 @@ enum HeadOutcome {
 }
 
 /// Serves one TCP connection until it closes.
-pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, live: LiveGuard) {
+/// `endpoint` says which port it came in on: the main one, or the matchbox full-mesh
+/// port, where any path upgrades to a mesh peer.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    live: LiveGuard,
+    endpoint: Endpoint,
+) {
     let mut stream = stream;
     let mut buf = Vec::new();
     let source = if shared.forwarding.expects_proxy_header(peer.ip().to_canonical()) {
@@ -113,9 +122,9 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
                 return;
             }
         };
-        if websocket::is_upgrade(&head) {
+        if websocket::is_upgrade(&head, endpoint) {
             let leftover = std::mem::take(&mut buf);
-            return websocket::serve(stream, client_ip, head, leftover, shared, live).await;
+            return websocket::serve(stream, client_ip, head, leftover, endpoint, shared, live).await;
         }
         // Request bodies are never read: answer, then close.
         let unread_body = head.has_body();

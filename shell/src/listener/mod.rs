@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_net::{TcpListener, TcpStream};
+use signal_fish_core::Endpoint;
 use smol::future::FutureExt as _;
 use smol::{Async, Timer};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -144,7 +145,26 @@ pub(crate) async fn accept_loop(listener: TcpListener, front: Front, shared: Arc
             }
             return;
         }
-        if let Some(task) = shared.spawn(connection::serve(stream, peer, shared.clone(), live)) {
+        if let Some(task) = shared.spawn(connection::serve(stream, peer, shared.clone(), live, Endpoint::V2))
+        {
+            task.detach();
+        }
+    })
+    .await;
+}
+
+/// Accepts on the matchbox full-mesh port until shutdown (`mesh.enabled`; DECISIONS
+/// D50). Plain WebSocket only: the built-in TLS front serves the main port. Every
+/// connection counts against the same open-connection bound as the main port's.
+pub(crate) async fn mesh_accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    accept_each(listener, &shared, "accept failed on the mesh port", |stream, peer| {
+        let Some(live) = LiveGuard::try_new(&shared) else {
+            tracing::debug!(%peer, "refusing a TCP connection on the mesh port: too many open");
+            return;
+        };
+        accepted_socket_options(&stream, shared.send_buffer_bytes);
+        let serve = connection::serve(stream, peer, shared.clone(), live, Endpoint::Mesh);
+        if let Some(task) = shared.spawn(serve) {
             task.detach();
         }
     })

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_net::{TcpListener, TcpStream};
+use signal_fish_core::Endpoint;
 use smol::future::FutureExt as _;
 use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use smol::Timer;
@@ -190,5 +191,5 @@ async fn claim_and_serve(mut stream: TcpStream, front: Arc<TlsFront>, shared: Ar
         tracing::warn!("closing a connection to the private TLS listener that did not prove itself");
         return;
     };
-    connection::serve(stream, handoff.client, shared, handoff.live).await;
+    connection::serve(stream, handoff.client, shared, handoff.live, Endpoint::V2).await;
 }

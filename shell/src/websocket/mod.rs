@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_net::TcpStream;
-use signal_fish_core::{CloseCause, ConnId};
+use signal_fish_core::{CloseCause, ConnId, Endpoint};
 use tungstenite::handshake::derive_accept_key;
 
 use crate::driver::inbox::Inbound;
@@ -31,10 +31,15 @@ pub(crate) const PATH: &str = "/v2/ws";
 /// Time allowed for writing the `101` response.
 const HANDSHAKE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Whether a request head asks for the WebSocket endpoint. Anything else, including a
-/// plain `GET /v2/ws`, is answered by the engine.
-pub(crate) fn is_upgrade(head: &RequestHead) -> bool {
-    head.path() == PATH && head.method == "GET" && head.header_has_token("upgrade", "websocket")
+/// Whether a request head asks for a WebSocket on `endpoint`: `/v2/ws` on the main
+/// port, any path (a room) on the mesh port. Anything else, including a plain
+/// `GET /v2/ws`, is answered by the engine.
+pub(crate) fn is_upgrade(head: &RequestHead, endpoint: Endpoint) -> bool {
+    let path_ok = match endpoint {
+        Endpoint::V2 => head.path() == PATH,
+        Endpoint::Mesh => true,
+    };
+    path_ok && head.method == "GET" && head.header_has_token("upgrade", "websocket")
 }
 
 /// What the reader and the writer of one connection share.
@@ -76,6 +81,7 @@ pub(crate) async fn serve(
     client_ip: IpAddr,
     mut head: RequestHead,
     leftover: Vec<u8>,
+    endpoint: Endpoint,
     shared: Arc<Shared>,
     live: LiveGuard,
 ) {
@@ -107,7 +113,7 @@ pub(crate) async fn serve(
     drop(head);
     let conn = shared.new_conn_id();
     let outbox = Arc::new(Outbox::new(shared.max_queue_bytes, shared.counters.clone()));
-    let opened = Inbound::Opened { conn, peer_ip: client_ip, target, outbox: outbox.clone() };
+    let opened = Inbound::Opened { conn, peer_ip: client_ip, target, endpoint, outbox: outbox.clone() };
     if shared.inbox.send(opened).await.is_err() {
         return;
     }

@@ -24,6 +24,8 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// A server running on its own thread; shut down and joined on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The matchbox full-mesh port, when the config enables it.
+    pub mesh_addr: Option<SocketAddr>,
     handle: ShutdownHandle,
     thread: Option<JoinHandle<()>>,
 }
@@ -37,9 +39,10 @@ impl TestServer {
     pub fn start_with_limits(config: Config, limits: TransportLimits) -> TestServer {
         let server = Server::bind(config, "127.0.0.1:0".parse().unwrap()).expect("bind").with_limits(limits);
         let addr = server.local_addr();
+        let mesh_addr = server.mesh_addr();
         let handle = server.shutdown_handle();
         let thread = std::thread::spawn(move || smol::block_on(server.run()));
-        TestServer { addr, handle, thread: Some(thread) }
+        TestServer { addr, mesh_addr, handle, thread: Some(thread) }
     }
 
     pub fn url(&self, path: &str) -> String {

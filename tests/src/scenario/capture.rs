@@ -287,6 +287,13 @@ impl Captures {
     /// Finds self-identifying values in a frame a connection received: its own player id.
     pub fn bind_from_frame(&mut self, conn: &str, text: &str) {
         let values = string_values(text);
+        // A mesh peer's own id comes first, alone: `{"IdAssigned":"<id>"}`.
+        if let Some(v) = values.iter().find(|v| v.path == ["IdAssigned"]) {
+            if is_uuid(&v.raw) {
+                self.bind_connection(conn, &v.raw);
+            }
+            return;
+        }
         let kind = values.iter().find(|v| v.path == ["type"]).map(|v| v.raw.as_str());
         let own = match kind {
             Some("RoomJoined") | Some("Reconnected") => "player_id",

@@ -1,7 +1,9 @@
 //! Scenario input commands, one per line.
 //!
 //! ```text
-//! connect NAME [ip=IP] [path=TARGET]      open a WebSocket (default 127.0.0.1, /v2/ws)
+//! connect NAME [mesh] [ip=IP] [path=TARGET]
+//!                                         open a WebSocket (default 127.0.0.1, /v2/ws);
+//!                                         `mesh`: a matchbox peer on the mesh port (path /ROOM)
 //! send NAME JSON                          a text frame (the rest of the line, verbatim)
 //! send-binary NAME HEX | msgpack JSON     a binary frame (hex, or JSON encoded as MessagePack)
 //! pong NAME                               a WebSocket-level Pong frame
@@ -19,6 +21,8 @@
 
 use std::net::IpAddr;
 use std::time::Duration;
+
+use signal_fish_core::Endpoint;
 
 use crate::duration::parse_duration;
 
@@ -42,6 +46,8 @@ pub enum Command {
         ip: IpAddr,
         /// Upgrade target (path and query).
         target: String,
+        /// The main port's `/v2/ws`, or the matchbox full-mesh port.
+        endpoint: Endpoint,
     },
     /// Text frame (may contain `$captures`).
     Send {
@@ -101,6 +107,9 @@ impl Command {
                 | Command::Shutdown
                 | Command::Backlog(_)
                 | Command::Stall(_)
+                // The real-socket replayer's barrier is a JSON `Pong`, which a mesh peer
+                // never gets; shell/tests/mesh.rs covers the mesh over real sockets.
+                | Command::Connect { endpoint: Endpoint::Mesh, .. }
         )
     }
 
@@ -145,20 +154,25 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
             let name = words.next().ok_or("`connect` needs a connection name")?;
             check_name(name)?;
             let mut ip: IpAddr = DEFAULT_IP.parse().expect("valid default");
-            let mut target = DEFAULT_TARGET.to_owned();
+            let mut target = None;
+            let mut endpoint = Endpoint::V2;
             for word in words {
-                if let Some(v) = word.strip_prefix("ip=") {
+                if word == "mesh" {
+                    endpoint = Endpoint::Mesh;
+                } else if let Some(v) = word.strip_prefix("ip=") {
                     ip = v.parse().map_err(|_| format!("`{v}` is not an IP address"))?;
                 } else if let Some(v) = word.strip_prefix("path=") {
                     if !v.starts_with('/') {
                         return Err(format!("path `{v}` must start with `/`"));
                     }
-                    target = v.to_owned();
+                    target = Some(v.to_owned());
                 } else {
-                    return Err(format!("unknown `connect` option `{word}` (use ip=… or path=…)"));
+                    return Err(format!("unknown `connect` option `{word}` (use mesh, ip=… or path=…)"));
                 }
             }
-            Ok(Command::Connect { name: name.to_owned(), ip, target })
+            let default = if endpoint == Endpoint::Mesh { "/" } else { DEFAULT_TARGET };
+            let target = target.unwrap_or_else(|| default.to_owned());
+            Ok(Command::Connect { name: name.to_owned(), ip, target, endpoint })
         }
         "send" => {
             let (name, text) = split_name(rest, "send")?;
@@ -255,7 +269,17 @@ mod tests {
             Command::Connect {
                 name: "alice".into(),
                 ip: "10.0.0.2".parse().unwrap(),
-                target: "/v2/ws?reconnection_token=true".into()
+                target: "/v2/ws?reconnection_token=true".into(),
+                endpoint: Endpoint::V2,
+            }
+        );
+        assert_eq!(
+            parse_command("connect alice mesh path=/room?next=2").unwrap(),
+            Command::Connect {
+                name: "alice".into(),
+                ip: "127.0.0.1".parse().unwrap(),
+                target: "/room?next=2".into(),
+                endpoint: Endpoint::Mesh,
             }
         );
         assert_eq!(

@@ -105,7 +105,9 @@ pub fn run_on(scenario: &Scenario, backend: &mut dyn Backend) -> Transcript {
 /// Runs one command on a backend, inserting captured values into its inputs.
 pub fn execute(command: &Command, backend: &mut dyn Backend, captures: &Captures) -> Result<(), String> {
     match command {
-        Command::Connect { name, ip, target } => backend.connect(name, *ip, &captures.substitute(target)?),
+        Command::Connect { name, ip, target, endpoint } => {
+            backend.connect(name, *ip, &captures.substitute(target)?, *endpoint)
+        }
         Command::Send { name, text } => backend.text(name, &captures.substitute(text)?),
         Command::SendBinary { name, data } => {
             let bytes = match data {
