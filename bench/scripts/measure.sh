@@ -12,7 +12,8 @@
 # $CARGO_TARGET_DIR), PORT (default 39536), RUNS (default 3), OUT (results directory,
 # default bench-results), SERVER_ARGS (extra arguments for the server), TLS=1 (the same
 # runs over wss://: the server must be built with `--features tls`; a certificate for
-# localhost is made with openssl in $OUT and the generator trusts it with --tls-ca).
+# localhost, signed by a CA made for the run, is made with openssl in $OUT and the
+# generator trusts that CA with --tls-ca).
 set -euo pipefail
 
 dir=${CARGO_TARGET_DIR:-target}/release
@@ -39,12 +40,19 @@ export SIGNAL_FISH_PORT=$PORT SIGNAL_FISH_LOGGING__ENABLE_FILE_LOGGING=false RUS
 bench_args=()
 if [ -n "$TLS" ]; then
     command -v openssl >/dev/null || { echo "error: TLS=1 needs openssl for the test certificate" >&2; exit 1; }
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/tls-key.pem" \
-        -out "$OUT/tls-cert.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
+    # A CA and a localhost certificate it signs (rustls refuses a self-signed CA
+    # certificate used as the server's own).
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/tls-ca-key.pem" \
+        -out "$OUT/tls-ca.pem" -days 2 -subj /CN=signal-fish-bench-ca 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$OUT/tls-key.pem" \
+        -out "$OUT/tls.csr" -subj /CN=localhost 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$OUT/tls-ext.cnf"
+    openssl x509 -req -in "$OUT/tls.csr" -CA "$OUT/tls-ca.pem" -CAkey "$OUT/tls-ca-key.pem" -CAcreateserial \
+        -out "$OUT/tls-cert.pem" -days 2 -extfile "$OUT/tls-ext.cnf" 2>/dev/null
     export SIGNAL_FISH_SECURITY__TRANSPORT__TLS__ENABLED=true \
         SIGNAL_FISH_SECURITY__TRANSPORT__TLS__CERTIFICATE_PATH="$OUT/tls-cert.pem" \
         SIGNAL_FISH_SECURITY__TRANSPORT__TLS__PRIVATE_KEY_PATH="$OUT/tls-key.pem"
-    bench_args=(--tls-ca "$OUT/tls-cert.pem")
+    bench_args=(--tls-ca "$OUT/tls-ca.pem")
 fi
 server_pid=""
 stop_server() {

@@ -52,6 +52,15 @@ pub fn use_tls(ca: &Path) -> Result<(), BenchError> {
     Ok(())
 }
 
+/// The URL scheme clients use: `wss` after [`use_tls`], else `ws`.
+pub fn scheme() -> &'static str {
+    if TLS.get().is_some() {
+        "wss"
+    } else {
+        "ws"
+    }
+}
+
 /// A client connection: plain TCP, or TLS over it.
 #[derive(Debug)]
 pub enum ClientStream {

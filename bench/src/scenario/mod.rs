@@ -64,7 +64,8 @@ pub fn check_population(ctx: &RunContext, clients: usize, room_size: u8) -> Resu
 /// The first human line of every run.
 pub fn banner(ctx: &RunContext, scenario: &str, what: &str) -> String {
     format!(
-        "{scenario}: {what} → ws://{}/v2/ws (sources 127.{}.0.0/16, {} per address, tag {})",
+        "{scenario}: {what} → {}://{}/v2/ws (sources 127.{}.0.0/16, {} per address, tag {})",
+        crate::net::scheme(),
         ctx.server,
         ctx.sources.net(),
         ctx.sources.per_ip(),
