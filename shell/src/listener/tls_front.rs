@@ -83,15 +83,25 @@ impl TlsFront {
     }
 
     fn claim(&self, introduction: &[u8; INTRODUCTION_LEN]) -> Option<Handoff> {
-        let (secret, number) = introduction.split_at(SECRET_LEN);
-        // Compared in full whatever the first difference, so timing tells nothing.
-        let differs = secret.iter().zip(&self.secret).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        if differs != 0 {
-            return None;
-        }
-        let number = u64::from_be_bytes(number.try_into().expect("8 bytes"));
+        let number = handoff_number(&self.secret, introduction)?;
         self.handoffs.lock().expect("never poisoned").remove(&number)
     }
+}
+
+/// The introduction a TLS task sends the private listener.
+fn introduction(secret: &[u8; SECRET_LEN], number: u64) -> [u8; INTRODUCTION_LEN] {
+    let mut bytes = [0; INTRODUCTION_LEN];
+    bytes[..SECRET_LEN].copy_from_slice(secret);
+    bytes[SECRET_LEN..].copy_from_slice(&number.to_be_bytes());
+    bytes
+}
+
+/// The handoff number an introduction names, if it carries `secret`.
+fn handoff_number(secret: &[u8; SECRET_LEN], introduction: &[u8; INTRODUCTION_LEN]) -> Option<u64> {
+    let (claimed, number) = introduction.split_at(SECRET_LEN);
+    // Compared in full whatever the first difference, so timing tells nothing.
+    let differs = claimed.iter().zip(secret).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    (differs == 0).then(|| u64::from_be_bytes(number.try_into().expect("8 bytes")))
 }
 
 /// Removes a handoff nobody claimed when its TLS task ends.
@@ -143,10 +153,7 @@ pub(crate) async fn serve(
         return;
     };
     let _ = plain.set_nodelay(true);
-    let mut introduction = [0; INTRODUCTION_LEN];
-    introduction[..SECRET_LEN].copy_from_slice(&front.secret);
-    introduction[SECRET_LEN..].copy_from_slice(&number.to_be_bytes());
-    if plain.write_all(&introduction).await.is_err() {
+    if plain.write_all(&introduction(&front.secret, number)).await.is_err() {
         return;
     }
     let (mut tls_in, mut tls_out) = smol::io::split(tls);
@@ -178,12 +185,20 @@ pub(crate) async fn accept_private(listener: TcpListener, front: Arc<TlsFront>, 
 
 async fn claim_and_serve(mut stream: TcpStream, front: Arc<TlsFront>, shared: Arc<Shared>) {
     let mut introduction = [0; INTRODUCTION_LEN];
+    // Waiting for the introduction takes a place among the connections waiting for a
+    // head, so local connections that never introduce themselves stay bounded too.
+    let pending = shared.pending_heads.enter();
     let read = async { stream.read_exact(&mut introduction).await.is_ok() }
         .or(async {
             Timer::after(INTRODUCTION_TIMEOUT).await;
             false
         })
+        .or(async {
+            pending.evicted().await;
+            false
+        })
         .await;
+    drop(pending);
     if !read {
         return;
     }
@@ -192,4 +207,19 @@ async fn claim_and_serve(mut stream: TcpStream, front: Arc<TlsFront>, shared: Ar
         return;
     };
     connection::serve(stream, handoff.client, shared, handoff.live, Endpoint::V2).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_secret_opens_a_handoff() {
+        let secret = [7; SECRET_LEN];
+        assert_eq!(handoff_number(&secret, &introduction(&secret, 42)), Some(42));
+        let mut forged = introduction(&secret, 42);
+        forged[SECRET_LEN - 1] ^= 1;
+        assert_eq!(handoff_number(&secret, &forged), None);
+        assert_eq!(handoff_number(&secret, &introduction(&[8; SECRET_LEN], 42)), None);
+    }
 }
