@@ -25,6 +25,7 @@ fn client_message() -> impl Strategy<Value = String> {
                     sdk_version,
                     platform,
                     game_data_format: None,
+                    protocol_version: None,
                 })
                 .encode()
             }
@@ -79,7 +80,7 @@ proptest! {
         let payload = format!(r#"{{ "s" : "{s}", "n":{n} }}"#);
         let text = format!(r#"{{"type":"GameData","data":{{"data":{payload}}}}}"#);
         match ClientMessage::decode(&text).unwrap() {
-            ClientMessage::GameData { data } => prop_assert_eq!(RawJsonRef::get(&data), payload.as_str()),
+            ClientMessage::GameData { data, .. } => prop_assert_eq!(RawJsonRef::get(&data), payload.as_str()),
             other => prop_assert!(false, "decoded as {:?}", other),
         }
     }

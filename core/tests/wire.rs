@@ -1,5 +1,5 @@
-//! Exact bytes and serde round trips for every message of PROTOCOL.md §5–§6, using the
-//! specification's own examples.
+//! Exact bytes and serde round trips for every message of PROTOCOL.md §5–§6 and the v3
+//! additions of §12, using the specification's own examples.
 
 use signal_fish_core::protocol::{ClientMessage, ServerMessage, CLIENT_MESSAGE_TYPES, SERVER_MESSAGE_TYPES};
 
@@ -17,6 +17,9 @@ const CLIENT_EXAMPLES: &[&str] = &[
     r#"{"type":"Reconnect","data":{"player_id":"6f1c2a9e-3b4d-4e8f-9a01-2b3c4d5e6f70","room_id":"9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d","auth_token":"f47ac10b-58cc-4372-a567-0e02b2c3d479"}}"#,
     r#"{"type":"JoinAsSpectator","data":{"game_name":"space-race","room_code":"HK7T3W","spectator_name":"Observer1"}}"#,
     r#"{"type":"LeaveSpectator"}"#,
+    // Protocol v3 (PROTOCOL §12).
+    r#"{"type":"Authenticate","data":{"app_id":"my-game","sdk_version":"0.14.0","protocol_version":3}}"#,
+    r#"{"type":"GameData","data":{"data":{"x":2},"class":"latest","key":7}}"#,
 ];
 
 /// PROTOCOL §6 examples (server → client), compact, plus the shapes §6 describes
@@ -50,6 +53,14 @@ const SERVER_EXAMPLES: &[&str] = &[
     r#"{"type":"SpectatorDisconnected","data":{"spectator_id":"c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f","reason":"disconnected","current_spectators":[]}}"#,
     r#"{"type":"Error","data":{"message":"Invalid client message","error_code":"INVALID_INPUT"}}"#,
     r#"{"type":"Error","data":{"message":"no code"}}"#,
+    // Protocol v3 (PROTOCOL §12).
+    r#"{"type":"ProtocolInfo","data":{"sdk_version":"0.14.0","capabilities":[],"game_data_formats":["json","message_pack"],"protocol_version":3,"min_protocol_version":2,"max_protocol_version":3,"transports":["websocket"],"max_outbound_message_size":1048576,"implementation_version":"signal-fish 0.1.0"}}"#,
+    r#"{"type":"PlayerJoined","data":{"player":{"id":"0d9e8f7a-6b5c-4d3e-8f2a-1b0c9d8e7f6a","name":"Bob","is_authority":false,"is_ready":false,"connected_at":"2026-03-01T12:00:05.500Z","epoch":1,"seq":0}}}"#,
+    r#"{"type":"PlayerLeft","data":{"player_id":"0d9e8f7a-6b5c-4d3e-8f2a-1b0c9d8e7f6a","epoch":1,"final_seq":12}}"#,
+    r#"{"type":"GameData","data":{"from_player":"6f1c2a9e-3b4d-4e8f-9a01-2b3c4d5e6f70","data":{"x":2},"seq":2,"epoch":1,"class":"latest","key":7}}"#,
+    r#"{"type":"PlayerReconnected","data":{"player_id":"6f1c2a9e-3b4d-4e8f-9a01-2b3c4d5e6f70","epoch":2}}"#,
+    r#"{"type":"Reconnected","data":{"room_id":"9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d","room_code":"HK7T3W","player_id":"6f1c2a9e-3b4d-4e8f-9a01-2b3c4d5e6f70","game_name":"space-race","max_players":2,"supports_authority":true,"current_players":[{"id":"6f1c2a9e-3b4d-4e8f-9a01-2b3c4d5e6f70","name":"Alice","is_authority":true,"is_ready":false,"connected_at":"2026-03-01T12:00:00.123456789Z","epoch":2,"seq":0}],"is_authority":true,"lobby_state":"waiting","ready_players":[],"relay_type":"matchbox","current_spectators":[],"missed_events":[],"replay":"complete","sender_watermarks":[{"player_id":"6f1c2a9e-3b4d-4e8f-9a01-2b3c4d5e6f70","epoch":2,"seq":0}],"reconnection_token":"0b1c2d3e4f5a69788796a5b4c3d2e1f0"}}"#,
+    r#"{"type":"DeliveryReport","data":{"per_class":{"reliable":{"delivered":0,"abandoned":0,"unsupported_format":1},"latest":{"delivered":0,"superseded":0,"dropped_full":0,"abandoned":0,"unsupported_format":0},"volatile":{"delivered":0,"dropped":0,"abandoned":0,"unsupported_format":0}},"gaps":[{"from_player":"6f1c2a9e-3b4d-4e8f-9a01-2b3c4d5e6f70","epoch":1,"from_seq":5,"to_seq":5,"reason":"unsupported_format"}]}}"#,
 ];
 
 #[test]

@@ -173,6 +173,11 @@ pub struct ProtocolConfig {
     pub max_players_limit: u8,
     /// Whether `game_data_format: "message_pack"` may be negotiated.
     pub enable_message_pack_game_data: bool,
+    /// The oldest protocol version a client may negotiate (2 or 3; PROTOCOL §12.1).
+    pub min_protocol_version: u16,
+    /// The newest protocol version the server offers (2 or 3): a client asking for more
+    /// gets this one.
+    pub max_protocol_version: u16,
     /// SDK version rules applied on `Authenticate`.
     pub sdk_compatibility: SdkCompatibilityConfig,
     /// Which characters player and spectator names may contain.
@@ -187,6 +192,8 @@ impl Default for ProtocolConfig {
             max_player_name_length: 32,
             max_players_limit: 100,
             enable_message_pack_game_data: true,
+            min_protocol_version: 2,
+            max_protocol_version: 3,
             sdk_compatibility: SdkCompatibilityConfig::default(),
             player_name_validation: PlayerNameValidationConfig::default(),
         }

@@ -122,6 +122,15 @@ impl Config {
         c.range("protocol.room_code_length", p.room_code_length as u64, 4, 16);
         c.range("protocol.max_player_name_length", p.max_player_name_length as u64, 1, 256);
         c.range("protocol.max_players_limit", u64::from(p.max_players_limit), 1, 255);
+        c.range("protocol.min_protocol_version", u64::from(p.min_protocol_version), 2, 3);
+        c.range("protocol.max_protocol_version", u64::from(p.max_protocol_version), 2, 3);
+        if p.max_protocol_version < p.min_protocol_version {
+            c.fail(
+                "protocol.max_protocol_version",
+                p.max_protocol_version,
+                format!("at least protocol.min_protocol_version ({})", p.min_protocol_version),
+            );
+        }
         let sdk = &p.sdk_compatibility;
         for (table, versions) in
             [("minimum_versions", &sdk.minimum_versions), ("recommended_versions", &sdk.recommended_versions)]
@@ -431,6 +440,26 @@ mod tests {
                 "protocol.player_name_validation.allowed_symbols"
             ]
         );
+    }
+
+    #[test]
+    fn protocol_versions_are_2_or_3_and_ordered() {
+        let mut config = Config::default();
+        config.protocol.min_protocol_version = 3;
+        config.protocol.max_protocol_version = 2;
+        let errors = errors_of(&config);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            errors[0].to_string(),
+            "protocol.max_protocol_version = 2 is invalid: expected at least protocol.min_protocol_version (3)"
+        );
+        config.protocol.min_protocol_version = 1;
+        config.protocol.max_protocol_version = 4;
+        let keys: Vec<_> = errors_of(&config).into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["protocol.min_protocol_version", "protocol.max_protocol_version"]);
+        config.protocol.min_protocol_version = 3;
+        config.protocol.max_protocol_version = 3;
+        assert!(errors_of(&config).is_empty());
     }
 
     #[test]

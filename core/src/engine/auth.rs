@@ -8,8 +8,8 @@ use super::{close_code, Engine};
 use crate::config::{ProtocolConfig, SdkCompatibilityConfig};
 use crate::event::{Action, ConnId};
 use crate::protocol::{
-    Authenticate, ErrorCode, GameDataEncoding, PlayerNameRules, ProtocolInfoPayload, RateLimitInfo,
-    ServerMessage,
+    Authenticate, ErrorCode, GameDataEncoding, PlayerNameRules, ProtocolInfoPayload, ProtocolVersion,
+    RateLimitInfo, ServerMessage,
 };
 use crate::Instant;
 
@@ -20,6 +20,8 @@ const OPEN_RATE_LIMITS: RateLimitInfo =
 const DEFAULT_APP_PER_MINUTE: u32 = 1000;
 /// The sliding window of per-app authentication limits.
 const APP_WINDOW: Duration = Duration::from_secs(60);
+/// The most `ProtocolInfo.max_outbound_message_size` may say (the SDK's bound).
+const MAX_ADVERTISED_MESSAGE_SIZE: usize = 64 << 20;
 
 impl Engine {
     pub(super) fn on_authenticate(&mut self, conn: ConnId, request: Authenticate, out: &mut Vec<Action>) {
@@ -56,6 +58,17 @@ impl Engine {
             return;
         }
 
+        let path_version = self.conns[&conn].version;
+        let version = match self.negotiate_version(path_version, request.protocol_version) {
+            Ok(version) => version,
+            Err(text) => {
+                self.counters.auth_failures_total += 1;
+                self.send(conn, &auth_error(&text, ErrorCode::UnsupportedProtocolVersion), out);
+                self.close(conn, close_code::POLICY, "unsupported protocol version", out);
+                return;
+            }
+        };
+
         let supported = self.supported_formats();
         let requested = request.game_data_format.unwrap_or_default();
         let format = if supported.contains(&requested) {
@@ -76,6 +89,7 @@ impl Engine {
         c.authenticate_answered = true;
         c.app = app;
         c.format = format;
+        c.version = version;
         if let Some(at) = c.auth_deadline.take() {
             self.timers.cancel(at, Timer::AuthDeadline(conn));
         }
@@ -94,8 +108,37 @@ impl Engine {
             None => ("default".to_owned(), OPEN_RATE_LIMITS),
         };
         self.send(conn, &ServerMessage::Authenticated { app_name, organization: None, rate_limits }, out);
-        let info = protocol_info(&self.config.protocol, &request, supported);
+        let mut info = protocol_info(&self.config.protocol, &request, supported);
+        if version.is_v3() {
+            let protocol = &self.config.protocol;
+            info.protocol_version = Some(version.number());
+            info.min_protocol_version = Some(protocol.min_protocol_version);
+            info.max_protocol_version = Some(protocol.max_protocol_version);
+            info.transports = Some(vec!["websocket".to_owned()]);
+            info.max_outbound_message_size =
+                Some(self.config.websocket.max_outbound_queue_bytes.min(MAX_ADVERTISED_MESSAGE_SIZE));
+            info.implementation_version = Some(concat!("signal-fish ", env!("CARGO_PKG_VERSION")).to_owned());
+        }
         self.send(conn, &ServerMessage::ProtocolInfo(info), out);
+    }
+
+    /// The version a client gets: the one it names (else its path's), at most the
+    /// server's newest; one below the server's oldest is refused with the reason.
+    fn negotiate_version(
+        &self,
+        path_version: ProtocolVersion,
+        asked: Option<u16>,
+    ) -> Result<ProtocolVersion, String> {
+        let protocol = &self.config.protocol;
+        let asked = asked.unwrap_or(path_version.number());
+        let number = asked.min(protocol.max_protocol_version);
+        if number < protocol.min_protocol_version {
+            return Err(format!(
+                "Client protocol version {asked} is below the server minimum {}",
+                protocol.min_protocol_version
+            ));
+        }
+        Ok(ProtocolVersion::from_number(number).expect("validate() keeps versions within 2..=3"))
     }
 
     /// Records a successful app look-up unless the app's per-minute limit is reached.
@@ -209,6 +252,12 @@ fn protocol_info(
             allowed_symbols: rules.allowed_symbols.clone(),
             additional_allowed_characters: rules.additional_allowed_characters.clone(),
         }),
+        protocol_version: None,
+        min_protocol_version: None,
+        max_protocol_version: None,
+        transports: None,
+        max_outbound_message_size: None,
+        implementation_version: None,
     }
 }
 

@@ -70,7 +70,7 @@ impl Engine {
             ServerMessage::AuthorityChanged { authority_player: Some(h), you_are_authority: true }.to_bytes()
         });
         self.fan_out(key, None, false, out, |member| {
-            let (Member::Connected { id, .. } | Member::Away { id }) = member;
+            let (Member::Connected { id, .. } | Member::Away { id, .. }) = member;
             Some(Outbound::Text(match &for_holder {
                 Some(bytes) if Some(id) == holder => bytes.clone(),
                 _ => for_others.clone(),

@@ -12,7 +12,7 @@ use super::room::RoomKey;
 use super::timers::Timer;
 use super::{close_code, Engine};
 use crate::event::{Action, ConnId, Endpoint};
-use crate::protocol::{ErrorCode, GameDataEncoding, ServerMessage};
+use crate::protocol::{ErrorCode, GameDataEncoding, ProtocolVersion, ServerMessage};
 use crate::Instant;
 
 /// What a connection is doing in the room world. A connection is a player of one room or
@@ -46,6 +46,13 @@ pub(crate) struct Connection {
     pub app: Option<usize>,
     /// Negotiated game-data encoding.
     pub format: GameDataEncoding,
+    /// The protocol version it speaks: its path's until `Authenticate` settles it.
+    pub version: ProtocolVersion,
+    /// The epoch of its player id's latest seat (0 before the first join): every join
+    /// and reconnect starts the next one, so an epoch never repeats for a player id.
+    pub epoch: u32,
+    /// `DeliveryReport` gaps reported to it (v3), the cumulative count the SDK checks.
+    pub unsupported_format_gaps: u64,
     /// Auth deadline, while one is pending.
     pub auth_deadline: Option<Instant>,
     /// Last inbound frame.
@@ -137,6 +144,9 @@ impl Engine {
                 authenticate_answered: false,
                 app: None,
                 format: GameDataEncoding::Json,
+                version: self.path_version(target),
+                epoch: 0,
+                unsupported_format_gaps: 0,
                 auth_deadline,
                 last_inbound: self.clock.now,
                 liveness_at,
@@ -151,6 +161,27 @@ impl Engine {
         if let Some(address) = mesh_address {
             self.mesh_join(conn, address, out);
         }
+    }
+}
+
+impl Connection {
+    /// Whether a dropped connection keeps its seat for a `Reconnect` (when the server
+    /// allows reconnection): v3 connections always, v2 ones that opted in (D15, D56).
+    pub(crate) fn keeps_seat(&self) -> bool {
+        self.wants_token || self.version.is_v3()
+    }
+}
+
+impl Engine {
+    /// The version of a connection that does not name one in `Authenticate`: 3 on
+    /// `/v3/ws`, 2 elsewhere, within `protocol.min_protocol_version` and
+    /// `max_protocol_version`.
+    fn path_version(&self, target: &str) -> ProtocolVersion {
+        let path = target.split_once('?').map_or(target, |(path, _)| path);
+        let asked: u16 = if path == "/v3/ws" { 3 } else { 2 };
+        let protocol = &self.config.protocol;
+        let number = asked.clamp(protocol.min_protocol_version, protocol.max_protocol_version);
+        ProtocolVersion::from_number(number).expect("validate() keeps versions within 2..=3")
     }
 }
 

@@ -23,7 +23,8 @@ impl Engine {
     }
 
     /// Forgets a connection: releases its IP slot and timers; a spectator is detached; a
-    /// player keeps its seat when it opted in to reconnection, else leaves for good.
+    /// player keeps its seat when it speaks v3 or opted in to reconnection, else leaves
+    /// for good.
     pub(super) fn drop_connection(&mut self, conn: ConnId, out: &mut Vec<Action>) {
         let Some(c) = self.conns.remove(&conn) else { return };
         self.counters.disconnections_total += 1;
@@ -39,7 +40,7 @@ impl Engine {
                 self.detach_spectator(key, c.player_id, SpectatorStateChangeReason::Disconnected, None, out)
             }
             Role::Player(key) => {
-                if c.wants_token && self.config.server.enable_reconnection {
+                if c.keeps_seat() && self.config.server.enable_reconnection {
                     self.reserve_seat(key, c.player_id);
                 } else {
                     self.remove_player(key, c.player_id, None, out);
@@ -116,7 +117,13 @@ impl Engine {
             }
             self.send(conn, &ServerMessage::RoomLeft, out);
         }
-        self.deliver_message(key, &ServerMessage::PlayerLeft { player_id }, None, out);
+        let v2 = ServerMessage::PlayerLeft { player_id, epoch: None, final_seq: None };
+        let v3 = ServerMessage::PlayerLeft {
+            player_id,
+            epoch: Some(seat.stamp.epoch),
+            final_seq: Some(seat.stamp.seq),
+        };
+        self.deliver_by_version(key, &v2, &v3, None, out);
         if held_authority {
             self.counters.authority_transfers_total += 1;
             self.deliver_authority_changed(key, None, out);

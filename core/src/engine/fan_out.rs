@@ -4,24 +4,39 @@
 //! Members are the seated players in join order (connected ones get a frame, away ones
 //! get it buffered for replay, D16) and then the spectators in join order. The caller
 //! chooses each member's frame: the same shared bytes for most messages, a personalised
-//! one for `AuthorityChanged`, a rendering per game-data format for binary payloads.
+//! one for `AuthorityChanged`, a rendering per game-data format for binary payloads, one
+//! per protocol version for what v3 stamps (DECISIONS D54).
+//!
+//! What an away v3 player would get is buffered for replay only if it is a room-control
+//! message (v3 replays no game data: its watermarks say what was missed, D56).
 
 use bytes::Bytes;
 use uuid::Uuid;
 
+use super::replay::is_replayable_on_v3;
 use super::room::{Presence, RoomKey};
 use super::{buffer_for_away, Engine, ReplayLimits};
 use crate::event::{Action, Outbound};
-use crate::protocol::GameDataEncoding;
+use crate::protocol::{GameDataEncoding, ProtocolVersion, ServerMessage};
 
 /// One member of a room, as the fan-out asks about it.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Member {
-    /// A player or spectator with a live connection, and the game-data format it chose.
-    Connected { id: Uuid, format: GameDataEncoding },
+    /// A player or spectator with a live connection, the game-data format it chose and
+    /// the protocol version it speaks.
+    Connected { id: Uuid, format: GameDataEncoding, version: ProtocolVersion },
     /// A player whose seat is reserved: what it gets is buffered for replay, which is
     /// JSON text, so only [`Outbound::Text`] may be returned for it.
-    Away { id: Uuid },
+    Away { id: Uuid, version: ProtocolVersion },
+}
+
+impl Member {
+    /// The protocol version the member's message must be in.
+    pub(super) fn version(self) -> ProtocolVersion {
+        match self {
+            Member::Connected { version, .. } | Member::Away { version, .. } => version,
+        }
+    }
 }
 
 /// What a fan-out did.
@@ -60,7 +75,11 @@ impl Engine {
             }
             match &mut seat.presence {
                 Presence::Here(conn) => {
-                    let member = Member::Connected { id: seat.player_id, format: format(*conn) };
+                    let member = Member::Connected {
+                        id: seat.player_id,
+                        format: format(*conn),
+                        version: seat.version,
+                    };
                     match message_for(member) {
                         Some(frame) => {
                             done.sent += 1;
@@ -69,25 +88,33 @@ impl Engine {
                         None => done.skipped += 1,
                     }
                 }
-                Presence::Away { missed, .. } => match message_for(Member::Away { id: seat.player_id }) {
-                    Some(Outbound::Text(text)) => buffer_for_away(
-                        seat.player_id,
-                        missed,
-                        text,
-                        limits,
-                        &mut self.counters,
-                        &mut self.reservations.evictions,
-                    ),
-                    Some(Outbound::Binary(_)) => unreachable!("replay is JSON: away members get text"),
-                    None => {}
-                },
+                Presence::Away { missed, .. } => {
+                    match message_for(Member::Away { id: seat.player_id, version: seat.version }) {
+                        Some(Outbound::Text(text)) if seat.version.is_v3() && !is_replayable_on_v3(&text) => {
+                        }
+                        Some(Outbound::Text(text)) => buffer_for_away(
+                            seat.player_id,
+                            missed,
+                            text,
+                            limits,
+                            &mut self.counters,
+                            &mut self.reservations.evictions,
+                        ),
+                        Some(Outbound::Binary(_)) => unreachable!("replay is JSON: away members get text"),
+                        None => {}
+                    }
+                }
             }
         }
         for watcher in &room.watchers {
             if Some(watcher.spectator_id) == skip {
                 continue;
             }
-            let member = Member::Connected { id: watcher.spectator_id, format: format(watcher.conn) };
+            let member = Member::Connected {
+                id: watcher.spectator_id,
+                format: format(watcher.conn),
+                version: watcher.version,
+            };
             match message_for(member) {
                 Some(frame) => {
                     done.sent += 1;
@@ -100,6 +127,16 @@ impl Engine {
         done
     }
 
+    /// The connection of a connected member of room `key` (player or spectator).
+    pub(super) fn member_conn(&self, key: RoomKey, id: Uuid) -> Option<crate::event::ConnId> {
+        let room = self.rooms.get(&key)?;
+        let seated = room.seat(id).and_then(|seat| match seat.presence {
+            Presence::Here(conn) => Some(conn),
+            Presence::Away { .. } => None,
+        });
+        seated.or_else(|| room.watchers.iter().find(|w| w.spectator_id == id).map(|w| w.conn))
+    }
+
     /// Sends the same text frame to every member of room `key` but `skip`.
     pub(super) fn deliver(
         &mut self,
@@ -109,5 +146,25 @@ impl Engine {
         out: &mut Vec<Action>,
     ) -> FanOut {
         self.fan_out(key, skip, false, out, |_| Some(Outbound::Text(frame.clone())))
+    }
+
+    /// Sends `v2` to the v2 members of room `key` but `skip`, and `v3` to the v3 ones;
+    /// each is serialised once, and only if some member needs it.
+    pub(super) fn deliver_by_version(
+        &mut self,
+        key: RoomKey,
+        v2: &ServerMessage,
+        v3: &ServerMessage,
+        skip: Option<Uuid>,
+        out: &mut Vec<Action>,
+    ) -> FanOut {
+        let (mut v2_frame, mut v3_frame): (Option<Bytes>, Option<Bytes>) = (None, None);
+        self.fan_out(key, skip, false, out, |member| {
+            let (frame, message) = match member.version() {
+                ProtocolVersion::V2 => (&mut v2_frame, v2),
+                ProtocolVersion::V3 => (&mut v3_frame, v3),
+            };
+            Some(Outbound::Text(frame.get_or_insert_with(|| message.to_bytes()).clone()))
+        })
     }
 }

@@ -10,7 +10,7 @@ use super::room::{Presence, Room, RoomKey, Seat};
 use super::timers::Timer;
 use super::{Engine, CODE_QUARANTINE, MAX_QUARANTINED_CODES, ROOM_CODE_ATTEMPTS};
 use crate::event::{Action, ConnId};
-use crate::protocol::{ErrorCode, JoinRoom, LobbyState, ServerMessage};
+use crate::protocol::{ErrorCode, JoinRoom, LobbyState, ProtocolVersion, ServerMessage, Stamp};
 use crate::validation::{normalize_room_code, validate_game_name, validate_player_name};
 
 /// A refused join: reason text and code for `RoomJoinFailed`.
@@ -130,11 +130,15 @@ impl Engine {
 
         let room = &self.rooms[&key];
         let token = self.token_for(conn, room, player_id);
-        let joined = ServerMessage::RoomJoined(Engine::room_joined(room, player_id, token));
-        let newcomer = Engine::player_info(room, room.seat(player_id).expect("just seated"));
+        let version = self.conns[&conn].version;
+        let joined = ServerMessage::RoomJoined(Engine::room_joined(room, player_id, token, version));
+        let seat = room.seat(player_id).expect("just seated");
+        let announce =
+            |version| ServerMessage::PlayerJoined { player: Engine::player_info(room, seat, version) };
+        let (v2, v3) = (announce(ProtocolVersion::V2), announce(ProtocolVersion::V3));
         let now_full = room.is_full_lobby();
         self.send(conn, &joined, out);
-        self.deliver_message(key, &ServerMessage::PlayerJoined { player: newcomer }, Some(player_id), out);
+        self.deliver_by_version(key, &v2, &v3, Some(player_id), out);
         if now_full {
             self.enter_lobby(key, out);
         }
@@ -228,7 +232,8 @@ impl Engine {
 
         let room = &self.rooms[&key];
         let token = self.token_for(conn, room, player_id);
-        let joined = ServerMessage::RoomJoined(Engine::room_joined(room, player_id, token));
+        let version = self.conns[&conn].version;
+        let joined = ServerMessage::RoomJoined(Engine::room_joined(room, player_id, token, version));
         let now_full = room.is_full_lobby();
         self.send(conn, &joined, out);
         if now_full {
@@ -250,23 +255,31 @@ impl Engine {
         self.deliver_message(key, &changed, None, out);
     }
 
-    /// The reconnection token to put on the wire: only for connections that opted in.
+    /// The reconnection token to put on the wire: for v3 connections, and v2 ones that
+    /// opted in (DECISIONS D15, D56).
     pub(super) fn token_for(&self, conn: ConnId, room: &Room, player_id: uuid::Uuid) -> Option<String> {
-        if self.conns[&conn].wants_token && self.config.server.enable_reconnection {
+        if self.conns[&conn].keeps_seat() && self.config.server.enable_reconnection {
             room.seat(player_id).map(|s| s.token.clone())
         } else {
             None
         }
     }
 
+    /// A seat for `conn`'s player, in the player's next epoch.
     fn new_seat(&mut self, conn: ConnId, name: String) -> Seat {
+        let joined_at = self.unix_now();
+        let token = self.rng.token();
+        let c = self.conns.get_mut(&conn).expect("caller checked");
+        c.epoch += 1;
         Seat {
-            player_id: self.conns[&conn].player_id,
+            player_id: c.player_id,
             name,
-            joined_at: self.unix_now(),
+            joined_at,
             connection_info: None,
-            token: self.rng.token(),
+            token,
             presence: Presence::Here(conn),
+            version: c.version,
+            stamp: Stamp { epoch: c.epoch, seq: 0 },
         }
     }
 

@@ -359,7 +359,9 @@ impl Engine {
             ClientMessage::Authenticate(_) => unreachable!("handled above"),
             ClientMessage::JoinRoom(request) => self.on_join_room(conn, request, out),
             ClientMessage::LeaveRoom => self.on_leave_room(conn, out),
-            ClientMessage::GameData { data } => self.on_game_data(conn, data.get(), out),
+            ClientMessage::GameData { data, class, key } => {
+                self.on_game_data(conn, data.get(), class, key, out)
+            }
             ClientMessage::AuthorityRequest { become_authority } => {
                 self.on_authority_request(conn, become_authority, out)
             }
@@ -372,6 +374,21 @@ impl Engine {
             ClientMessage::JoinAsSpectator(request) => self.on_join_as_spectator(conn, request, out),
             ClientMessage::LeaveSpectator => self.on_leave_spectator(conn, out),
             ClientMessage::StartGame => self.on_start_game(conn, out),
+            ClientMessage::TransportStatus | ClientMessage::Signal if !self.conns[&conn].version.is_v3() => {
+                // Not messages of v2: answered as any unknown type always was.
+                self.counters.validation_errors_total += 1;
+                self.send(
+                    conn,
+                    &ServerMessage::error("Invalid client message", ErrorCode::InvalidInput),
+                    out,
+                );
+            }
+            // A relay-only server has no peer transport to hear about (DECISIONS D55).
+            ClientMessage::TransportStatus => {}
+            ClientMessage::Signal => {
+                let text = "WebRTC transport was not negotiated for this connection";
+                self.send(conn, &ServerMessage::error(text, ErrorCode::UnsupportedTransport), out);
+            }
         }
     }
 
@@ -396,10 +413,14 @@ impl Engine {
         let Some(&key) = self.seat_index.get(&player_id) else { return };
         let room = self.rooms.get_mut(&key).expect("indexed seats have rooms");
         let Some(seat) = room.seat_mut(player_id) else { return };
+        let v3 = seat.version.is_v3();
         let Presence::Away { missed, .. } = &mut seat.presence else { return };
         for frame in unsent {
             let text = match frame {
+                // v3 replays room-control messages only (DECISIONS D56).
+                Outbound::Text(text) if v3 && !replay::is_replayable_on_v3(&text) => continue,
                 Outbound::Text(text) => text,
+                Outbound::Binary(_) if v3 => continue,
                 Outbound::Binary(binary) => match replayable_binary(&binary, max_json_len) {
                     Some(text) => text,
                     None => continue,

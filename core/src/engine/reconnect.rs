@@ -12,7 +12,7 @@ use super::room::Presence;
 use super::timers::Timer;
 use super::{close_code, Engine, TombstoneReason};
 use crate::event::{Action, ConnId};
-use crate::protocol::{ErrorCode, RawJson, Reconnect, ServerMessage};
+use crate::protocol::{ErrorCode, RawJson, Reconnect, ServerMessage, Stamp};
 
 impl Engine {
     pub(super) fn on_reconnect(&mut self, conn: ConnId, request: Reconnect, out: &mut Vec<Action>) {
@@ -76,6 +76,12 @@ impl Engine {
         let room = self.rooms.get_mut(&key).expect("checked");
         let seat = room.seat_mut(player_id).expect("checked");
         seat.token = new_token;
+        // A new epoch: what the player sends from now on is told apart from what it sent
+        // before, by v3 recipients (DECISIONS D54).
+        let version = self.conns[&conn].version;
+        seat.stamp = Stamp { epoch: seat.stamp.epoch + 1, seq: 0 };
+        seat.version = version;
+        let epoch = seat.stamp.epoch;
         let previous = std::mem::replace(&mut seat.presence, Presence::Here(conn));
         let missed = match previous {
             Presence::Away { deadline, missed, .. } => {
@@ -95,6 +101,7 @@ impl Engine {
         let c = self.conns.get_mut(&conn).expect("checked");
         c.player_id = player_id;
         c.role = Role::Player(key);
+        c.epoch = epoch;
         self.counters.reconnection_completions_total += 1;
         self.touch_room(key);
 
@@ -108,9 +115,12 @@ impl Engine {
             .collect();
         let room = &self.rooms[&key];
         let token = self.token_for(conn, room, player_id);
-        let resumed = ServerMessage::Reconnected(Engine::reconnected(room, player_id, missed_events, token));
+        let resumed =
+            ServerMessage::Reconnected(Engine::reconnected(room, player_id, missed_events, token, version));
         self.send(conn, &resumed, out);
-        self.deliver_message(key, &ServerMessage::PlayerReconnected { player_id }, Some(player_id), out);
+        let v2 = ServerMessage::PlayerReconnected { player_id, epoch: None };
+        let v3 = ServerMessage::PlayerReconnected { player_id, epoch: Some(epoch) };
+        self.deliver_by_version(key, &v2, &v3, Some(player_id), out);
         Ok(())
     }
 }

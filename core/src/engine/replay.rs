@@ -15,6 +15,27 @@ use bytes::Bytes;
 
 use crate::config::Config;
 
+/// The room-control messages a v3 client accepts in `Reconnected.missed_events`; game
+/// data and everything else is not replayed on v3 (DECISIONS D56).
+const V3_REPLAYABLE: [&str; 7] = [
+    "PlayerJoined",
+    "PlayerLeft",
+    "PlayerReconnected",
+    "NewSpectatorJoined",
+    "SpectatorDisconnected",
+    "LobbyStateChanged",
+    "AuthorityChanged",
+];
+
+/// Whether a server message frame (as this engine serialises them: `{"type":"…",` first)
+/// may be replayed to a v3 client.
+pub(crate) fn is_replayable_on_v3(frame: &[u8]) -> bool {
+    let Some(rest) = frame.strip_prefix(br#"{"type":""#) else { return false };
+    V3_REPLAYABLE
+        .iter()
+        .any(|name| rest.strip_prefix(name.as_bytes()).is_some_and(|after| after.first() == Some(&b'"')))
+}
+
 /// Bounds on the frames a reservation collects while the player is away.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ReplayLimits {
@@ -110,6 +131,36 @@ mod tests {
         assert_eq!(buffer.away_events(), 2);
         assert!(buffer.counts_agree());
         assert_eq!(buffer.into_messages().len(), 7);
+    }
+
+    #[test]
+    fn v3_replays_room_control_messages_only() {
+        use crate::protocol::{LobbyState, RawJson, ServerMessage};
+        let id = uuid::Uuid::nil();
+        let control = ServerMessage::LobbyStateChanged {
+            lobby_state: LobbyState::Lobby,
+            ready_players: Vec::new(),
+            all_ready: false,
+        };
+        assert!(is_replayable_on_v3(&control.to_bytes()));
+        assert!(is_replayable_on_v3(
+            &ServerMessage::PlayerLeft { player_id: id, epoch: Some(1), final_seq: Some(0) }.to_bytes()
+        ));
+        let data = RawJson::from_text("1".to_owned()).unwrap();
+        let game_data = ServerMessage::GameData {
+            from_player: id,
+            data,
+            seq: Some(1),
+            epoch: Some(1),
+            class: None,
+            key: None,
+        };
+        assert!(!is_replayable_on_v3(&game_data.to_bytes()));
+        assert!(!is_replayable_on_v3(
+            &ServerMessage::GameStarting { peer_connections: Vec::new() }.to_bytes()
+        ));
+        assert!(!is_replayable_on_v3(br#"{"type":"PlayerLeftover"}"#), "a prefix of a name is not the name");
+        assert!(!is_replayable_on_v3(b"\x85binary"));
     }
 
     #[test]

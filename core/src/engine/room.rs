@@ -6,7 +6,7 @@ use super::admission::AdmissionWindow;
 use super::replay::ReplayBuffer;
 
 use crate::event::ConnId;
-use crate::protocol::{ConnectionInfo, LobbyState};
+use crate::protocol::{ConnectionInfo, LobbyState, ProtocolVersion, Stamp};
 use crate::time::UnixMicros;
 use crate::Instant;
 
@@ -38,6 +38,11 @@ pub(crate) struct Seat {
     /// Secret for `Reconnect`; rotated on every successful reconnect.
     pub token: String,
     pub presence: Presence,
+    /// The version of the connection that holds or last held the seat: what it is sent,
+    /// and buffered for replay, is in that version.
+    pub version: ProtocolVersion,
+    /// The player's epoch in this seat and the game data it relayed in it.
+    pub stamp: Stamp,
 }
 
 /// A spectator.
@@ -47,6 +52,8 @@ pub(crate) struct Watcher {
     pub conn: ConnId,
     pub name: String,
     pub joined_at: UnixMicros,
+    /// The version of its connection.
+    pub version: ProtocolVersion,
 }
 
 /// One room of one game.

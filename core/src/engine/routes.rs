@@ -29,7 +29,7 @@ fn route(path: &str) -> Route {
         "/v2/health" => Route::Health,
         "/metrics" | "/v1/metrics" | "/v2/metrics" => Route::JsonMetrics,
         "/metrics/prom" | "/v1/metrics/prom" | "/v2/metrics/prom" => Route::PromMetrics,
-        "/v2/ws" => Route::WebSocket,
+        "/v2/ws" | "/v3/ws" => Route::WebSocket,
         _ => Route::Fallback,
     }
 }

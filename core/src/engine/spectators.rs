@@ -73,7 +73,8 @@ impl Engine {
             );
             return Err((reason, ErrorCode::RateLimitExceeded));
         }
-        room.watchers.push(Watcher { spectator_id, conn, name: request.spectator_name, joined_at });
+        let version = self.conns[&conn].version;
+        room.watchers.push(Watcher { spectator_id, conn, name: request.spectator_name, joined_at, version });
         self.reporting.population.spectators += 1;
         self.conns.get_mut(&conn).expect("checked").role = Role::Spectator(key);
 
@@ -85,7 +86,7 @@ impl Engine {
             room_code: room.code.clone(),
             spectator_id,
             game_name: room.game.clone(),
-            current_players: Engine::player_infos(room),
+            current_players: Engine::player_infos(room, version),
             current_spectators: spectators.clone(),
             lobby_state: room.lobby,
             reason: Some(SpectatorStateChangeReason::Joined),

@@ -23,6 +23,10 @@ pub struct Authenticate {
     /// Requested game-data encoding.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub game_data_format: Option<GameDataEncoding>,
+    /// The newest protocol version the client speaks (absent: the upgrade path's version,
+    /// PROTOCOL §12.1).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub protocol_version: Option<u16>,
 }
 
 /// `JoinRoom` payload.
@@ -84,6 +88,13 @@ pub enum ClientMessage<'a> {
         /// The payload, as raw JSON text.
         #[serde(borrow)]
         data: RawJsonRef<'a>,
+        /// v3: the delivery class, as sent (checked by the engine for v3 senders only,
+        /// ignored from v2 ones as v2 always did).
+        #[serde(borrow, skip_serializing_if = "Option::is_none", default)]
+        class: Option<RawJsonRef<'a>>,
+        /// v3: the `latest` key, as sent.
+        #[serde(borrow, skip_serializing_if = "Option::is_none", default)]
+        key: Option<RawJsonRef<'a>>,
     },
     /// Claim or release authority.
     AuthorityRequest {
@@ -109,6 +120,10 @@ pub enum ClientMessage<'a> {
     /// This server starts the game by itself when everyone is ready, so it is accepted
     /// once the game is starting and refused before.
     StartGame,
+    /// v3: the client's view of its peer transport. Relay-only: accepted and ignored.
+    TransportStatus,
+    /// v3: WebRTC signalling, which a relay-only server never negotiates.
+    Signal,
 }
 
 /// Every client message type name, in PROTOCOL §5 order.
@@ -159,7 +174,11 @@ impl<'a> ClientMessage<'a> {
             "LeaveRoom" => unit(data, ClientMessage::LeaveRoom)?,
             "GameData" => {
                 let body: GameDataIn<'a> = payload(data)?;
-                ClientMessage::GameData { data: RawJsonRef(body.data) }
+                ClientMessage::GameData {
+                    data: RawJsonRef(body.data),
+                    class: body.class.map(RawJsonRef),
+                    key: body.key.map(RawJsonRef),
+                }
             }
             "AuthorityRequest" => {
                 let body: AuthorityRequestIn = payload(data)?;
@@ -175,6 +194,10 @@ impl<'a> ClientMessage<'a> {
             "JoinAsSpectator" => ClientMessage::JoinAsSpectator(payload(data)?),
             "LeaveSpectator" => unit(data, ClientMessage::LeaveSpectator)?,
             "StartGame" => unit(data, ClientMessage::StartGame)?,
+            // Their payloads are never used: a relay-only server ignores the one and
+            // refuses the other whatever they hold.
+            "TransportStatus" => ClientMessage::TransportStatus,
+            "Signal" => ClientMessage::Signal,
             other => return Err(DecodeError(format!("unknown message type `{other}`"))),
         };
         Ok(message)
@@ -200,6 +223,8 @@ impl<'a> ClientMessage<'a> {
             ClientMessage::JoinAsSpectator(_) => "JoinAsSpectator",
             ClientMessage::LeaveSpectator => "LeaveSpectator",
             ClientMessage::StartGame => "StartGame",
+            ClientMessage::TransportStatus => "TransportStatus",
+            ClientMessage::Signal => "Signal",
         }
     }
 }
@@ -208,6 +233,10 @@ impl<'a> ClientMessage<'a> {
 struct GameDataIn<'a> {
     #[serde(borrow)]
     data: &'a RawValue,
+    #[serde(borrow, default)]
+    class: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    key: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]

@@ -2,12 +2,14 @@
 //!
 //! A MessagePack recipient gets one binary frame: a 3-entry map `from_player` (bin, the 16
 //! UUID bytes), `encoding` (`"message_pack"`), `payload` (bin, the bytes as sent). A JSON
-//! recipient gets the payload translated once into a text `GameData`.
+//! recipient gets the payload translated once into a text `GameData`. A v3 MessagePack
+//! recipient gets a 5-entry map: the same three, then `seq` and `epoch` (PROTOCOL §12.3).
 
 use bytes::Bytes;
 use uuid::Uuid;
 
 use super::server::game_data_message;
+use super::version::Stamp;
 
 /// Payloads nested this deep (containers) are not translated. The `GameData` envelope adds two levels, and
 /// JSON clients (serde_json among them) refuse documents nested deeper than 128, so a
@@ -16,8 +18,25 @@ const MAX_DEPTH: usize = 100;
 
 /// The binary frame delivered to MessagePack recipients.
 pub fn binary_game_data_message(from_player: &Uuid, payload: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(64 + payload.len());
-    out.push(0x83); // fixmap, 3 entries
+    Bytes::from(binary_envelope(0x83, from_player, payload, 0)) // fixmap, 3 entries
+}
+
+/// The binary frame delivered to v3 MessagePack recipients: the v2 entries, then `seq`
+/// and `epoch` as unsigned integers.
+pub fn stamped_binary_game_data_message(from_player: &Uuid, payload: &[u8], stamp: Stamp) -> Bytes {
+    let mut out = binary_envelope(0x85, from_player, payload, 32); // fixmap, 5 entries
+    push_fixstr(&mut out, "seq");
+    push_uint(&mut out, stamp.seq);
+    push_fixstr(&mut out, "epoch");
+    push_uint(&mut out, u64::from(stamp.epoch));
+    Bytes::from(out)
+}
+
+/// `map_header`, then `from_player`, `encoding` and `payload`, with room for `tail_room`
+/// more bytes.
+fn binary_envelope(map_header: u8, from_player: &Uuid, payload: &[u8], tail_room: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + payload.len() + tail_room);
+    out.push(map_header);
     push_fixstr(&mut out, "from_player");
     out.extend_from_slice(&[0xc4, 0x10]); // bin 8, 16 bytes
     out.extend_from_slice(from_player.as_bytes());
@@ -26,7 +45,7 @@ pub fn binary_game_data_message(from_player: &Uuid, payload: &[u8]) -> Bytes {
     push_fixstr(&mut out, "payload");
     push_bin_header(&mut out, payload.len());
     out.extend_from_slice(payload);
-    Bytes::from(out)
+    out
 }
 
 /// Splits a frame built by [`binary_game_data_message`] back into sender and payload.
@@ -47,6 +66,24 @@ fn push_fixstr(out: &mut Vec<u8>, text: &str) {
     debug_assert!(text.len() < 32);
     out.push(0xa0 | text.len() as u8);
     out.extend_from_slice(text.as_bytes());
+}
+
+/// The shortest MessagePack unsigned integer for `value`.
+fn push_uint(out: &mut Vec<u8>, value: u64) {
+    if value < 0x80 {
+        out.push(value as u8);
+    } else if let Ok(value) = u8::try_from(value) {
+        out.extend_from_slice(&[0xcc, value]);
+    } else if let Ok(value) = u16::try_from(value) {
+        out.push(0xcd);
+        out.extend_from_slice(&value.to_be_bytes());
+    } else if let Ok(value) = u32::try_from(value) {
+        out.push(0xce);
+        out.extend_from_slice(&value.to_be_bytes());
+    } else {
+        out.push(0xcf);
+        out.extend_from_slice(&value.to_be_bytes());
+    }
 }
 
 fn push_bin_header(out: &mut Vec<u8>, len: usize) {
@@ -70,6 +107,12 @@ fn push_bin_header(out: &mut Vec<u8>, len: usize) {
 /// integers becomes about 320 KiB), so the translation is bounded by what a JSON
 /// recipient accepts, and stops as soon as it exceeds that.
 pub fn translate_to_json_message(from_player: &Uuid, payload: &[u8], max_json_len: usize) -> Option<Bytes> {
+    translate_to_json(payload, max_json_len).map(|text| game_data_message(from_player, &text))
+}
+
+/// The JSON text of a MessagePack payload, under the rules of
+/// [`translate_to_json_message`].
+pub fn translate_to_json(payload: &[u8], max_json_len: usize) -> Option<String> {
     let mut deserializer = rmp_serde::Deserializer::new(std::io::Cursor::new(payload));
     // Bounded nesting keeps hostile payloads from exhausting the stack.
     deserializer.set_max_depth(MAX_DEPTH);
@@ -79,8 +122,7 @@ pub fn translate_to_json_message(from_player: &Uuid, payload: &[u8], max_json_le
     }
     let mut text = BoundedText { bytes: Vec::new(), max: max_json_len };
     serde_json::to_writer(&mut text, &value).ok()?;
-    let text = String::from_utf8(text.bytes).ok()?;
-    Some(game_data_message(from_player, &text))
+    String::from_utf8(text.bytes).ok()
 }
 
 /// A writer that fails once more than `max` bytes were written.
@@ -118,6 +160,32 @@ mod tests {
         let frame = binary_game_data_message(&sender, &payload);
         let expected = "83ab66726f6d5f706c61796572c410a94e872433874fce97b12976e4a3034da8656e636f64696e67ac6d6573736167655f7061636ba77061796c6f6164c40c82a3706f73920102a16ea178";
         assert_eq!(hex(&frame), expected);
+    }
+
+    #[test]
+    fn the_v3_envelope_adds_seq_and_epoch() {
+        let sender: Uuid = "a94e8724-3387-4fce-97b1-2976e4a3034d".parse().unwrap();
+        let payload = [0x82, 0xa3, b'p', b'o', b's', 0x92, 0x01, 0x02, 0xa1, b'n', 0xa1, b'x'];
+        let frame = stamped_binary_game_data_message(&sender, &payload, Stamp { epoch: 2, seq: 7 });
+        let expected = "85ab66726f6d5f706c61796572c410a94e872433874fce97b12976e4a3034da8656e636f64696e67ac6d6573736167655f7061636ba77061796c6f6164c40c82a3706f73920102a16ea178a373657107a565706f636802";
+        assert_eq!(hex(&frame), expected);
+        let wide = stamped_binary_game_data_message(&sender, &[0xc0], Stamp { epoch: 70_000, seq: 300 });
+        assert!(hex(&wide).ends_with("a3736571cd012ca565706f6368ce00011170"), "{}", hex(&wide));
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            #[serde(with = "serde_bytes_like")]
+            payload: Vec<u8>,
+            seq: u64,
+            epoch: u32,
+        }
+        mod serde_bytes_like {
+            pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+                let bytes: &[u8] = serde::Deserialize::deserialize(d)?;
+                Ok(bytes.to_vec())
+            }
+        }
+        let decoded: Envelope = rmp_serde::from_slice(&frame).expect("a MessagePack map");
+        assert_eq!((decoded.payload, decoded.seq, decoded.epoch), (payload.to_vec(), 7, 2));
     }
 
     #[test]

@@ -10,6 +10,9 @@ use super::types::{
     GameDataEncoding, LobbyState, PeerConnectionInfo, PlayerInfo, PlayerNameRules, RateLimitInfo,
     SpectatorInfo, SpectatorStateChangeReason,
 };
+use super::version::{
+    DeliveryClass, DeliveryCounts, DeliveryGap, ReplayCompleteness, SenderWatermark, Stamp,
+};
 
 /// `ProtocolInfo` payload.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,6 +39,25 @@ pub struct ProtocolInfoPayload {
     /// Name rules.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub player_name_rules: Option<PlayerNameRules>,
+    /// v3 only: the negotiated version. The v3 fields are absent, never `null`, on v2:
+    /// the SDK reads their presence as the version.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub protocol_version: Option<u16>,
+    /// v3 only: the oldest version the server accepts.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub min_protocol_version: Option<u16>,
+    /// v3 only: the newest version the server speaks.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_protocol_version: Option<u16>,
+    /// v3 only: always `["websocket"]`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub transports: Option<Vec<String>>,
+    /// v3 only: the largest message the server sends this connection, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_outbound_message_size: Option<usize>,
+    /// v3 only: the server's name and version.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub implementation_version: Option<String>,
 }
 
 /// The room as a player sees it, shared by `RoomJoined` and `Reconnected`.
@@ -84,11 +106,29 @@ pub struct ReconnectedPayload {
     /// The room.
     #[serde(flatten)]
     pub snapshot: RoomSnapshot,
-    /// Server messages sent to the room while the player was away, in order.
+    /// Server messages sent to the room while the player was away, in order (on v3 only
+    /// the room-control messages, never game data).
     pub missed_events: Vec<RawJson>,
-    /// The new reconnection token, only for connections that opted in.
+    /// v3 only: whether `missed_events` is complete.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub replay: Option<ReplayCompleteness>,
+    /// v3 only: every player of the snapshot and its stamp.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sender_watermarks: Option<Vec<SenderWatermark>>,
+    /// The new reconnection token, for v3 connections and v2 ones that opted in.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reconnection_token: Option<String>,
+}
+
+/// `DeliveryReport` payload (v3 only): what a recipient will not get, before the next
+/// game data from that sender.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryReportPayload {
+    /// Cumulative counts for this connection.
+    pub per_class: DeliveryCounts,
+    /// The seqs skipped since the last report.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub gaps: Vec<DeliveryGap>,
 }
 
 /// `SpectatorJoined` payload.
@@ -157,6 +197,12 @@ pub enum ServerMessage {
     PlayerLeft {
         /// Who.
         player_id: Uuid,
+        /// v3 only: the epoch that ended.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        epoch: Option<u32>,
+        /// v3 only: the last seq the player relayed in it.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        final_seq: Option<u64>,
     },
     /// Relayed JSON game data.
     GameData {
@@ -164,6 +210,18 @@ pub enum ServerMessage {
         from_player: Uuid,
         /// Payload as sent.
         data: RawJson,
+        /// v3 only: the sender's seq.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        seq: Option<u64>,
+        /// v3 only: the sender's epoch.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        epoch: Option<u32>,
+        /// v3 only: the class the sender asked for.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        class: Option<DeliveryClass>,
+        /// v3 only: the sender's key for `latest`.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        key: Option<u32>,
     },
     /// Binary game data as JSON (defined, not emitted as text).
     GameDataBinary {
@@ -220,6 +278,9 @@ pub enum ServerMessage {
     PlayerReconnected {
         /// Who.
         player_id: Uuid,
+        /// v3 only: its new epoch.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        epoch: Option<u32>,
     },
     /// Now spectating.
     SpectatorJoined(SpectatorJoinedPayload),
@@ -273,10 +334,12 @@ pub enum ServerMessage {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         error_code: Option<ErrorCode>,
     },
+    /// v3 only: seqs a recipient will not get (DECISIONS D55).
+    DeliveryReport(DeliveryReportPayload),
 }
 
 /// Every server message type name, in PROTOCOL §6 order.
-pub const SERVER_MESSAGE_TYPES: [&str; 24] = [
+pub const SERVER_MESSAGE_TYPES: [&str; 25] = [
     "Authenticated",
     "ProtocolInfo",
     "AuthenticationError",
@@ -301,6 +364,7 @@ pub const SERVER_MESSAGE_TYPES: [&str; 24] = [
     "NewSpectatorJoined",
     "SpectatorDisconnected",
     "Error",
+    "DeliveryReport",
 ];
 
 impl ServerMessage {
@@ -351,6 +415,7 @@ impl ServerMessage {
             ServerMessage::NewSpectatorJoined { .. } => "NewSpectatorJoined",
             ServerMessage::SpectatorDisconnected { .. } => "SpectatorDisconnected",
             ServerMessage::Error { .. } => "Error",
+            ServerMessage::DeliveryReport(_) => "DeliveryReport",
         }
     }
 }
@@ -358,15 +423,48 @@ impl ServerMessage {
 /// The relay hot path: `GameData{from_player, data}` with the payload spliced in as sent,
 /// never parsed into a value and re-serialised (DECISIONS D21).
 pub fn game_data_message(from_player: &Uuid, raw_payload: &str) -> Bytes {
+    let mut out = game_data_head(from_player, raw_payload, 2);
+    out.extend_from_slice(b"}}");
+    Bytes::from(out)
+}
+
+/// The v3 rendering of the same message: the v2 fields, then `seq`, `epoch` and the
+/// sender's `class` and `key` when it gave them (PROTOCOL §12.3).
+pub fn stamped_game_data_message(
+    from_player: &Uuid,
+    raw_payload: &str,
+    stamp: Stamp,
+    class: Option<DeliveryClass>,
+    key: Option<u32>,
+) -> Bytes {
+    use std::io::Write as _;
+    let mut out = game_data_head(from_player, raw_payload, 64);
+    write!(out, r#","seq":{},"epoch":{}"#, stamp.seq, stamp.epoch).expect("writes to a Vec");
+    if let Some(class) = class {
+        let name = match class {
+            DeliveryClass::Reliable => "reliable",
+            DeliveryClass::Latest => "latest",
+            DeliveryClass::Volatile => "volatile",
+        };
+        write!(out, r#","class":"{name}""#).expect("writes to a Vec");
+    }
+    if let Some(key) = key {
+        write!(out, r#","key":{key}"#).expect("writes to a Vec");
+    }
+    out.extend_from_slice(b"}}");
+    Bytes::from(out)
+}
+
+/// `{"type":"GameData","data":{"from_player":"…","data":<payload>`, with room for
+/// `tail_room` more bytes (the closing braces, and the v3 fields before them).
+fn game_data_head(from_player: &Uuid, raw_payload: &str, tail_room: usize) -> Vec<u8> {
     const HEAD: &str = r#"{"type":"GameData","data":{"from_player":""#;
     const MIDDLE: &str = r#"","data":"#;
-    const TAIL: &str = "}}";
-    let mut out = Vec::with_capacity(HEAD.len() + 36 + MIDDLE.len() + raw_payload.len() + TAIL.len());
+    let mut out = Vec::with_capacity(HEAD.len() + 36 + MIDDLE.len() + raw_payload.len() + tail_room);
     out.extend_from_slice(HEAD.as_bytes());
     let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
     out.extend_from_slice(from_player.hyphenated().encode_lower(&mut id).as_bytes());
     out.extend_from_slice(MIDDLE.as_bytes());
     out.extend_from_slice(raw_payload.as_bytes());
-    out.extend_from_slice(TAIL.as_bytes());
-    Bytes::from(out)
+    out
 }

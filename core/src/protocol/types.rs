@@ -86,6 +86,12 @@ pub struct PlayerInfo {
     /// Connection info, omitted when none was provided.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub connection_info: Option<ConnectionInfo>,
+    /// v3 recipients only: the player's epoch (see [`super::Stamp`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub epoch: Option<u32>,
+    /// v3 recipients only: the player's last relayed seq in that epoch.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub seq: Option<u64>,
 }
 
 /// A spectator as clients see it (PROTOCOL §4.3).

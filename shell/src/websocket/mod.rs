@@ -26,17 +26,18 @@ use crate::socket::deadline_write::write_within;
 use crate::socket::linger::linger;
 use crate::sync::notify::Flag;
 
-/// The WebSocket endpoint.
-pub(crate) const PATH: &str = "/v2/ws";
+/// The WebSocket endpoints: protocol v2's, and v3's, which differ only in the version a
+/// client gets when its `Authenticate` names none (PROTOCOL §12.1).
+pub(crate) const PATHS: [&str; 2] = ["/v2/ws", "/v3/ws"];
 /// Time allowed for writing the `101` response.
 const HANDSHAKE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Whether a request head asks for a WebSocket on `endpoint`: `/v2/ws` on the main
-/// port, any path (a room) on the mesh port. Anything else, including a plain
+/// Whether a request head asks for a WebSocket on `endpoint`: `/v2/ws` or `/v3/ws` on
+/// the main port, any path (a room) on the mesh port. Anything else, including a plain
 /// `GET /v2/ws`, is answered by the engine.
 pub(crate) fn is_upgrade(head: &RequestHead, endpoint: Endpoint) -> bool {
     let path_ok = match endpoint {
-        Endpoint::V2 => head.path() == PATH,
+        Endpoint::V2 => PATHS.contains(&head.path()),
         Endpoint::Mesh => true,
     };
     path_ok && head.method == "GET" && head.header_has_token("upgrade", "websocket")
