@@ -11,6 +11,10 @@
 //!   authority, game data, ready/start and leave.
 //! - 0.10 (the release that accepts a v2 reconnection token) goes through a full
 //!   reconnect with the token on `/v2/ws?reconnection_token=true` (DECISIONS D15–D16).
+//! - 0.14 with `enable_v3()` and a `ReconnectPolicy` (PROTOCOL §12, DECISIONS D53–D56):
+//!   its connection is cut at the socket, the SDK reconnects by itself, gets its seat
+//!   back and plays on, on `/v2/ws` (where the SDK asks for v3 in `Authenticate`) and on
+//!   `/v3/ws`.
 
 mod support;
 
@@ -489,6 +493,127 @@ async fn sdk_0_10_reconnects_with_its_token_and_receives_missed_events() {
     again.client.shutdown().await;
     replay.client.shutdown().await;
     bravo.client.shutdown().await;
+}
+
+impl Peer14 {
+    /// Connects a v3 client (`enable_v3()`, with `policy` if given) over `transport` and
+    /// completes the handshake; the server must have negotiated v3.
+    async fn connect_v3(who: &'static str, url: &str, policy: Option<sfc014::ReconnectPolicy>) -> Peer14 {
+        let transport = tokio::time::timeout(WAIT, sfc014::WebSocketTransport::connect(url))
+            .await
+            .unwrap_or_else(|_| panic!("{who}: connect timed out"))
+            .unwrap_or_else(|e| panic!("{who}: connect failed: {e}"));
+        let mut config = sfc014::SignalFishConfig::new(APP).enable_v3();
+        if let Some(policy) = policy {
+            config = config.with_reconnect_policy(policy);
+        }
+        let (client, events) = sfc014::SignalFishClient::start(transport, config);
+        let mut peer = Peer { who, client, events };
+        peer.expect_v3_handshake().await;
+        peer
+    }
+
+    /// `Connected`, `Authenticated`, then a `ProtocolInfo` that negotiated v3.
+    async fn expect_v3_handshake(&mut self) {
+        expect!(self, E14::Connected);
+        expect!(self, E14::Authenticated { .. });
+        expect!(self, E14::ProtocolInfo(_));
+        assert_eq!(self.client.snapshot().negotiated_protocol_version, Some(3), "{}", self.who);
+    }
+}
+
+/// SDK 0.14 on v3 with a reconnect policy: two players exchange stamped game data, one
+/// connection is cut at the socket, and the SDK reconnects by itself, resumes its seat
+/// (new epoch, watermarks that match its snapshot, a rotated token) and plays on, with
+/// no protocol violation on either side. `path` is the endpoint both clients use.
+async fn sdk_0_14_v3_reconnects_by_itself(path: &'static str) {
+    let server = TestServer::start(test_config());
+    let game = "interop-v3";
+    let direct = server.url(path);
+    // The first connection goes through a relay the test can cut; the policy's factory
+    // connects again directly.
+    let relay = Relay::start(server.addr).await;
+    let factory_url = direct.clone();
+    let policy = sfc014::ReconnectPolicy::new(move || {
+        Box::new(sfc014::WebSocketTransport::connect_lazy(factory_url.clone()))
+            as Box<dyn sfc014::Transport + Send>
+    })
+    .with_max_attempts(3)
+    .with_initial_backoff(Duration::from_millis(50));
+    let mut alpha = Peer14::connect_v3("alpha", &format!("ws://{}{path}", relay.addr), Some(policy)).await;
+    alpha.client.join_room(sfc014::JoinRoomParams::new(game, "alpha")).unwrap();
+    let (room_id, room_code, alpha_id, token) = expect!(alpha, E14::RoomJoined {
+        room_id, room_code, player_id, current_players, reconnection_token, ..
+    } => {
+        assert_eq!(current_players.len(), 1);
+        (room_id, room_code, player_id, reconnection_token.expect("v3 RoomJoined carries a token"))
+    });
+
+    let mut bravo = Peer14::connect_v3("bravo", &direct, None).await;
+    bravo
+        .client
+        .join_room(sfc014::JoinRoomParams::new(game, "bravo").with_room_code(room_code.clone()))
+        .unwrap();
+    let bravo_id = expect!(bravo, E14::RoomJoined { player_id, .. } => player_id);
+    expect!(alpha, E14::PlayerJoined { player } => assert_eq!(player.id, bravo_id));
+    for turn in 1..=2 {
+        alpha.client.send_game_data(json!({"turn": turn})).unwrap();
+        expect!(bravo, E14::GameData { from_player, data, seq, epoch, .. } => {
+            assert_eq!((from_player, data), (alpha_id, json!({"turn": turn})));
+            assert_eq!((seq, epoch), (Some(turn), Some(1)));
+        });
+    }
+    bravo.client.send_game_data(json!({"from": "bravo"})).unwrap();
+    expect!(alpha, E14::GameData { seq, epoch, .. } => assert_eq!((seq, epoch), (Some(1), Some(1))));
+
+    // Alpha's network drops. Its SDK reconnects on its own and resumes the seat.
+    relay.cut().await;
+    match alpha.next_raw().await {
+        E14::Disconnected { .. } => {}
+        other => panic!("alpha: expected Disconnected after the cut, got {other:?}"),
+    }
+    expect!(alpha, E14::Reconnecting { attempt: 1, .. });
+    alpha.expect_v3_handshake().await;
+    let fresh = expect!(alpha, E14::Reconnected {
+        room_id: resumed, player_id, current_players, replay, sender_watermarks, reconnection_token, ..
+    } => {
+        assert_eq!((resumed, player_id), (room_id, alpha_id));
+        assert_eq!(replay, Some(sfc014::protocol::ReplayStatus::Complete));
+        let stamps: Vec<_> = current_players.iter().map(|p| (p.id, p.epoch, p.seq)).collect();
+        assert_eq!(stamps, [(alpha_id, Some(2), Some(0)), (bravo_id, Some(1), Some(1))]);
+        let marks: Vec<_> = sender_watermarks.iter().map(|w| (w.player_id, w.epoch, w.seq)).collect();
+        assert_eq!(marks, [(alpha_id, 2, 0), (bravo_id, 1, 1)]);
+        reconnection_token.expect("a rotated token")
+    });
+    assert_ne!(fresh, token);
+    expect!(bravo, E14::PlayerReconnected { player_id, epoch } => assert_eq!((player_id, epoch), (alpha_id, Some(2))));
+
+    // The resumed seat plays on both ways, in its new epoch.
+    alpha.client.send_game_data(json!({"turn": 3})).unwrap();
+    expect!(bravo, E14::GameData { from_player, data, seq, epoch, .. } => {
+        assert_eq!((from_player, data), (alpha_id, json!({"turn": 3})));
+        assert_eq!((seq, epoch), (Some(1), Some(2)));
+    });
+    bravo.client.send_game_data(json!({"from": "bravo", "n": 2})).unwrap();
+    expect!(alpha, E14::GameData { data, seq, .. } => {
+        assert_eq!(data, json!({"from": "bravo", "n": 2}));
+        assert_eq!(seq, Some(2));
+    });
+    alpha.settle().await;
+    bravo.settle().await;
+    assert_eq!(alpha.client.snapshot().room_id, Some(room_id));
+    alpha.client.shutdown().await;
+    bravo.client.shutdown().await;
+}
+
+#[tokio::test]
+async fn sdk_0_14_v3_reconnects_by_itself_on_v2_ws() {
+    sdk_0_14_v3_reconnects_by_itself("/v2/ws").await;
+}
+
+#[tokio::test]
+async fn sdk_0_14_v3_reconnects_by_itself_on_v3_ws() {
+    sdk_0_14_v3_reconnects_by_itself("/v3/ws").await;
 }
 
 /// Why the token is opt-in (D15), and proof that the oracle above can fail: SDK 0.14 on
