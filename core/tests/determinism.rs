@@ -32,7 +32,7 @@ fn identical_inputs_give_identical_actions() {
 #[test]
 fn the_seed_decides_generated_identifiers() {
     let create = Op::Create { who: 0, game: 0, max_players: 4, authority: true };
-    let ops = [Op::Connect { ip: 0, opt_in: true }, create];
+    let ops = [Op::Connect { ip: 0, opt_in: true, v3: false }, create];
     let a = run(&ops, [1; 32]);
     assert_eq!(a, run(&ops, [1; 32]));
     assert_ne!(a, run(&ops, [2; 32]), "room code, ids and token come from the seed");
@@ -43,8 +43,8 @@ fn the_seed_decides_generated_identifiers() {
 #[test]
 fn metrics_responses_replay_exactly() {
     let ops = [
-        Op::Connect { ip: 0, opt_in: true },
-        Op::Connect { ip: 1, opt_in: false },
+        Op::Connect { ip: 0, opt_in: true, v3: true },
+        Op::Connect { ip: 1, opt_in: false, v3: false },
         Op::JoinFixed { who: 0, code: 0, game: 0 },
         Op::JoinFixed { who: 1, code: 0, game: 0 },
         Op::GameData { who: 1 },

@@ -367,3 +367,26 @@ fn v3_spectators_get_stamped_snapshots_and_game_data() {
     let out = game_data(&mut h, alice, json!({"data":2}));
     assert_eq!(out.only(watcher)["data"]["seq"], 2);
 }
+
+#[test]
+fn a_seat_is_resumed_only_in_the_version_it_was_taken_with() {
+    let mut h = Harness::new();
+    let alice = connect_v3(&mut h);
+    let (_, joined) = h.create(alice, "g", "Alice", 2);
+    let token = joined["reconnection_token"].as_str().unwrap().to_owned();
+    let room_id = joined["room_id"].as_str().unwrap().to_owned();
+    let alice_id = h.player_id(alice);
+    h.drop_conn(alice);
+    let reconnect =
+        json!({"type":"Reconnect","data":{"player_id":alice_id,"room_id":room_id,"auth_token":token}});
+    let v2 = h.connect_opted_in();
+    let out = h.send_json(v2, reconnect.clone());
+    assert_eq!(
+        out.only(v2),
+        json!({"type":"ReconnectionFailed","data":{
+            "reason":"The seat was taken with another protocol version; reconnect with the same one",
+            "error_code":"RECONNECTION_FAILED"}})
+    );
+    let v3 = connect_v3(&mut h);
+    assert_eq!(h.send_json(v3, reconnect).only(v3)["type"], "Reconnected", "the seat is still there");
+}

@@ -42,7 +42,8 @@ pub fn is_uuid(text: &str) -> bool {
 }
 
 /// A binary game-data frame: `{"from_player": bin16, "encoding": "message_pack",
-/// "payload": bin}` as a 3-entry fixmap with keys in that order.
+/// "payload": bin}` as a 3-entry fixmap with keys in that order, or for v3 recipients a
+/// 5-entry one that goes on with `"seq": uint, "epoch": uint` (PROTOCOL §12.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BinaryGameData {
     /// The sender's player id.
@@ -51,14 +52,18 @@ pub struct BinaryGameData {
     pub encoding: String,
     /// The payload bytes exactly as the sender sent them.
     pub payload: Vec<u8>,
+    /// v3: the sender's (seq, epoch).
+    pub stamp: Option<(u64, u64)>,
 }
 
 /// Parses the envelope strictly; `None` if the bytes are anything else.
 pub fn parse_binary_game_data(bytes: &[u8]) -> Option<BinaryGameData> {
     let mut r = Reader { bytes, at: 0 };
-    if r.byte()? != 0x83 {
-        return None;
-    }
+    let stamped = match r.byte()? {
+        0x83 => false,
+        0x85 => true,
+        _ => return None,
+    };
     if r.str()? != "from_player" {
         return None;
     }
@@ -72,10 +77,19 @@ pub fn parse_binary_game_data(bytes: &[u8]) -> Option<BinaryGameData> {
         return None;
     }
     let payload = r.bin()?.to_vec();
+    let stamp = match stamped {
+        false => None,
+        true => {
+            (r.str()? == "seq").then_some(())?;
+            let seq = r.uint()?;
+            (r.str()? == "epoch").then_some(())?;
+            Some((seq, r.uint()?))
+        }
+    };
     if r.at != bytes.len() {
         return None;
     }
-    Some(BinaryGameData { from_player: uuid_text(&id), encoding, payload })
+    Some(BinaryGameData { from_player: uuid_text(&id), encoding, payload, stamp })
 }
 
 struct Reader<'a> {
@@ -112,6 +126,17 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(len)?).ok()
     }
 
+    fn uint(&mut self) -> Option<u64> {
+        match self.byte()? {
+            b @ 0x00..=0x7f => Some(u64::from(b)),
+            0xcc => Some(self.be(1)? as u64),
+            0xcd => Some(self.be(2)? as u64),
+            0xce => Some(self.be(4)? as u64),
+            0xcf => Some(self.take(8)?.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))),
+            _ => None,
+        }
+    }
+
     fn bin(&mut self) -> Option<&'a [u8]> {
         let len = match self.byte()? {
             0xc4 => self.be(1)?,
@@ -136,6 +161,19 @@ mod tests {
         assert_eq!(frame.encoding, "message_pack");
         assert_eq!(to_hex(&frame.payload), "82a3706f73920102a16ea178");
         assert!(parse_binary_game_data(&from_hex("80").unwrap()).is_none());
+        assert_eq!(frame.stamp, None);
+    }
+
+    #[test]
+    fn parses_the_v3_envelope() {
+        let hex = "85ab66726f6d5f706c61796572c410a94e872433874fce97b12976e4a3034da8656e636f64696e67\
+                   ac6d6573736167655f7061636ba77061796c6f6164c40c82a3706f73920102a16ea178\
+                   a3736571cd012ca565706f636802";
+        let frame = parse_binary_game_data(&from_hex(hex).unwrap()).unwrap();
+        assert_eq!(to_hex(&frame.payload), "82a3706f73920102a16ea178");
+        assert_eq!(frame.stamp, Some((300, 2)));
+        let truncated = &from_hex(hex).unwrap()[..hex.len() / 2 - 1];
+        assert!(parse_binary_game_data(truncated).is_none());
     }
 
     #[test]

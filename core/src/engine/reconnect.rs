@@ -69,6 +69,14 @@ impl Engine {
         if room.id != request.room_id {
             return Err(("Reconnection token is invalid or expired", ErrorCode::ReconnectionExpired));
         }
+        // What the seat missed was kept in the version it was taken with (v2 replays game
+        // data, v3 stamps its control messages): only that version can be given it.
+        if seat.version != self.conns[&conn].version {
+            return Err((
+                "The seat was taken with another protocol version; reconnect with the same one",
+                ErrorCode::ReconnectionFailed,
+            ));
+        }
 
         // Take the seat over.
         let player_id = request.player_id;

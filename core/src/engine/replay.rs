@@ -17,7 +17,7 @@ use crate::config::Config;
 
 /// The room-control messages a v3 client accepts in `Reconnected.missed_events`; game
 /// data and everything else is not replayed on v3 (DECISIONS D56).
-const V3_REPLAYABLE: [&str; 7] = [
+pub(crate) const V3_REPLAYABLE: [&str; 7] = [
     "PlayerJoined",
     "PlayerLeft",
     "PlayerReconnected",

@@ -17,8 +17,8 @@ pub use client::{
 pub use error_code::ErrorCode;
 pub use mesh::{MeshEvent, MeshRequest};
 pub use msgpack::{
-    binary_game_data_message, parse_binary_game_data_message, stamped_binary_game_data_message,
-    translate_to_json, translate_to_json_message,
+    binary_game_data_message, parse_binary_game_data_message, parse_stamped_binary_game_data_message,
+    stamped_binary_game_data_message, translate_to_json, translate_to_json_message,
 };
 pub use portable_json::{check_portable_json, PortabilityProblem, MAX_PAYLOAD_DEPTH};
 pub use raw::{RawJson, RawJsonRef};

@@ -50,7 +50,29 @@ fn binary_envelope(map_header: u8, from_player: &Uuid, payload: &[u8], tail_room
 
 /// Splits a frame built by [`binary_game_data_message`] back into sender and payload.
 pub fn parse_binary_game_data_message(frame: &[u8]) -> Option<(Uuid, &[u8])> {
+    let (sender, payload, tail) = split_envelope(frame, 0x83)?;
+    tail.is_empty().then_some((sender, payload))
+}
+
+/// Splits a frame built by [`stamped_binary_game_data_message`] back into sender,
+/// payload and stamp.
+pub fn parse_stamped_binary_game_data_message(frame: &[u8]) -> Option<(Uuid, &[u8], Stamp)> {
+    let (sender, payload, tail) = split_envelope(frame, 0x85)?;
+    let tail = tail.strip_prefix(b"\xa3seq")?;
+    let (seq, tail) = read_uint(tail)?;
+    let tail = tail.strip_prefix(b"\xa5epoch")?;
+    let (epoch, tail) = read_uint(tail)?;
+    let stamp = Stamp { epoch: u32::try_from(epoch).ok()?, seq };
+    tail.is_empty().then_some((sender, payload, stamp))
+}
+
+/// Sender, payload and what follows the payload, of an envelope this module built with
+/// `map_header`.
+fn split_envelope(frame: &[u8], map_header: u8) -> Option<(Uuid, &[u8], &[u8])> {
     const HEAD: usize = 1 + 12 + 2;
+    if *frame.first()? != map_header {
+        return None;
+    }
     let sender = Uuid::from_slice(frame.get(HEAD..HEAD + 16)?).ok()?;
     let rest = frame.get(HEAD + 16 + 9 + 13 + 8..)?;
     let (len, body) = match *rest.first()? {
@@ -59,7 +81,24 @@ pub fn parse_binary_game_data_message(frame: &[u8]) -> Option<(Uuid, &[u8])> {
         0xc6 => (u32::from_be_bytes(rest.get(1..5)?.try_into().ok()?) as usize, rest.get(5..)?),
         _ => return None,
     };
-    (body.len() == len).then_some((sender, body))
+    Some((sender, body.get(..len)?, body.get(len..)?))
+}
+
+/// A MessagePack unsigned integer and what follows it.
+fn read_uint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let (&first, rest) = bytes.split_first()?;
+    let wide = |n: usize| -> Option<(u64, &[u8])> {
+        let (value, rest) = (rest.get(..n)?, rest.get(n..)?);
+        Some((value.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)), rest))
+    };
+    match first {
+        0x00..=0x7f => Some((u64::from(first), rest)),
+        0xcc => wide(1),
+        0xcd => wide(2),
+        0xce => wide(4),
+        0xcf => wide(8),
+        _ => None,
+    }
 }
 
 fn push_fixstr(out: &mut Vec<u8>, text: &str) {
@@ -186,6 +225,13 @@ mod tests {
         }
         let decoded: Envelope = rmp_serde::from_slice(&frame).expect("a MessagePack map");
         assert_eq!((decoded.payload, decoded.seq, decoded.epoch), (payload.to_vec(), 7, 2));
+        let parsed = parse_stamped_binary_game_data_message(&wide).expect("parses back");
+        assert_eq!(parsed, (sender, &[0xc0][..], Stamp { epoch: 70_000, seq: 300 }));
+        assert_eq!(parse_binary_game_data_message(&frame), None, "not a v2 envelope");
+        assert_eq!(
+            parse_stamped_binary_game_data_message(&binary_game_data_message(&sender, &payload)),
+            None
+        );
     }
 
     #[test]

@@ -4,8 +4,16 @@
 //! The checks are the clients' own: game data from one player reaches each other member
 //! in the order it was sent, never twice and never back to its sender (replayed
 //! `missed_events` included); a snapshot carries a reconnection token exactly when the
-//! client opted in (DECISIONS D15); and what each client was told about its room agrees
-//! with the engine ([`Clients::check_membership`]).
+//! client opted in or speaks v3 (DECISIONS D15, D56); and what each client was told about
+//! its room agrees with the engine ([`Clients::check_membership`]).
+//!
+//! A v3 client also checks its stamps as SDK 0.14 does (DECISIONS D54–D56): every
+//! snapshot, `PlayerJoined`, `PlayerLeft`, `PlayerReconnected` and game data carries
+//! them; each sender's seqs follow on without a gap within an epoch (a `DeliveryReport`
+//! gap accounts for the ones skipped); an epoch only grows, and is announced before its
+//! data; `PlayerLeft.final_seq` is the last seq it got; `Reconnected` watermarks equal
+//! the snapshot and its replay holds room-control messages only. A v2 client never sees
+//! a v3 field.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,7 +21,7 @@ use serde_json::Value;
 
 use super::input::Input;
 use super::op::{Op, FIXED_CODES, GAMES, HTTP_REQUESTS, IPS};
-use crate::protocol::parse_binary_game_data_message;
+use crate::protocol::{parse_binary_game_data_message, parse_stamped_binary_game_data_message};
 use crate::{Config, ConnId, Engine, Outbound};
 
 /// The payload of the one kind of binary garbage workloads send (no JSON form).
@@ -24,6 +32,8 @@ pub const GARBAGE_BINARY: [u8; 3] = [0xc1, 0xff, 0x00];
 struct Client {
     open: bool,
     opt_in: bool,
+    /// Connected on `/v3/ws` (and named no version when authenticating).
+    v3: bool,
     /// It stopped reading: what it was sent since is unknown to it.
     stalled: bool,
     player_id: Option<String>,
@@ -40,6 +50,8 @@ pub struct Clients {
     clients: Vec<Client>,
     /// Last game-data sequence number per (recipient player, sender player).
     last_seq: BTreeMap<(String, String), u64>,
+    /// What each v3 client knows of each sender: (epoch, last seq), by (client, sender).
+    stamps: BTreeMap<(usize, String), (u64, u64)>,
     next_seq: u64,
     max_message_size: usize,
     tokens_enabled: bool,
@@ -52,6 +64,7 @@ impl Clients {
         Clients {
             clients: Vec::new(),
             last_seq: BTreeMap::new(),
+            stamps: BTreeMap::new(),
             next_seq: 1,
             max_message_size: config.security.max_message_size,
             tokens_enabled: config.server.enable_reconnection,
@@ -98,10 +111,11 @@ impl Clients {
     pub fn resolve(&mut self, op: &Op) -> Option<Input> {
         let text = |client: usize, text: String| Some(Input::Text { client, text });
         match op {
-            Op::Connect { ip, opt_in } => {
+            Op::Connect { ip, opt_in, v3 } => {
                 let client = self.clients.len();
-                self.clients.push(Client { open: true, opt_in: *opt_in, ..Client::default() });
-                Some(Input::Connect { client, ip: IPS[usize::from(*ip) % IPS.len()], opt_in: *opt_in })
+                self.clients.push(Client { open: true, opt_in: *opt_in, v3: *v3, ..Client::default() });
+                let ip = IPS[usize::from(*ip) % IPS.len()];
+                Some(Input::Connect { client, ip, opt_in: *opt_in, v3: *v3 })
             }
             Op::Authenticate { who, msgpack, bad_app } => {
                 let i = self.pick_open(*who)?;
@@ -251,7 +265,24 @@ impl Clients {
                 }
             }
             Outbound::Binary(bytes) => {
-                let Some((from, payload)) = parse_binary_game_data_message(bytes) else { return };
+                let parsed = match self.clients[index].v3 {
+                    false => {
+                        parse_binary_game_data_message(bytes).map(|(from, payload)| (from, payload, None))
+                    }
+                    true => parse_stamped_binary_game_data_message(bytes)
+                        .map(|(from, payload, stamp)| (from, payload, Some(stamp))),
+                };
+                let Some((from, payload, stamp)) = parsed else {
+                    let version = if self.clients[index].v3 { "v3" } else { "v2" };
+                    self.problems.push(format!(
+                        "{} got a binary frame that is no {version} envelope",
+                        Clients::name(index)
+                    ));
+                    return;
+                };
+                if let Some(stamp) = stamp {
+                    self.check_stamp(index, &from.to_string(), u64::from(stamp.epoch), stamp.seq);
+                }
                 let seq = rmp_serde::from_slice::<Value>(payload).ok().and_then(|v| v["seq"].as_u64());
                 match seq {
                     Some(seq) => self.check_order(index, &from.to_string(), seq),
@@ -265,6 +296,11 @@ impl Clients {
     }
 
     fn learn(&mut self, i: usize, message: &Value) {
+        if self.clients[i].v3 {
+            self.learn_stamps(i, message);
+        } else if let Some(field) = v3_field(message) {
+            self.problems.push(format!("{} (v2) got a v3 field `{field}`: {message}", Clients::name(i)));
+        }
         let data = &message["data"];
         let room_of = |d: &Value| -> Option<(String, String, String)> {
             Some((
@@ -280,7 +316,7 @@ impl Clients {
                 client.player_id = data["player_id"].as_str().map(str::to_owned);
                 client.room = room_of(data);
                 client.token = data["reconnection_token"].as_str().map(str::to_owned);
-                if client.opt_in != client.token.is_some() && tokens_enabled {
+                if (client.opt_in || client.v3) != client.token.is_some() && tokens_enabled {
                     let message = format!(
                         "`{}` (opt-in {}) got a snapshot {} a reconnection token (D15)",
                         Clients::name(i),
@@ -289,7 +325,8 @@ impl Clients {
                     );
                     self.problems.push(message);
                 }
-                if let Some(events) = data["missed_events"].as_array() {
+                // A v3 client takes its baselines from the snapshot, not from replay.
+                if let Some(events) = data["missed_events"].as_array().filter(|_| !self.clients[i].v3) {
                     for event in events.clone() {
                         self.learn(i, &event);
                     }
@@ -310,6 +347,139 @@ impl Clients {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The stamp checks of a v3 client (see the module documentation).
+    fn learn_stamps(&mut self, i: usize, message: &Value) {
+        let data = &message["data"];
+        let kind = message["type"].as_str().unwrap_or_default();
+        let name = Clients::name(i);
+        let stamp_of =
+            |value: &Value, seq_key: &str| Some((value["epoch"].as_u64()?, value[seq_key].as_u64()?));
+        match kind {
+            "RoomJoined" | "Reconnected" | "SpectatorJoined" => {
+                self.stamps.retain(|(client, _), _| *client != i);
+                for player in data["current_players"].as_array().into_iter().flatten() {
+                    let id = player["id"].as_str().unwrap_or_default().to_owned();
+                    match stamp_of(player, "seq") {
+                        Some(stamp) if stamp.0 > 0 => {
+                            self.stamps.insert((i, id), stamp);
+                        }
+                        _ => self.problems.push(format!("{name}: {kind} player without a stamp: {player}")),
+                    }
+                }
+                if kind == "Reconnected" {
+                    let marks: Vec<(String, u64, u64)> = data["sender_watermarks"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|w| {
+                            Some((
+                                w["player_id"].as_str()?.to_owned(),
+                                w["epoch"].as_u64()?,
+                                w["seq"].as_u64()?,
+                            ))
+                        })
+                        .collect();
+                    let snapshot: Vec<(String, u64, u64)> = data["current_players"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| {
+                            Some((p["id"].as_str()?.to_owned(), p["epoch"].as_u64()?, p["seq"].as_u64()?))
+                        })
+                        .collect();
+                    if marks != snapshot || data["replay"] != "complete" {
+                        self.problems.push(format!("{name}: Reconnected watermarks or replay wrong: {data}"));
+                    }
+                    for event in data["missed_events"].as_array().into_iter().flatten() {
+                        if !crate::engine::V3_REPLAYABLE.iter().any(|kind| event["type"] == *kind) {
+                            self.problems.push(format!("{name}: v3 replay holds {event}"));
+                        }
+                    }
+                }
+            }
+            "PlayerJoined" => {
+                let player = &data["player"];
+                let id = player["id"].as_str().unwrap_or_default().to_owned();
+                match stamp_of(player, "seq") {
+                    Some(stamp)
+                        if self.stamps.get(&(i, id.clone())).is_none_or(|known| stamp.0 > known.0) =>
+                    {
+                        self.stamps.insert((i, id), stamp);
+                    }
+                    _ => self
+                        .problems
+                        .push(format!("{name}: PlayerJoined with a missing or old stamp: {player}")),
+                }
+            }
+            "PlayerReconnected" => {
+                let id = data["player_id"].as_str().unwrap_or_default().to_owned();
+                match data["epoch"].as_u64() {
+                    Some(epoch) if self.stamps.get(&(i, id.clone())).is_none_or(|known| epoch > known.0) => {
+                        self.stamps.insert((i, id), (epoch, 0));
+                    }
+                    _ => {
+                        self.problems.push(format!("{name}: PlayerReconnected without a newer epoch: {data}"))
+                    }
+                }
+            }
+            "PlayerLeft" => {
+                let id = data["player_id"].as_str().unwrap_or_default().to_owned();
+                let Some(ended) = stamp_of(data, "final_seq") else {
+                    self.problems.push(format!("{name}: PlayerLeft without epoch and final_seq: {data}"));
+                    return;
+                };
+                if let Some(known) = self.stamps.remove(&(i, id)) {
+                    if known != ended && !self.clients[i].stalled {
+                        self.problems
+                            .push(format!("{name}: PlayerLeft {ended:?} but it had {known:?}: {data}"));
+                    }
+                }
+            }
+            "GameData" => {
+                let from = data["from_player"].as_str().unwrap_or_default().to_owned();
+                match stamp_of(data, "seq") {
+                    Some((epoch, seq)) => self.check_stamp(i, &from, epoch, seq),
+                    None => self.problems.push(format!("{name}: v3 GameData without a stamp: {data}")),
+                }
+            }
+            "DeliveryReport" => {
+                for gap in data["gaps"].as_array().into_iter().flatten() {
+                    let from = gap["from_player"].as_str().unwrap_or_default().to_owned();
+                    let (Some(epoch), Some(first), Some(last)) =
+                        (gap["epoch"].as_u64(), gap["from_seq"].as_u64(), gap["to_seq"].as_u64())
+                    else {
+                        self.problems.push(format!("{name}: malformed gap {gap}"));
+                        continue;
+                    };
+                    self.check_stamp(i, &from, epoch, first);
+                    if let Some(known) = self.stamps.get_mut(&(i, from)) {
+                        known.1 = known.1.max(last);
+                    }
+                }
+            }
+            "GameDataBinary" => self.problems.push(format!("{name}: v3 got GameDataBinary text: {data}")),
+            _ => {}
+        }
+    }
+
+    /// A v3 client got seq `seq` of `epoch` from `from`: the next one of the epoch it
+    /// knows. A stalled client's view is not checked (it did not read what it was sent).
+    fn check_stamp(&mut self, i: usize, from: &str, epoch: u64, seq: u64) {
+        if self.clients[i].stalled {
+            return;
+        }
+        let name = Clients::name(i);
+        match self.stamps.get_mut(&(i, from.to_owned())) {
+            None => self.problems.push(format!("{name}: data from {from} before any baseline for it")),
+            Some(known) if known.0 == epoch && known.1 + 1 == seq => known.1 = seq,
+            Some(known) => {
+                let message = format!("{name}: {from} stamp ({epoch}, {seq}) after {known:?}");
+                *known = (epoch, seq);
+                self.problems.push(message);
+            }
         }
     }
 
@@ -379,6 +549,22 @@ impl Clients {
     }
 }
 
+/// The first v3-only field in a server message, if any.
+fn v3_field(message: &Value) -> Option<&'static str> {
+    let data = &message["data"];
+    let player_fields = |p: &Value| p.get("epoch").is_some() || p.get("seq").is_some();
+    let in_players = data["current_players"].as_array().is_some_and(|ps| ps.iter().any(player_fields));
+    if message["type"] == "DeliveryReport" {
+        return Some("DeliveryReport");
+    }
+    if in_players || player_fields(&data["player"]) {
+        return Some("PlayerInfo.epoch");
+    }
+    ["epoch", "seq", "final_seq", "class", "key", "replay", "sender_watermarks", "protocol_version"]
+        .into_iter()
+        .find(|key| data.get(*key).is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,7 +596,7 @@ mod tests {
             Instant::ZERO,
         );
         let mut clients = Clients::new(&config);
-        assert!(clients.resolve(&Op::Connect { ip: 0, opt_in: false }).is_some());
+        assert!(clients.resolve(&Op::Connect { ip: 0, opt_in: false, v3: false }).is_some());
         let conn_of = |i: usize| Some(ConnId(i as u64 + 1));
         assert_eq!(clients.check_membership(&engine, &conn_of), Ok(()));
         clients.observe_message(
@@ -421,10 +607,39 @@ mod tests {
         assert!(err.contains("told but not seated"), "{err}");
     }
 
+    fn text(json: &str) -> Outbound {
+        Outbound::Text(bytes::Bytes::from(json.to_owned()))
+    }
+
+    #[test]
+    fn a_v3_client_checks_stamps_and_a_v2_client_refuses_them() {
+        let mut clients = Clients::new(&Config::default());
+        clients.resolve(&Op::Connect { ip: 0, opt_in: false, v3: true });
+        clients.resolve(&Op::Connect { ip: 0, opt_in: false, v3: false });
+        let joined = r#"{"type":"RoomJoined","data":{"player_id":"p1","room_id":"r","game_name":"alpha","room_code":"ROOM01","reconnection_token":"t","current_players":[{"id":"p1","epoch":1,"seq":0},{"id":"p2","epoch":3,"seq":4}]}}"#;
+        clients.observe_message(0, &text(joined));
+        let data = |seq: u64, epoch: u64| {
+            text(&format!(
+                r#"{{"type":"GameData","data":{{"from_player":"p2","data":{{"seq":{seq}}},"seq":{seq},"epoch":{epoch}}}}}"#
+            ))
+        };
+        clients.observe_message(0, &data(5, 3));
+        assert_eq!(clients.take_problems(), Vec::<String>::new());
+        clients.observe_message(0, &data(7, 3));
+        assert_eq!(clients.take_problems().len(), 1, "a gap");
+        clients.observe_message(0, &data(8, 4));
+        assert_eq!(clients.take_problems().len(), 1, "an unannounced epoch");
+        let left = r#"{"type":"PlayerLeft","data":{"player_id":"p2","epoch":4,"final_seq":9}}"#;
+        clients.observe_message(0, &text(left));
+        assert_eq!(clients.take_problems().len(), 1, "a final seq it did not get");
+        clients.observe_message(1, &data(9, 4));
+        assert_eq!(clients.take_problems().len(), 1, "a v2 client never sees a stamp");
+    }
+
     #[test]
     fn game_data_twice_or_back_in_order_is_a_problem() {
         let mut clients = Clients::new(&Config::default());
-        clients.resolve(&Op::Connect { ip: 0, opt_in: false });
+        clients.resolve(&Op::Connect { ip: 0, opt_in: false, v3: false });
         clients.observe_message(0, &game_data("p2", 5));
         assert!(clients.take_problems().is_empty());
         clients.observe_message(0, &game_data("p2", 5));

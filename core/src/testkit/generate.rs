@@ -42,7 +42,7 @@ pub fn weighted_op(c: &mut impl Choices) -> Op {
     let who = c.below(64) as usize;
     let other = c.below(64) as usize;
     match c.below(100) {
-        0..=6 => Op::Connect { ip: c.below(IPS.len() as u64) as u8, opt_in: c.chance(60) },
+        0..=6 => connect_op(c),
         7..=9 => Op::Authenticate { who, msgpack: c.chance(50), bad_app: c.chance(15) },
         10..=17 => Op::Create {
             who,
@@ -79,6 +79,11 @@ pub fn weighted_op(c: &mut impl Choices) -> Op {
     }
 }
 
+/// A connection from one of [`IPS`]: a quarter of them speak protocol v3.
+pub fn connect_op(c: &mut impl Choices) -> Op {
+    Op::Connect { ip: c.below(IPS.len() as u64) as u8, opt_in: c.chance(60), v3: c.chance(25) }
+}
+
 fn free_text(c: &mut impl Choices) -> String {
     let len = c.below(MAX_FREE_TEXT + 1);
     (0..len).map(|_| char::from(c.pick(TEXT_ALPHABET))).collect()
@@ -90,7 +95,7 @@ pub fn ops_from_bytes(data: &[u8], max: usize) -> Vec<Op> {
     let mut choices = ByteChoices(Unstructured::new(data));
     let mut ops = Vec::with_capacity(max);
     for _ in 0..3.min(max) {
-        ops.push(Op::Connect { ip: choices.below(IPS.len() as u64) as u8, opt_in: choices.chance(60) });
+        ops.push(connect_op(&mut choices));
     }
     while ops.len() < max && !choices.0.is_empty() {
         ops.push(weighted_op(&mut choices));

@@ -15,6 +15,8 @@ pub enum Input {
         ip: &'static str,
         /// Connect with `?reconnection_token=true`.
         opt_in: bool,
+        /// Connect on `/v3/ws`.
+        v3: bool,
     },
     /// A text frame.
     Text {
@@ -92,5 +94,16 @@ impl Input {
             | Input::Backlog { client } => Some(*client),
             Input::Http { .. } | Input::Advance(_) | Input::AdvanceNext => None,
         }
+    }
+}
+
+/// The upgrade target of a connection: `/v2/ws` or `/v3/ws`, opted in to reconnection
+/// tokens or not.
+pub fn connect_target(opt_in: bool, v3: bool) -> &'static str {
+    match (v3, opt_in) {
+        (false, false) => "/v2/ws",
+        (false, true) => "/v2/ws?reconnection_token=true",
+        (true, false) => "/v3/ws",
+        (true, true) => "/v3/ws?reconnection_token=true",
     }
 }

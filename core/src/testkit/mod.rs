@@ -16,8 +16,8 @@ mod op_runner;
 mod virtual_host;
 
 pub use clients::{Clients, GARBAGE_BINARY};
-pub use generate::{ops_from_bytes, weighted_op, ByteChoices, Choices};
-pub use input::Input;
+pub use generate::{connect_op, ops_from_bytes, weighted_op, ByteChoices, Choices};
+pub use input::{connect_target, Input};
 pub use op::{Op, FIXED_CODES, GAMES, HTTP_REQUESTS, IPS};
 pub use op_runner::{host_report, OpRunner};
 pub use virtual_host::{ConnState, RuleBreak, VirtualHost, MAX_TICKS_PER_ADVANCE};

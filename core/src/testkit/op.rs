@@ -29,12 +29,15 @@ pub const HTTP_REQUESTS: [(&str, &str); 8] = [
 /// among the clients that qualify when the operation runs (modulo their number).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    /// Open a connection from one of [`IPS`], opting in to tokens or not.
+    /// Open a connection from one of [`IPS`], opting in to tokens or not, on `/v2/ws` or
+    /// `/v3/ws` (protocol v3 for a client whose `Authenticate` names no version).
     Connect {
         /// Index into [`IPS`].
         ip: u8,
         /// Connect with `?reconnection_token=true`.
         opt_in: bool,
+        /// Connect on `/v3/ws`.
+        v3: bool,
     },
     /// `Authenticate` (JSON or MessagePack game data; a known or unknown app).
     Authenticate {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::clients::Clients;
-use super::input::Input;
+use super::input::{connect_target, Input};
 use super::op::Op;
 use super::virtual_host::VirtualHost;
 use crate::http::HttpRequest;
@@ -46,8 +46,8 @@ impl OpRunner {
         let mut seen = Vec::new();
         let host = &mut self.host;
         match input {
-            Input::Connect { client, ip, opt_in } => {
-                let target = if opt_in { "/v2/ws?reconnection_token=true" } else { "/v2/ws" };
+            Input::Connect { client, ip, opt_in, v3 } => {
+                let target = connect_target(opt_in, v3);
                 let peer_ip = ip.parse().expect("workload addresses are valid");
                 seen = host.step(Event::Opened {
                     conn: Self::conn_of(client),

@@ -98,12 +98,16 @@ fn render_frame(frame: &Outbound, captures: &mut Captures) -> String {
             }
         }
         Outbound::Binary(bytes) => match parse_binary_game_data(bytes) {
-            Some(g) => format!(
-                "binary from_player={} encoding={} payload={}",
-                captures.render_value("from_player", &g.from_player),
-                g.encoding,
-                to_hex(&g.payload)
-            ),
+            Some(g) => {
+                let stamp =
+                    g.stamp.map(|(seq, epoch)| format!(" seq={seq} epoch={epoch}")).unwrap_or_default();
+                format!(
+                    "binary from_player={} encoding={} payload={}{stamp}",
+                    captures.render_value("from_player", &g.from_player),
+                    g.encoding,
+                    to_hex(&g.payload)
+                )
+            }
             None => format!("binary {}", to_hex(bytes)),
         },
     }

@@ -7,7 +7,7 @@
 //! numbers only grow, replayed `missed_events` included), and that what clients were
 //! told about their rooms agrees with the engine.
 
-use signal_fish_core::testkit::{Clients, Input};
+use signal_fish_core::testkit::{connect_target, Clients, Input};
 
 use super::workload::{Op, Workload};
 use crate::backend::{Backend, SimBackend};
@@ -89,8 +89,11 @@ pub fn header_of(workload: &Workload) -> Header {
 fn command_line(input: &Input) -> Option<String> {
     let name = |client: &usize| Clients::name(*client);
     Some(match input {
-        Input::Connect { client, ip, opt_in } => {
-            let path = if *opt_in { " path=/v2/ws?reconnection_token=true" } else { "" };
+        Input::Connect { client, ip, opt_in, v3 } => {
+            let path = match connect_target(*opt_in, *v3) {
+                "/v2/ws" => String::new(),
+                target => format!(" path={target}"),
+            };
             format!("connect {} ip={ip}{path}", name(client))
         }
         Input::Text { client, text } => {

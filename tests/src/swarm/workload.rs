@@ -4,7 +4,7 @@
 
 use serde_json::json;
 pub use signal_fish_core::testkit::Op;
-use signal_fish_core::testkit::{weighted_op, Choices, IPS};
+use signal_fish_core::testkit::{connect_op, weighted_op, Choices};
 
 use crate::rng::SplitMix64;
 
@@ -27,7 +27,7 @@ impl Workload {
         let mut ops = Vec::with_capacity(steps);
         // Start with a few connections so early operations have someone to act.
         for _ in 0..3.min(steps) {
-            ops.push(Op::Connect { ip: rng.below(IPS.len() as u64) as u8, opt_in: rng.chance(60) });
+            ops.push(connect_op(&mut rng));
         }
         while ops.len() < steps {
             ops.push(weighted_op(&mut rng));
