@@ -97,8 +97,12 @@ fn a_version_below_the_minimum_is_refused_and_the_connection_closed() {
             "error_code":"UNSUPPORTED_PROTOCOL_VERSION"}})
     );
     assert_eq!(out.close_code(conn), Some(1008));
-    // Without a version, /v2/ws is raised to the minimum rather than refused.
+    // Without a version, /v2/ws stands for 2: refused too (a v2 client must not get v3
+    // fields); /v3/ws is accepted.
     let conn = h.connect();
+    let out = h.send_json(conn, json!({"type":"Authenticate","data":{"app_id":"a"}}));
+    assert_eq!(out.only(conn)["data"]["error_code"], "UNSUPPORTED_PROTOCOL_VERSION");
+    let conn = h.connect_to("/v3/ws", "127.0.0.1");
     assert_eq!(protocol_info(&authenticate(&mut h, conn, None))["protocol_version"], 3);
 }
 
@@ -389,4 +393,19 @@ fn a_seat_is_resumed_only_in_the_version_it_was_taken_with() {
     );
     let v3 = connect_v3(&mut h);
     assert_eq!(h.send_json(v3, reconnect).only(v3)["type"], "Reconnected", "the seat is still there");
+}
+
+#[test]
+fn authenticating_from_inside_a_room_keeps_the_version() {
+    // Without required authentication a client may join first and authenticate later.
+    let mut h = Harness::new();
+    let alice = h.connect();
+    let (_, joined) = h.create(alice, "g", "Alice", 2);
+    assert!(joined.get("reconnection_token").is_none());
+    let got = authenticate(&mut h, alice, Some(3));
+    assert!(protocol_info(&got).get("protocol_version").is_none(), "still v2: {got:?}");
+    let bob = connect_v3(&mut h);
+    let code = joined["room_code"].as_str().unwrap().to_owned();
+    let out = h.join(bob, "g", &code, "Bob");
+    assert!(out.to(alice)[0]["data"]["player"].get("epoch").is_none(), "alice gets v2 bytes");
 }

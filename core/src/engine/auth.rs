@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::connection::Role;
 use super::timers::Timer;
 use super::{close_code, Engine};
 use crate::config::{ProtocolConfig, SdkCompatibilityConfig};
@@ -58,8 +59,14 @@ impl Engine {
             return;
         }
 
-        let path_version = self.conns[&conn].version;
-        let version = match self.negotiate_version(path_version, request.protocol_version) {
+        let c = &self.conns[&conn];
+        // Where authentication is not required a client may authenticate from inside a
+        // room: its version is then kept, as its seat or spectator entry holds it.
+        let negotiated = match c.role {
+            Role::Idle => self.negotiate_version(c.path_asks, request.protocol_version),
+            _ => Ok(c.version),
+        };
+        let version = match negotiated {
             Ok(version) => version,
             Err(text) => {
                 self.counters.auth_failures_total += 1;
@@ -124,13 +131,9 @@ impl Engine {
 
     /// The version a client gets: the one it names (else its path's), at most the
     /// server's newest; one below the server's oldest is refused with the reason.
-    fn negotiate_version(
-        &self,
-        path_version: ProtocolVersion,
-        asked: Option<u16>,
-    ) -> Result<ProtocolVersion, String> {
+    fn negotiate_version(&self, path_asks: u16, asked: Option<u16>) -> Result<ProtocolVersion, String> {
         let protocol = &self.config.protocol;
-        let asked = asked.unwrap_or(path_version.number());
+        let asked = asked.unwrap_or(path_asks);
         let number = asked.min(protocol.max_protocol_version);
         if number < protocol.min_protocol_version {
             return Err(format!(

@@ -48,6 +48,9 @@ pub(crate) struct Connection {
     pub format: GameDataEncoding,
     /// The protocol version it speaks: its path's until `Authenticate` settles it.
     pub version: ProtocolVersion,
+    /// The version its path asks for when `Authenticate` names none (2, or 3 on
+    /// `/v3/ws`), before the server's bounds.
+    pub path_asks: u16,
     /// The epoch of its player id's latest seat (0 before the first join): every join
     /// and reconnect starts the next one, so an epoch never repeats for a player id.
     pub epoch: u32,
@@ -145,6 +148,7 @@ impl Engine {
                 app: None,
                 format: GameDataEncoding::Json,
                 version: self.path_version(target),
+                path_asks: path_asks(target),
                 epoch: 0,
                 unsupported_format_gaps: 0,
                 auth_deadline,
@@ -176,12 +180,22 @@ impl Engine {
     /// The version of a connection that does not name one in `Authenticate`: 3 on
     /// `/v3/ws`, 2 elsewhere, within `protocol.min_protocol_version` and
     /// `max_protocol_version`.
+    /// (A client that authenticates below the minimum is refused then; one that never
+    /// authenticates, on a server without authentication, speaks the minimum.)
     fn path_version(&self, target: &str) -> ProtocolVersion {
-        let path = target.split_once('?').map_or(target, |(path, _)| path);
-        let asked: u16 = if path == "/v3/ws" { 3 } else { 2 };
         let protocol = &self.config.protocol;
-        let number = asked.clamp(protocol.min_protocol_version, protocol.max_protocol_version);
+        let number = path_asks(target).clamp(protocol.min_protocol_version, protocol.max_protocol_version);
         ProtocolVersion::from_number(number).expect("validate() keeps versions within 2..=3")
+    }
+}
+
+/// The version a WebSocket path stands for: 3 for `/v3/ws`, 2 otherwise.
+fn path_asks(target: &str) -> u16 {
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    if path == "/v3/ws" {
+        3
+    } else {
+        2
     }
 }
 
