@@ -16,6 +16,27 @@ pub struct Meter {
     server: Option<u64>,
     generator: Option<u64>,
     machine: Option<u64>,
+    kernel: Option<KernelCounts>,
+}
+
+/// What the server asked of the kernel so far: read-like and write-like system calls and
+/// context switches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelCounts {
+    /// Read-like system calls (`syscr`).
+    pub reads: u64,
+    /// Write-like system calls (`syscw`).
+    pub writes: u64,
+    /// Context switches of all its threads.
+    pub switches: u64,
+}
+
+/// The server's kernel counts, when a server process other than this one is measured
+/// (in-process, the generator's own calls would be mixed in).
+fn kernel_counts(ctx: &RunContext) -> Option<KernelCounts> {
+    let process = ctx.process.filter(|p| p.pid() != std::process::id())?;
+    let (reads, writes) = process.io_syscalls().ok()?;
+    Some(KernelCounts { reads, writes, switches: process.context_switches().ok()? })
 }
 
 /// CPU use over a finished window.
@@ -29,6 +50,8 @@ pub struct Usage {
     pub generator: Option<f64>,
     /// CPU seconds of everything else on the machine (10 ms resolution).
     pub others: Option<f64>,
+    /// The server's system calls and context switches in the window.
+    pub kernel: Option<KernelCounts>,
 }
 
 fn generator_ns() -> Option<u64> {
@@ -43,6 +66,7 @@ impl Meter {
             server: ctx.cpu_ns(),
             generator: generator_ns(),
             machine: machine_busy_ns(),
+            kernel: kernel_counts(ctx),
         }
     }
 
@@ -64,7 +88,15 @@ impl Meter {
             }
             _ => None,
         };
-        Usage { secs, server, generator, others }
+        let kernel = match (self.kernel, kernel_counts(ctx)) {
+            (Some(a), Some(b)) => Some(KernelCounts {
+                reads: b.reads.saturating_sub(a.reads),
+                writes: b.writes.saturating_sub(a.writes),
+                switches: b.switches.saturating_sub(a.switches),
+            }),
+            _ => None,
+        };
+        Usage { secs, server, generator, others, kernel }
     }
 }
 
@@ -98,6 +130,34 @@ impl Usage {
             notes.push(format!("caution: the generator used {p:.1} % of a core and may be the limit"));
         }
         notes
+    }
+
+    /// What the server spent per unit of work (an inbound message, a delivery, a join):
+    /// CPU microseconds and, where the kernel counts are known, system calls and context
+    /// switches. JSON fields are named `server_cpu_us_per_{unit}` and so on.
+    pub fn cost_per(&self, unit: &str, count: u64) -> (Value, Option<String>) {
+        let per = |x: f64| (count > 0).then(|| x / count as f64);
+        let round = |x: Option<f64>, scale: f64| x.map(|x| (x * scale).round() / scale);
+        let cpu_us = self.server.and_then(|s| per(s * 1e6));
+        let kernel = self
+            .kernel
+            .and_then(|k| Some((per(k.reads as f64)?, per(k.writes as f64)?, per(k.switches as f64)?)));
+        let json = json!({
+            format!("server_cpu_us_per_{unit}"): round(cpu_us, 100.0),
+            format!("server_read_syscalls_per_{unit}"): round(kernel.map(|k| k.0), 1000.0),
+            format!("server_write_syscalls_per_{unit}"): round(kernel.map(|k| k.1), 1000.0),
+            format!("server_context_switches_per_{unit}"): round(kernel.map(|k| k.2), 1000.0),
+        });
+        let human = cpu_us.map(|us| {
+            let mut line = format!("server cost per {unit}: {us:.2} µs CPU");
+            if let Some((reads, writes, switches)) = kernel {
+                line.push_str(&format!(
+                    ", {reads:.2} read and {writes:.2} write system calls, {switches:.2} context switches"
+                ));
+            }
+            line
+        });
+        (json, human)
     }
 
     /// `server CPU …; generator …; other processes …` for the human lines.

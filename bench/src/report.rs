@@ -103,7 +103,11 @@ pub fn traffic(report: &TrafficReport, into: &mut Summary) {
         "events": counts(&report.events),
         "drained": report.drained,
     });
-    for fields in [fields, report.usage.to_json()] {
+    // The cost model at a glance: per inbound message (its deliveries included) and per
+    // delivery.
+    let (per_message, message_line) = report.usage.cost_per("message", report.messages);
+    let (per_delivery, delivery_line) = report.usage.cost_per("delivery", report.deliveries);
+    for fields in [fields, report.usage.to_json(), per_message, per_delivery] {
         if let (Some(target), Value::Object(extra)) = (into.json.as_object_mut(), fields) {
             target.extend(extra);
         }
@@ -126,6 +130,8 @@ pub fn traffic(report: &TrafficReport, into: &mut Summary) {
         figure(rate(report.deliveries as f64, cpu))
     ));
     h.push(report.usage.human());
+    h.extend(message_line);
+    h.extend(delivery_line);
     h.extend(report.usage.cautions());
     h.push(format!("latency send→receive: {}", report.latency.human()));
     h.push(format!(

@@ -71,10 +71,23 @@ fn assert_clean_traffic(json: &Value) {
     assert_eq!(json["events"], serde_json::json!({}), "{json}");
     assert_eq!(json["deliveries_total"], json["deliveries_expected"], "{json}");
     assert!(number(json, "deliveries") > 0.0, "{json}");
-    for key in ["messages_per_sec", "deliveries_per_sec", "server_cpu_secs", "deliveries_per_server_cpu_sec"]
-    {
+    for key in [
+        "messages_per_sec",
+        "deliveries_per_sec",
+        "server_cpu_secs",
+        "deliveries_per_server_cpu_sec",
+        "server_cpu_us_per_message",
+        "server_cpu_us_per_delivery",
+    ] {
         assert!(number(json, key) > 0.0, "{key} in {json}");
     }
+    // The cost of one message includes its deliveries.
+    assert!(
+        number(json, "server_cpu_us_per_message") >= number(json, "server_cpu_us_per_delivery"),
+        "{json}"
+    );
+    // In-process, the server's system calls cannot be told from the generator's.
+    assert_eq!(json["server_write_syscalls_per_message"], Value::Null, "{json}");
     assert!(json["latency"]["count"].as_u64().unwrap() > 0, "{json}");
     assert!(json["latency"]["p99_us"].as_u64().unwrap() >= json["latency"]["p50_us"].as_u64().unwrap());
 }
@@ -134,7 +147,7 @@ fn join_storm_smoke() {
     assert_eq!(json["scenario"], "join-storm");
     assert_eq!(json["joined"], 120, "{json}");
     assert_eq!(json["join_failed"], 0, "{json}");
-    for key in ["joins_per_sec", "joins_per_server_cpu_sec", "server_cpu_secs"] {
+    for key in ["joins_per_sec", "joins_per_server_cpu_sec", "server_cpu_secs", "server_cpu_us_per_join"] {
         assert!(number(&json, key) > 0.0, "{key} in {json}");
     }
     assert_eq!(json["connect_to_joined"]["count"], 120, "{json}");

@@ -55,6 +55,8 @@ pub fn run(ctx: &RunContext, opts: &JoinStormOptions) -> Result<Summary, BenchEr
         cpu.map_or_else(|| "n/a".to_owned(), |c| format!("{c:.3} s")),
     ));
     summary.human.push(outcome.usage.human());
+    let (per_join, join_line) = outcome.usage.cost_per("join", joined as u64);
+    summary.human.extend(join_line);
     summary.human.extend(outcome.usage.cautions());
     summary.human.push(format!("connect→RoomJoined: {}", latency.human()));
     summary.human.push(format!("failures: {}", counts_human(&outcome.failures)));
@@ -68,6 +70,9 @@ pub fn run(ctx: &RunContext, opts: &JoinStormOptions) -> Result<Summary, BenchEr
         fields.into_iter().for_each(|(k, v)| summary.set(&k, v));
     }
     summary.set("joins_per_server_cpu_sec", json!(rate(joined as f64, cpu)));
+    if let serde_json::Value::Object(fields) = per_join {
+        fields.into_iter().for_each(|(k, v)| summary.set(&k, v));
+    }
     summary.set("connect_to_joined", latency.to_json());
     Ok(summary)
 }
