@@ -8,12 +8,17 @@
 #   bench/scripts/measure.sh                  # all scenarios
 #   bench/scripts/measure.sh relay idle       # some of them
 #
+# Scenarios: relay, fixed-rate (1,000 clients x 20 Hz in rooms of 4), fixed-rate-60hz
+# (500 clients x 60 Hz in rooms of 4), join-storm, idle.
+#
 # Environment: SERVER and BENCH (binaries; default target/release/…, or under
 # $CARGO_TARGET_DIR), PORT (default 39536), RUNS (default 3), OUT (results directory,
 # default bench-results), SERVER_ARGS (extra arguments for the server), TLS=1 (the same
 # runs over wss://: the server must be built with `--features tls`; a certificate for
 # localhost, signed by a CA made for the run, is made with openssl in $OUT and the
-# generator trusts that CA with --tls-ca).
+# generator trusts that CA with --tls-ca), SYSCALLS=1 (count the server's system calls
+# per message with perf stat, --count-syscalls; tracing adds server CPU, so take the
+# CPU figures from runs without it).
 set -euo pipefail
 
 dir=${CARGO_TARGET_DIR:-target}/release
@@ -25,7 +30,7 @@ OUT=${OUT:-bench-results}
 SERVER_ARGS=${SERVER_ARGS:-}
 TLS=${TLS:-}
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(relay fixed-rate join-storm idle)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(relay fixed-rate fixed-rate-60hz join-storm idle)
 
 for bin in "$SERVER" "$BENCH"; do
     [ -x "$bin" ] || { echo "error: $bin is not built (cargo build --release -p signal-fish-server -p signal-fish-bench)" >&2; exit 1; }
@@ -38,6 +43,7 @@ mkdir -p "$OUT"
 # The server: defaults, except no log file and warnings only.
 export SIGNAL_FISH_PORT=$PORT SIGNAL_FISH_LOGGING__ENABLE_FILE_LOGGING=false RUST_LOG=warn
 bench_args=()
+[ -n "${SYSCALLS:-}" ] && bench_args+=(--count-syscalls)
 if [ -n "$TLS" ]; then
     command -v openssl >/dev/null || { echo "error: TLS=1 needs openssl for the test certificate" >&2; exit 1; }
     # A CA and a localhost certificate it signs (rustls refuses a self-signed CA
@@ -75,12 +81,23 @@ start_server() {
     exit 1
 }
 
-# The figure each scenario is judged by (jq path into the JSON summary).
-headline() {
+# The generator's command line of a scenario.
+command_of() {
     case $1 in
-        relay) echo '.deliveries_per_server_cpu_sec, .lost, .duplicated, .reordered, .latency.p99_us' ;;
-        fixed-rate) echo '.latency.p99_us, .latency.p50_us, .achieved_hz_per_client, .lost' ;;
-        join-storm) echo '.joins_per_server_cpu_sec, .connect_to_joined.p99_us, .joins_per_sec, .join_failed' ;;
+        fixed-rate-60hz) echo "fixed-rate --clients 500 --hz 60" ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# The figures each scenario is judged by (jq paths into the JSON summary); traffic
+# scenarios also give the server's cost per inbound message.
+headline() {
+    local cost='.server_cpu_us_per_message, .server_syscalls_per_message, .server_context_switches_per_message'
+    case $1 in
+        relay) echo ".deliveries_per_server_cpu_sec, .lost, .duplicated, .reordered, .latency.p99_us, $cost" ;;
+        fixed-rate | fixed-rate-60hz)
+            echo ".latency.p99_us, .latency.p50_us, .achieved_hz_per_client, .lost, $cost" ;;
+        join-storm) echo '.joins_per_server_cpu_sec, .connect_to_joined.p99_us, .joins_per_sec, .join_failed, .server_cpu_us_per_join, .server_syscalls_per_join' ;;
         idle) echo '.rss_per_connection_bytes, .server_cpu_percent, .rss_total_per_connection_bytes, .closed_during_hold' ;;
     esac
 }
@@ -91,7 +108,8 @@ for scenario in "${scenarios[@]}"; do
     for run in $(seq "$RUNS"); do
         start_server
         echo "== $scenario run $run/$RUNS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-        taskset -c 1 "$BENCH" --server "127.0.0.1:$PORT" --server-pid "$server_pid" "${bench_args[@]}" "$scenario" \
+        # shellcheck disable=SC2046 # the command is words
+        taskset -c 1 "$BENCH" --server "127.0.0.1:$PORT" --server-pid "$server_pid" "${bench_args[@]}" $(command_of "$scenario") \
             | tee "$OUT/$scenario-$run.txt"
         tail -n 1 "$OUT/$scenario-$run.txt" >>"$OUT/$scenario.jsonl"
         stop_server

@@ -42,6 +42,9 @@ pub struct Args {
     /// speak TLS (wss://, https://) to a server with built-in TLS, trusting the CA certificates in this PEM file for the name localhost
     #[argh(option)]
     pub tls_ca: Option<std::path::PathBuf>,
+    /// also count the server's system calls per message with `perf stat` (needs --server-pid, perf, and permission to trace; tracing adds server CPU, so take CPU figures from runs without it)
+    #[argh(switch)]
+    pub count_syscalls: bool,
     /// the scenario
     #[argh(subcommand)]
     pub scenario: ScenarioArgs,
@@ -266,7 +269,13 @@ pub fn run(args: &Args) -> Result<Summary, BenchError> {
     if let Some(ca) = &args.tls_ca {
         crate::net::use_tls(ca)?;
     }
-    let ctx = RunContext::new(args.server, args.server_pid, args.source_net, args.clients_per_ip)?;
+    let mut ctx = RunContext::new(args.server, args.server_pid, args.source_net, args.clients_per_ip)?;
+    if args.count_syscalls {
+        if args.server_pid.is_none() {
+            return Err(BenchError::new("--count-syscalls needs --server-pid".to_owned()));
+        }
+        ctx.count_syscalls = true;
+    }
     match &args.scenario {
         ScenarioArgs::JoinStorm(a) => scenario::join_storm::run(
             &ctx,

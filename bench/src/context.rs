@@ -27,6 +27,8 @@ pub struct RunContext {
     pub sources: Sources,
     /// 8 hex digits naming this run's games.
     pub tag: String,
+    /// Count the server's system calls in measured windows (`perf stat`).
+    pub count_syscalls: bool,
 }
 
 impl RunContext {
@@ -45,7 +47,7 @@ impl RunContext {
         let tag = format!("{:08x}", seed as u32);
         let net = source_net.unwrap_or(2 + ((seed >> 32) % 250) as u8);
         let sources = Sources::new(net, clients_per_ip)?;
-        Ok(RunContext { server, process, sources, tag })
+        Ok(RunContext { server, process, sources, tag, count_syscalls: false })
     }
 
     /// The game name of room `room` (rooms are spread over several games so no game

@@ -27,6 +27,7 @@ pub mod procfs;
 pub mod report;
 pub mod scenario;
 pub mod seq;
+pub mod syscalls;
 pub mod traffic;
 pub mod wire;
 

@@ -8,35 +8,32 @@ use serde_json::{json, Value};
 
 use crate::context::RunContext;
 use crate::procfs::{cpu_secs, machine_busy_ns, ServerProcess};
+use crate::syscalls::SyscallCounter;
 
 /// Readings at the start of a window.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Meter {
     at: Instant,
     server: Option<u64>,
     generator: Option<u64>,
     machine: Option<u64>,
-    kernel: Option<KernelCounts>,
+    switches: Option<u64>,
+    syscalls: Option<SyscallCounter>,
 }
 
-/// What the server asked of the kernel so far: read-like and write-like system calls and
-/// context switches.
+/// What the server asked of the kernel in a window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KernelCounts {
-    /// Read-like system calls (`syscr`).
-    pub reads: u64,
-    /// Write-like system calls (`syscw`).
-    pub writes: u64,
+    /// System calls (where `perf` could count them).
+    pub syscalls: Option<u64>,
     /// Context switches of all its threads.
     pub switches: u64,
 }
 
-/// The server's kernel counts, when a server process other than this one is measured
-/// (in-process, the generator's own calls would be mixed in).
-fn kernel_counts(ctx: &RunContext) -> Option<KernelCounts> {
-    let process = ctx.process.filter(|p| p.pid() != std::process::id())?;
-    let (reads, writes) = process.io_syscalls().ok()?;
-    Some(KernelCounts { reads, writes, switches: process.context_switches().ok()? })
+/// The server process, when one other than this one is measured (in-process, the
+/// generator's own calls and switches would be mixed in).
+fn separate_server(ctx: &RunContext) -> Option<ServerProcess> {
+    ctx.process.filter(|p| p.pid() != std::process::id())
 }
 
 /// CPU use over a finished window.
@@ -66,12 +63,15 @@ impl Meter {
             server: ctx.cpu_ns(),
             generator: generator_ns(),
             machine: machine_busy_ns(),
-            kernel: kernel_counts(ctx),
+            switches: separate_server(ctx).and_then(|p| p.context_switches().ok()),
+            syscalls: separate_server(ctx)
+                .filter(|_| ctx.count_syscalls)
+                .and_then(|p| SyscallCounter::start(p.pid())),
         }
     }
 
     /// Ends the window now.
-    pub fn stop(&self, ctx: &RunContext) -> Usage {
+    pub fn stop(self, ctx: &RunContext) -> Usage {
         let secs = self.at.elapsed().as_secs_f64();
         let delta = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (Some(a), Some(b)) => Some(cpu_secs(a, b)),
@@ -88,12 +88,10 @@ impl Meter {
             }
             _ => None,
         };
-        let kernel = match (self.kernel, kernel_counts(ctx)) {
-            (Some(a), Some(b)) => Some(KernelCounts {
-                reads: b.reads.saturating_sub(a.reads),
-                writes: b.writes.saturating_sub(a.writes),
-                switches: b.switches.saturating_sub(a.switches),
-            }),
+        let switches_now = separate_server(ctx).and_then(|p| p.context_switches().ok());
+        let syscalls = self.syscalls.and_then(SyscallCounter::stop);
+        let kernel = match (self.switches, switches_now) {
+            (Some(a), Some(b)) => Some(KernelCounts { syscalls, switches: b.saturating_sub(a) }),
             _ => None,
         };
         Usage { secs, server, generator, others, kernel }
@@ -139,21 +137,20 @@ impl Usage {
         let per = |x: f64| (count > 0).then(|| x / count as f64);
         let round = |x: Option<f64>, scale: f64| x.map(|x| (x * scale).round() / scale);
         let cpu_us = self.server.and_then(|s| per(s * 1e6));
-        let kernel = self
-            .kernel
-            .and_then(|k| Some((per(k.reads as f64)?, per(k.writes as f64)?, per(k.switches as f64)?)));
+        let syscalls = self.kernel.and_then(|k| k.syscalls).and_then(|n| per(n as f64));
+        let switches = self.kernel.and_then(|k| per(k.switches as f64));
         let json = json!({
             format!("server_cpu_us_per_{unit}"): round(cpu_us, 100.0),
-            format!("server_read_syscalls_per_{unit}"): round(kernel.map(|k| k.0), 1000.0),
-            format!("server_write_syscalls_per_{unit}"): round(kernel.map(|k| k.1), 1000.0),
-            format!("server_context_switches_per_{unit}"): round(kernel.map(|k| k.2), 1000.0),
+            format!("server_syscalls_per_{unit}"): round(syscalls, 1000.0),
+            format!("server_context_switches_per_{unit}"): round(switches, 1000.0),
         });
         let human = cpu_us.map(|us| {
             let mut line = format!("server cost per {unit}: {us:.2} µs CPU");
-            if let Some((reads, writes, switches)) = kernel {
-                line.push_str(&format!(
-                    ", {reads:.2} read and {writes:.2} write system calls, {switches:.2} context switches"
-                ));
+            if let Some(calls) = syscalls {
+                line.push_str(&format!(", {calls:.2} system calls"));
+            }
+            if let Some(switches) = switches {
+                line.push_str(&format!(", {switches:.2} context switches"));
             }
             line
         });

@@ -1,5 +1,5 @@
-//! The server's CPU time, resident memory, system calls and context switches, read from
-//! `/proc/PID` (Linux).
+//! The server's CPU time, resident memory and context switches, read from `/proc/PID`
+//! (Linux).
 
 use std::fs;
 use std::io;
@@ -64,21 +64,6 @@ impl ServerProcess {
             (Some(u), Some(s)) => Ok((u + s) * (1_000_000_000 / USER_HZ)),
             _ => Err(io::Error::new(io::ErrorKind::InvalidData, "bad /proc/PID/stat")),
         }
-    }
-
-    /// Read-like and write-like system calls so far (`syscr`, `syscw` of `/proc/PID/io`;
-    /// readable by the process's owner or root).
-    pub fn io_syscalls(&self) -> io::Result<(u64, u64)> {
-        let text = fs::read_to_string(format!("/proc/{}/io", self.pid))?;
-        let field = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("no {name} in /proc/PID/io"))
-                })
-        };
-        Ok((field("syscr:")?, field("syscw:")?))
     }
 
     /// Context switches so far, voluntary and not, summed over its live threads.
@@ -164,9 +149,6 @@ mod tests {
         assert!(me.stat_ns().is_ok());
         assert!(machine_busy_ns().unwrap() > 0);
         assert!(me.rss_bytes().unwrap() > 1024 * 1024);
-        let (reads, _) = me.io_syscalls().unwrap();
-        let _ = std::fs::read("/proc/self/stat").unwrap();
-        assert!(me.io_syscalls().unwrap().0 > reads, "a read shows in syscr");
         let switches = me.context_switches().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(me.context_switches().unwrap() > switches, "a sleep is a voluntary switch");
