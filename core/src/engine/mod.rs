@@ -58,6 +58,7 @@ use timers::{Timer, TimerTable};
 
 pub use inspect::RoomSummary;
 pub use invariants::InvariantViolation;
+#[cfg(feature = "testkit")]
 pub(crate) use replay::V3_REPLAYABLE;
 
 /// WebSocket close codes the engine uses.
