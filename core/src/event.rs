@@ -3,12 +3,13 @@
 use core::net::IpAddr;
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use crate::http::HttpRequest;
 
 /// A connection's id, chosen by the caller (the shell or the simulator). Never reused
 /// while the engine still knows the connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ConnId(pub u64);
 
 impl std::fmt::Display for ConnId {

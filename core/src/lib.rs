@@ -44,7 +44,9 @@ mod time;
 pub mod validation;
 
 pub use config::Config;
-pub use engine::{close_code, Engine, InvariantViolation, RoomSummary};
+pub use engine::{
+    close_code, Engine, EngineCheckpoint, InvariantViolation, RestoreError, RoomSummary, CHECKPOINT_FORMAT,
+};
 pub use event::{Action, CloseCause, ConnId, Endpoint, Event, Outbound};
 pub use rng::{EngineRng, ROOM_CODE_ALPHABET};
 pub use time::{Instant, UnixMicros};

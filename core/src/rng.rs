@@ -5,6 +5,7 @@
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Symbols of generated room codes (PROTOCOL §3): digits 2–9 and A–Z without I and O.
@@ -13,7 +14,11 @@ pub const ROOM_CODE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 /// Bytes of entropy in a reconnection token (128 bits).
 pub const TOKEN_BYTES: usize = 16;
 
-/// A seeded cryptographically secure generator.
+/// A seeded cryptographically secure generator. Its serialised form is rand_chacha's
+/// abstract state (seed, stream, word position), which that crate keeps stable across
+/// versions: an engine checkpoint restores the exact position in the stream.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct EngineRng {
     inner: ChaCha20Rng,
 }

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::Instant;
 
 /// Admissions counted in a fixed window that opens with the first one.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct AdmissionWindow {
     /// When the current window opened, if one is open.
     pub start: Option<Instant>,

@@ -5,6 +5,7 @@
 use core::net::IpAddr;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::mesh::MeshKey;
@@ -17,7 +18,7 @@ use crate::Instant;
 
 /// What a connection is doing in the room world. A connection is a player of one room or
 /// a spectator of one room, never both (DECISIONS D14).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Role {
     /// In no room.
     Idle,
@@ -30,7 +31,7 @@ pub(crate) enum Role {
 }
 
 /// A live WebSocket connection.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Connection {
     /// The player id; assigned at connect, replaced by the resumed id on `Reconnect`.
     pub player_id: Uuid,

@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::timers::Timer;
 use super::Engine;
 use crate::config::{DashboardField, MetricsConfig};
@@ -14,6 +16,7 @@ use crate::Instant;
 const MAX_HISTORY: usize = 720;
 
 /// The sample history and its schedule.
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Dashboard {
     pub history: VecDeque<DashboardSample>,
     pub capacity: usize,

@@ -34,8 +34,12 @@ impl Engine {
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         let config = &self.config;
         let mut per_ip: BTreeMap<_, usize> = BTreeMap::new();
+        // App indexes are used to index `authorized_apps` (a restored checkpoint could
+        // carry any).
+        let apps = config.security.authorized_apps.len();
         for (id, c) in &self.conns {
             *per_ip.entry(c.ip).or_default() += 1;
+            ensure!(c.app.is_none_or(|app| app < apps), "{id} authenticated as an unknown app");
             ensure!(self.timers.contains(c.liveness_at, Timer::Liveness(*id)), "{id} has no liveness timer");
             if let Some(at) = c.auth_deadline {
                 ensure!(!c.authenticated, "{id} is authenticated with an auth deadline");
@@ -93,8 +97,19 @@ impl Engine {
         let mut per_game: BTreeMap<&str, usize> = BTreeMap::new();
         let mut away = 0;
         ensure!(self.rooms.len() <= config.server.max_rooms, "room cap exceeded");
+        // A restored checkpoint must not hand out a key that is in use.
+        ensure!(
+            self.rooms.keys().next_back().is_none_or(|key| key.0 < self.directory.next_key),
+            "room key at or above the next key {}",
+            self.directory.next_key
+        );
         for (key, room) in &self.rooms {
             *per_game.entry(room.game.as_str()).or_default() += 1;
+            ensure!(
+                room.creator_app.is_none_or(|app| app < apps),
+                "room {} has an unknown creator app",
+                room.code
+            );
             ensure!(room.seats.len() <= usize::from(room.max_players), "room {} over capacity", room.code);
             ensure!(
                 room.watchers.len() <= config.server.max_spectators_per_room,
@@ -131,12 +146,13 @@ impl Engine {
                             "reservation of {} has no timer",
                             seat.player_id
                         );
+                        // First, so that the bound below can count away events.
+                        ensure!(missed.counts_agree(), "replay buffer byte count drifted");
                         ensure!(
                             missed.away_events() <= config.server.event_buffer_size
                                 && missed.away_bytes() <= config.websocket.max_outbound_queue_bytes,
                             "replay buffer over its bound"
                         );
-                        ensure!(missed.counts_agree(), "replay buffer byte count drifted");
                     }
                 }
             }
@@ -188,6 +204,10 @@ impl Engine {
             ensure!(*count <= config.server.max_rooms_per_game, "game {game} over its room cap");
         }
         ensure!(per_game.len() == self.directory.per_game.len(), "per-game counts have stale entries");
+        ensure!(
+            self.directory.per_app.keys().chain(self.sources.app_auth_log.keys()).all(|app| *app < apps),
+            "per-app state for an unknown app"
+        );
         ensure!(self.reservations.evictions.is_empty(), "evictions left unprocessed");
         ensure!(
             self.directory.quarantine.len() == self.directory.quarantined.len(),

@@ -4,12 +4,14 @@
 use core::net::IpAddr;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::timers::Timer;
 use super::Engine;
 use crate::Instant;
 
 /// What the engine knows about one client IP.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct IpState {
     /// Live connections from this IP.
     pub connections: usize,

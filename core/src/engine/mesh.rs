@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::connection::Role;
@@ -25,11 +26,11 @@ use crate::protocol::{MeshEvent, MeshRequest};
 pub(crate) const MAX_ROOM_NAME_BYTES: usize = 256;
 
 /// A mesh room's or group's internal key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct MeshKey(u64);
 
 /// Where a peer asked to be: the room name and the group size it asked for.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct MeshAddress {
     /// The path without its leading `/`, as sent (not percent-decoded).
     pub room: String,
@@ -38,7 +39,7 @@ pub(crate) struct MeshAddress {
 }
 
 /// A room (without `next`) or one group of a `next` room: the peers that see each other.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct MeshGroup {
     /// What the peers asked for.
     pub address: MeshAddress,
@@ -49,12 +50,13 @@ pub(crate) struct MeshGroup {
 }
 
 /// Every mesh room and group.
-#[derive(Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub(crate) struct MeshRooms {
     /// Rooms and groups, live ones only (an empty one is removed).
     pub groups: BTreeMap<MeshKey, MeshGroup>,
     /// The group a new peer of each address joins: the room itself, or the `next` group
     /// being filled.
+    #[serde(with = "super::checkpoint::as_pairs")]
     pub open: BTreeMap<MeshAddress, MeshKey>,
     /// Peers in all groups.
     pub peers: usize,
@@ -236,6 +238,10 @@ impl Engine {
         }
         if peers != self.mesh.peers {
             return fail(format!("mesh peer count {} but {peers} members", self.mesh.peers));
+        }
+        // A restored checkpoint must not hand out a key that is in use.
+        if self.mesh.groups.keys().next_back().is_some_and(|key| key.0 > self.mesh.next_key) {
+            return fail(format!("mesh group key above the next key {}", self.mesh.next_key));
         }
         Ok(())
     }

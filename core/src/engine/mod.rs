@@ -7,11 +7,13 @@
 //! Each concern lives in its own file: `auth` (Authenticate), `join` (JoinRoom), `lobby`
 //! (ready and game start), `authority`, `relay` (game data), `spectators`, `departure`
 //! (leave, disconnect, room removal), `reconnect`, `limits` (rate limits and connection
-//! caps), `routes` (HTTP), `dashboard` (metrics history), `invariants`.
+//! caps), `routes` (HTTP), `dashboard` (metrics history), `invariants`, `checkpoint`
+//! (the whole state as a serde value: [`Engine::checkpoint`], [`Engine::restore`]).
 
 mod admission;
 mod auth;
 mod authority;
+mod checkpoint;
 mod connection;
 mod dashboard;
 mod departure;
@@ -36,6 +38,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::{Config, ConfigErrors};
@@ -56,6 +59,7 @@ use replay::{ReplayBuffer, ReplayLimits};
 use room::{Presence, Room, RoomKey};
 use timers::{Timer, TimerTable};
 
+pub use checkpoint::{EngineCheckpoint, RestoreError, CHECKPOINT_FORMAT};
 pub use inspect::RoomSummary;
 pub use invariants::InvariantViolation;
 #[cfg(feature = "testkit")]
@@ -111,6 +115,7 @@ pub struct Engine {
 }
 
 /// The engine's view of time: the latest `now` stepped, and how it maps to wall-clock time.
+#[derive(Clone, Serialize, Deserialize)]
 struct EngineClock {
     /// The instant the engine was created at.
     origin: Instant,
@@ -121,7 +126,7 @@ struct EngineClock {
 }
 
 /// Limits kept per client source.
-#[derive(Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 struct Sources {
     /// Connection counts and rate windows per client IP.
     ips: BTreeMap<IpAddr, IpState>,
@@ -131,7 +136,9 @@ struct Sources {
 
 /// Room codes: which room a (game, code) names, the counts per game and per app, and
 /// freed codes kept out of generation for a while (DECISIONS D7).
+#[derive(Clone, Serialize, Deserialize)]
 struct Directory {
+    #[serde(with = "checkpoint::as_pairs")]
     by_code: BTreeMap<(String, String), RoomKey>,
     per_game: BTreeMap<String, usize>,
     per_app: BTreeMap<usize, usize>,
@@ -144,7 +151,7 @@ struct Directory {
 
 /// Reservations that ended: why (for a late `Reconnect`), and the away players whose
 /// replay buffer overflowed during the current step.
-#[derive(Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 struct Reservations {
     /// Ended without a reconnect, oldest first.
     tombstones: VecDeque<Tombstone>,
@@ -153,6 +160,7 @@ struct Reservations {
 }
 
 /// What the metrics report beyond the counters.
+#[derive(Clone, Serialize, Deserialize)]
 struct Reporting {
     dashboard: Dashboard,
     /// Away players and spectators, kept as they change so metrics cost nothing per room.
@@ -519,7 +527,7 @@ impl Engine {
 
 /// Counts the metrics report that would otherwise need a walk over every room
 /// (`Engine::check_invariants` recounts them).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 struct Population {
     /// Seats held for players who dropped (reconnection sessions).
     away_players: usize,
@@ -529,7 +537,7 @@ struct Population {
 
 /// Why a reservation ended without a reconnect; remembered for a while so a late
 /// `Reconnect` gets a precise answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum TombstoneReason {
     /// The reconnection window ran out.
     Expired,
@@ -539,7 +547,7 @@ enum TombstoneReason {
     RoomGone,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 struct Tombstone {
     at: Instant,
     player_id: Uuid,

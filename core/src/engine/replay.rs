@@ -12,6 +12,7 @@
 //!   reservation (never a silent gap).
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 
@@ -59,7 +60,7 @@ impl ReplayLimits {
 pub(crate) struct ReplayOverflow;
 
 /// See the module documentation.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct ReplayBuffer {
     /// JSON envelopes in delivery order: the handed-back ones first.
     frames: Vec<Bytes>,
@@ -102,7 +103,12 @@ impl ReplayBuffer {
     }
 
     /// Whether the byte counts match the frames held (for the invariant checks).
+    /// (A restored checkpoint can claim more handed-back frames than it holds: refused
+    /// here rather than panicking.)
     pub(crate) fn counts_agree(&self) -> bool {
+        if self.handed_back > self.frames.len() {
+            return false;
+        }
         let (back, away) = self.frames.split_at(self.handed_back);
         back.iter().map(Bytes::len).sum::<usize>() == self.handed_back_bytes
             && away.iter().map(Bytes::len).sum::<usize>() == self.away_bytes

@@ -1,5 +1,6 @@
 //! Room state: seats, spectators, lobby, authority.
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::admission::AdmissionWindow;
@@ -11,11 +12,11 @@ use crate::time::UnixMicros;
 use crate::Instant;
 
 /// Internal handle of a room (never on the wire; ordered by creation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) struct RoomKey(pub u64);
 
 /// Whether a seated player is connected.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum Presence {
     /// Connected on this connection.
     Here(ConnId),
@@ -29,7 +30,7 @@ pub(crate) enum Presence {
 }
 
 /// A player's seat.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Seat {
     pub player_id: Uuid,
     pub name: String,
@@ -46,7 +47,7 @@ pub(crate) struct Seat {
 }
 
 /// A spectator.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Watcher {
     pub spectator_id: Uuid,
     pub conn: ConnId,
@@ -57,7 +58,7 @@ pub(crate) struct Watcher {
 }
 
 /// One room of one game.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Room {
     pub id: Uuid,
     pub code: String,

@@ -8,6 +8,7 @@
 use core::net::IpAddr;
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::room::RoomKey;
@@ -16,7 +17,7 @@ use crate::Instant;
 
 /// What a deadline is for. The derived order breaks ties between equal instants, so
 /// timers due together always fire in the same order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) enum Timer {
     /// A connection must authenticate by now.
     AuthDeadline(ConnId),
@@ -33,7 +34,7 @@ pub(crate) enum Timer {
 }
 
 /// All pending deadlines, earliest first.
-#[derive(Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub(crate) struct TimerTable {
     entries: BTreeSet<(Instant, Timer)>,
 }

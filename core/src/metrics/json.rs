@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::MetricsView;
 use crate::time::UnixMicros;
 
 /// Players-per-room percentiles.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Median.
     pub p50: f64,
@@ -54,7 +55,7 @@ impl Percentiles {
 }
 
 /// One dashboard sample; fields not selected by `dashboard_cache_history_fields` are `None`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DashboardSample {
     /// When it was taken.
     pub fetched_at: UnixMicros,
@@ -64,9 +65,38 @@ pub struct DashboardSample {
     pub rooms_by_game: Option<BTreeMap<String, u64>>,
     /// Players-per-room percentiles over all rooms (`Some(None)` when there are no rooms,
     /// rendered `{}`).
+    #[serde(with = "nested_option")]
     pub player_percentiles: Option<Option<Percentiles>>,
     /// Players-per-room percentiles per game.
     pub game_percentiles: Option<BTreeMap<String, Percentiles>>,
+}
+
+/// Serde writes `Some(None)` and `None` alike (null) and reads both back as `None`; a
+/// restored engine checkpoint must keep them apart (`{}` versus omitted), so the outer
+/// option is written as a sequence of zero or one values.
+mod nested_option {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<T, S>(value: &Option<Option<T>>, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        T: Serialize,
+        S: Serializer,
+    {
+        serializer.collect_seq(value.iter())
+    }
+
+    pub(super) fn deserialize<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        T: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        let mut values = Vec::<Option<T>>::deserialize(deserializer)?;
+        if values.len() > 1 {
+            return Err(D::Error::invalid_length(values.len(), &"zero or one value"));
+        }
+        Ok(values.pop())
+    }
 }
 
 /// Everything the JSON document shows.

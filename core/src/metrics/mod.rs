@@ -11,8 +11,10 @@ pub use histogram::Histogram;
 pub use json::{render_json, DashboardSample, JsonMetricsInput, Percentiles};
 pub use prometheus::render_prometheus;
 
+use serde::{Deserialize, Serialize};
+
 /// Monotonic counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// WebSocket connections registered since start.
     pub connections_total: u64,

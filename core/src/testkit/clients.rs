@@ -45,7 +45,7 @@ struct Client {
 }
 
 /// The clients of one workload, by index (in connecting order).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Clients {
     clients: Vec<Client>,
     /// Last game-data sequence number per (recipient player, sender player).

@@ -29,6 +29,12 @@ impl OpRunner {
         OpRunner { host: VirtualHost::new(engine, start), clients, next_http: 1 }
     }
 
+    /// A runner in this one's state (host and clients) running `engine` instead: see
+    /// [`VirtualHost::fork`].
+    pub fn fork(&self, engine: Engine) -> OpRunner {
+        OpRunner { host: self.host.fork(engine), clients: self.clients.clone(), next_http: self.next_http }
+    }
+
     /// The host (engine, clock, broken rules).
     pub fn host(&self) -> &VirtualHost {
         &self.host

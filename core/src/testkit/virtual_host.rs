@@ -57,7 +57,7 @@ impl fmt::Display for RuleBreak {
 }
 
 /// A connection as the host holds it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct HostedConn {
     state: ConnState,
     /// Frames held by a writer whose client stopped reading (see [`VirtualHost::stall`]).
@@ -88,6 +88,23 @@ impl VirtualHost {
             rule_breaks: Vec::new(),
             steps: 0,
             broken: false,
+        }
+    }
+
+    /// A host in this one's state (clock, connections, frames held for stalled clients,
+    /// HTTP requests pending, broken rules) hosting `engine` instead: for checkpoint
+    /// tests, where `engine` is restored from a checkpoint of this host's engine and both
+    /// must then see the same events.
+    pub fn fork(&self, engine: Engine) -> VirtualHost {
+        VirtualHost {
+            engine,
+            now: self.now,
+            start: self.start,
+            conns: self.conns.clone(),
+            http_pending: self.http_pending.clone(),
+            rule_breaks: self.rule_breaks.clone(),
+            steps: self.steps,
+            broken: self.broken,
         }
     }
 
