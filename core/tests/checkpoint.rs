@@ -228,7 +228,7 @@ fn another_format_version_is_refused() {
 #[test]
 fn an_invalid_configuration_is_refused() {
     let mut value = as_json(&busy_engine());
-    value["config"]["server"]["ping_timeout"] = json!(0);
+    value["engine"]["config"]["server"]["ping_timeout"] = json!(0);
     let error = restore_json(value).unwrap_err();
     assert!(
         matches!(&error, RestoreError::Config(errors) if errors.0[0].key == "server.ping_timeout"),
@@ -240,7 +240,7 @@ fn an_invalid_configuration_is_refused() {
 #[test]
 fn a_seat_index_entry_for_a_missing_room_is_refused() {
     let mut value = as_json(&busy_engine());
-    let index = value["seat_index"].as_object_mut().expect("the seat index is a map of player ids");
+    let index = value["engine"]["seat_index"].as_object_mut().expect("the seat index is a map of player ids");
     let player = index.keys().next().expect("a seated player").clone();
     index.insert(player.clone(), json!(999));
     let error = restore_json(value).unwrap_err();
@@ -255,17 +255,17 @@ fn other_inconsistencies_are_refused() {
     let engine = busy_engine();
     // A timer that should have fired before the checkpoint's instant.
     let mut value = as_json(&engine);
-    value["clock"]["now"] = json!(500_000_000u64);
+    value["engine"]["clock"]["now"] = json!(500_000_000u64);
     let error = restore_json(value).unwrap_err();
     assert!(error.to_string().contains("has not fired"), "{error}");
     // A room key the next room would reuse.
     let mut value = as_json(&engine);
-    value["directory"]["next_key"] = json!(1);
+    value["engine"]["directory"]["next_key"] = json!(1);
     let error = restore_json(value).unwrap_err();
     assert!(error.to_string().contains("room key at or above the next key"), "{error}");
     // A connection authenticated as an app the configuration does not have.
     let mut value = as_json(&engine);
-    value["conns"]["2"]["app"] = json!(99);
+    value["engine"]["conns"]["2"]["app"] = json!(99);
     let error = restore_json(value).unwrap_err();
     assert_eq!(error.to_string(), "engine checkpoint is inconsistent: c2 authenticated as an unknown app");
     // A replay buffer claiming more handed-back frames than it holds.

@@ -16,22 +16,13 @@
 //! holds between steps) are checked, so a damaged or forged checkpoint is refused with
 //! the problem named instead of making a later step panic.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use super::connection::Connection;
-use super::mesh::MeshRooms;
-use super::room::{Room, RoomKey};
-use super::timers::TimerTable;
-use super::{Directory, Engine, EngineClock, InvariantViolation, Reporting, Reservations, Sources};
+use super::{Engine, InvariantViolation};
 use crate::config::{Config, ConfigErrors};
-use crate::event::ConnId;
 use crate::http::CorsPolicy;
-use crate::metrics::Counters;
-use crate::rng::EngineRng;
 use crate::Instant;
 
 /// The checkpoint format this engine writes and restores. Bumped whenever the engine's
@@ -50,20 +41,9 @@ pub struct EngineCheckpoint {
     /// [`CHECKPOINT_FORMAT`] of the engine that wrote it. First, so that a reader can
     /// see it before anything else.
     format: u32,
-    config: Config,
-    rng: EngineRng,
-    clock: EngineClock,
-    conns: BTreeMap<ConnId, Connection>,
-    sources: Sources,
-    rooms: BTreeMap<RoomKey, Room>,
-    seat_index: BTreeMap<Uuid, RoomKey>,
-    directory: Directory,
-    reservations: Reservations,
-    mesh: MeshRooms,
-    timers: TimerTable,
-    counters: Counters,
-    reporting: Reporting,
-    shutting_down: bool,
+    /// The engine itself: everything a step may change is a field of [`Engine`], so the
+    /// checkpoint cannot leave one out.
+    engine: Engine,
 }
 
 impl EngineCheckpoint {
@@ -74,13 +54,13 @@ impl EngineCheckpoint {
 
     /// The configuration the engine ran (and a restored one runs).
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.engine.config
     }
 
     /// The latest instant the engine had stepped: a restored engine's steps continue
     /// from here.
     pub fn now(&self) -> Instant {
-        self.clock.now
+        self.engine.clock.now
     }
 }
 
@@ -124,23 +104,7 @@ impl Engine {
     /// continues exactly as this one: the same events at the same instants give the same
     /// actions. Take it between steps (as `&self` ensures).
     pub fn checkpoint(&self) -> EngineCheckpoint {
-        EngineCheckpoint {
-            format: CHECKPOINT_FORMAT,
-            config: self.config.clone(),
-            rng: self.rng.clone(),
-            clock: self.clock.clone(),
-            conns: self.conns.clone(),
-            sources: self.sources.clone(),
-            rooms: self.rooms.clone(),
-            seat_index: self.seat_index.clone(),
-            directory: self.directory.clone(),
-            reservations: self.reservations.clone(),
-            mesh: self.mesh.clone(),
-            timers: self.timers.clone(),
-            counters: self.counters.clone(),
-            reporting: self.reporting.clone(),
-            shutting_down: self.shutting_down,
-        }
+        EngineCheckpoint { format: CHECKPOINT_FORMAT, engine: self.clone() }
     }
 
     /// The engine `checkpoint` was taken of. Its host steps it on from
@@ -154,43 +118,10 @@ impl Engine {
         if checkpoint.format != CHECKPOINT_FORMAT {
             return Err(RestoreError::Format { found: checkpoint.format, supported: CHECKPOINT_FORMAT });
         }
-        checkpoint.config.validate().map_err(RestoreError::Config)?;
-        let cors = CorsPolicy::parse(&checkpoint.config.security.cors_origins)
+        let mut engine = checkpoint.engine;
+        engine.config.validate().map_err(RestoreError::Config)?;
+        engine.cors = CorsPolicy::parse(&engine.config.security.cors_origins)
             .expect("validate() accepted the CORS policy");
-        let EngineCheckpoint {
-            format: _,
-            config,
-            rng,
-            clock,
-            conns,
-            sources,
-            rooms,
-            seat_index,
-            directory,
-            reservations,
-            mesh,
-            timers,
-            counters,
-            reporting,
-            shutting_down,
-        } = checkpoint;
-        let engine = Engine {
-            config,
-            cors,
-            rng,
-            clock,
-            conns,
-            sources,
-            rooms,
-            seat_index,
-            directory,
-            reservations,
-            mesh,
-            timers,
-            counters,
-            reporting,
-            shutting_down,
-        };
         engine.check_between_steps().map_err(RestoreError::Inconsistent)?;
         engine.check_invariants().map_err(RestoreError::Inconsistent)?;
         Ok(engine)

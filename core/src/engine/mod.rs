@@ -90,8 +90,11 @@ const ROOM_CODE_ATTEMPTS: usize = 64;
 ///
 /// Its state is grouped by what it serves (as quinn-proto groups a connection's), so
 /// each behaviour file touches the parts it owns.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Engine {
     config: Config,
+    /// Follows from `config` alone: rebuilt by [`Engine::restore`], never stored.
+    #[serde(skip, default = "unset_cors")]
     cors: CorsPolicy,
     rng: EngineRng,
     clock: EngineClock,
@@ -112,6 +115,12 @@ pub struct Engine {
     /// Dashboard samples, live gauges and the metrics render budget.
     reporting: Reporting,
     shutting_down: bool,
+}
+
+/// The CORS policy of a deserialised engine until `restore` rebuilds it from the
+/// configuration (no origin is allowed meanwhile).
+fn unset_cors() -> CorsPolicy {
+    CorsPolicy::List(Vec::new())
 }
 
 /// The engine's view of time: the latest `now` stepped, and how it maps to wall-clock time.
