@@ -42,6 +42,10 @@ fn usage_errors_exit_2_and_refusals_exit_1() {
     let refused = bench().args(["--server", "192.168.1.1:3536", "relay"]).output().unwrap();
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("loopback"));
+    // Counting system calls needs a process to count them in.
+    let refused = bench().args(["--count-syscalls", "relay"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--count-syscalls needs --server-pid"));
     let help = bench().arg("--help").output().unwrap();
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
