@@ -19,7 +19,7 @@ impl std::fmt::Display for ConnId {
 }
 
 /// Why a connection ended, as seen by the transport.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CloseCause {
     /// The client sent a close frame or shut the socket down cleanly.
     ClientClosed,
@@ -30,7 +30,7 @@ pub enum CloseCause {
 }
 
 /// Where a WebSocket connection came in, which decides the protocol it speaks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Endpoint {
     /// Protocol v2 on `/v2/ws` of the main port (PROTOCOL).
     #[default]
@@ -40,8 +40,9 @@ pub enum Endpoint {
     Mesh,
 }
 
-/// One input to [`crate::Engine::step`].
-#[derive(Clone, Debug, PartialEq)]
+/// One input to [`crate::Engine::step`]. Serialisable: the flight recorder writes every
+/// event it steps (`crate::recording`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     /// A WebSocket upgrade completed: on `/v2/ws` of the main port, or on any path of
     /// the matchbox full-mesh port.
@@ -110,7 +111,7 @@ pub enum Event {
 /// An outbound WebSocket message (text or binary), shared between recipients without
 /// copying. ("Frame" in this repository means only an RFC 6455 frame, the transport's
 /// unit; a message may span several.)
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outbound {
     /// A text message; always valid UTF-8.
     Text(Bytes),

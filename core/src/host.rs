@@ -77,6 +77,26 @@ pub trait Transport {
     fn respond(&mut self, response: HttpResponse);
 }
 
+/// Sees every step a [`Host`] takes, in order, including the [`Event::Backlogged`] steps
+/// the host adds itself: what a flight recorder needs to reproduce the engine
+/// (`crate::recording`). `()` observes nothing.
+pub trait StepObserver {
+    /// Called before `engine` steps `event` at `now` (between steps, so `engine` may be
+    /// checkpointed).
+    fn before_step(&mut self, engine: &Engine, event: &Event, now: Instant);
+
+    /// Called with the actions of the step just taken, before they are routed.
+    fn after_step(&mut self, actions: &[Action]);
+}
+
+impl StepObserver for () {
+    #[inline]
+    fn before_step(&mut self, _engine: &Engine, _event: &Event, _now: Instant) {}
+
+    #[inline]
+    fn after_step(&mut self, _actions: &[Action]) {}
+}
+
 /// An engine and the routing state a step needs. See the module documentation.
 pub struct Host {
     engine: Engine,
@@ -102,7 +122,18 @@ impl Host {
     /// engine about each connection whose queue overflowed (which closes it), until none
     /// is left.
     pub fn step(&mut self, event: Event, now: Instant, transport: &mut impl Transport) {
-        self.step_once(event, now, transport);
+        self.step_observed(event, now, transport, &mut ());
+    }
+
+    /// [`Host::step`], showing every engine step (the backlog steps too) to `observer`.
+    pub fn step_observed(
+        &mut self,
+        event: Event,
+        now: Instant,
+        transport: &mut impl Transport,
+        observer: &mut impl StepObserver,
+    ) {
+        self.step_once(event, now, transport, observer);
         // Each round closes the connections it handles, and every connection is closed
         // at most once, so this ends.
         while !self.backlogged.is_empty() {
@@ -110,14 +141,22 @@ impl Host {
             for (conn, refused) in backlogged {
                 let mut unsent = transport.take_unsent(conn);
                 unsent.extend(refused);
-                self.step_once(Event::Backlogged { conn, unsent }, now, transport);
+                self.step_once(Event::Backlogged { conn, unsent }, now, transport, observer);
             }
         }
     }
 
-    fn step_once(&mut self, event: Event, now: Instant, transport: &mut impl Transport) {
+    fn step_once(
+        &mut self,
+        event: Event,
+        now: Instant,
+        transport: &mut impl Transport,
+        observer: &mut impl StepObserver,
+    ) {
         let mut actions = std::mem::take(&mut self.actions);
+        observer.before_step(&self.engine, &event, now);
         self.engine.step_into(event, now, &mut actions);
+        observer.after_step(&actions);
         for action in actions.drain(..) {
             match action {
                 Action::Send { conn, message: frame } => {

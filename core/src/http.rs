@@ -5,7 +5,7 @@ use bytes::Bytes;
 use crate::metrics::HostReport;
 
 /// An HTTP request the shell read (anything but a WebSocket upgrade on `/v2/ws`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HttpRequest {
     /// Caller's id for matching the response.
     pub id: u64,

@@ -37,6 +37,7 @@ pub mod host;
 pub mod http;
 pub mod metrics;
 pub mod protocol;
+pub mod recording;
 mod rng;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -6,7 +6,7 @@ use std::time::Duration;
 pub const BUCKET_BOUNDS_MICROS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000, 25_000, 100_000];
 
 /// Counts of observed durations per bucket, plus sum and count.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Histogram {
     /// Observations `<=` each bound (non-cumulative); the last slot is `+Inf`.
     buckets: [u64; BUCKET_BOUNDS_MICROS.len() + 1],

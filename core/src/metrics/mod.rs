@@ -95,7 +95,7 @@ pub struct Counters {
 /// What only the host measures, handed to the engine with each HTTP request
 /// (`HttpRequest::host`) so metrics responses are a function of the
 /// events stepped, like every other action (a replay reproduces them).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostReport {
     /// The transport's figures as of the request.
     pub transport: TransportStats,
@@ -104,7 +104,7 @@ pub struct HostReport {
 }
 
 /// Figures only the transport knows, reported to the engine for rendering.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransportStats {
     /// Bytes queued for all connections, not yet written.
     pub outbound_queue_bytes: u64,

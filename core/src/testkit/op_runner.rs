@@ -40,6 +40,11 @@ impl OpRunner {
         &self.host
     }
 
+    /// The host, to set an observer on it ([`VirtualHost::observe`]).
+    pub fn host_mut(&mut self) -> &mut VirtualHost {
+        &mut self.host
+    }
+
     /// The connection of client `index` (clients connect in index order).
     pub fn conn_of(index: usize) -> ConnId {
         ConnId(index as u64 + 1)

@@ -23,6 +23,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+use crate::host::StepObserver;
 use crate::{Action, CloseCause, ConnId, Engine, Event, Instant, Outbound};
 
 /// Most timers one advance may fire before the host calls it a timer storm.
@@ -74,6 +75,8 @@ pub struct VirtualHost {
     rule_breaks: Vec<RuleBreak>,
     steps: u64,
     broken: bool,
+    /// Sees every step (a flight recorder under test), when set.
+    observer: Option<Box<dyn StepObserver>>,
 }
 
 impl VirtualHost {
@@ -88,6 +91,7 @@ impl VirtualHost {
             rule_breaks: Vec::new(),
             steps: 0,
             broken: false,
+            observer: None,
         }
     }
 
@@ -105,6 +109,7 @@ impl VirtualHost {
             rule_breaks: self.rule_breaks.clone(),
             steps: self.steps,
             broken: self.broken,
+            observer: None,
         }
     }
 
@@ -148,6 +153,12 @@ impl VirtualHost {
         self.rule_breaks.push(RuleBreak { step: self.steps, at: self.elapsed(), message });
     }
 
+    /// Shows every later step to `observer` (before and after it), as
+    /// [`crate::host::Host::step_observed`] does in a real host.
+    pub fn observe(&mut self, observer: Box<dyn StepObserver>) {
+        self.observer = Some(observer);
+    }
+
     /// Steps `event` at the current instant and returns the actions for the caller to
     /// observe. Frames for a stalled connection are held instead of returned; output for
     /// a connection that is not open is a broken rule and is dropped.
@@ -171,6 +182,9 @@ impl VirtualHost {
         }
         self.steps += 1;
         let now = self.now;
+        if let Some(observer) = &mut self.observer {
+            observer.before_step(&self.engine, &event, now);
+        }
         let engine = &mut self.engine;
         let actions = match catch_unwind(AssertUnwindSafe(|| engine.step(event, now))) {
             Ok(actions) => actions,
@@ -185,6 +199,9 @@ impl VirtualHost {
                 return Vec::new();
             }
         };
+        if let Some(observer) = &mut self.observer {
+            observer.after_step(&actions);
+        }
         let delivered = actions.into_iter().filter_map(|action| self.route(action)).collect();
         if !self.http_pending.is_empty() {
             let ids: Vec<u64> = std::mem::take(&mut self.http_pending).into_iter().collect();
