@@ -39,6 +39,10 @@ pub struct Args {
     /// print the version and exit
     #[argh(switch, short = 'V')]
     pub version: bool,
+    /// record this run with the flight recorder into DIR (recorder.enabled = true,
+    /// recorder.dir = DIR; the other recorder.* keys apply)
+    #[argh(option, arg_name = "DIR")]
+    pub record: Option<PathBuf>,
 }
 
 /// What the process should do.
@@ -48,6 +52,8 @@ pub enum Command {
     Serve {
         /// `--config`.
         config_path: Option<PathBuf>,
+        /// `--record DIR`.
+        record: Option<PathBuf>,
     },
     /// `--validate-config`.
     Validate {
@@ -95,6 +101,15 @@ pub fn parse(args: &[String]) -> Parsed {
             "error: the argument '--validate-config' cannot be used with '--print-config'".to_owned(),
         );
     }
+    if parsed.record.as_ref().is_some_and(|dir| dir.as_os_str().is_empty()) {
+        return Parsed::Usage("error: --record needs a folder, e.g. --record recordings".to_owned());
+    }
+    if parsed.record.is_some() && (parsed.validate_config || parsed.print_config || parsed.version) {
+        return Parsed::Usage(
+            "error: --record starts a recorded server; it cannot be used with --validate-config, --print-config or --version"
+                .to_owned(),
+        );
+    }
     let config_path = parsed.config;
     Parsed::Run(if parsed.version {
         Command::Version
@@ -103,7 +118,7 @@ pub fn parse(args: &[String]) -> Parsed {
     } else if parsed.print_config {
         Command::Print { config_path }
     } else {
-        Command::Serve { config_path }
+        Command::Serve { config_path, record: parsed.record }
     })
 }
 
@@ -142,7 +157,15 @@ mod tests {
 
     #[test]
     fn commands() {
-        assert_eq!(parse(&args(&[])), Parsed::Run(Command::Serve { config_path: None }));
+        assert_eq!(parse(&args(&[])), Parsed::Run(Command::Serve { config_path: None, record: None }));
+        assert_eq!(
+            parse(&args(&["--record", "rec"])),
+            Parsed::Run(Command::Serve { config_path: None, record: Some(PathBuf::from("rec")) })
+        );
+        assert!(
+            matches!(parse(&args(&["--record", ""])), Parsed::Usage(text) if text.contains("needs a folder"))
+        );
+        assert!(matches!(parse(&args(&["--record", "r", "--print-config"])), Parsed::Usage(_)));
         assert_eq!(
             parse(&args(&["-c", "--config", "x.json"])),
             Parsed::Run(Command::Validate { config_path: Some("x.json".into()) })

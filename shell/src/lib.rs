@@ -55,6 +55,7 @@ mod http;
 mod limits;
 mod listener;
 pub mod logging;
+mod recorder;
 mod server;
 pub mod signals;
 mod socket;

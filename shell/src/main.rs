@@ -53,7 +53,7 @@ fn main() -> ExitCode {
                 exit(EXIT_CONFIG)
             }
         },
-        Command::Serve { config_path } => serve(config_path),
+        Command::Serve { config_path, record } => serve(config_path, record),
     }
 }
 
@@ -65,7 +65,7 @@ fn exit(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-fn serve(config_path: Option<PathBuf>) -> ExitCode {
+fn serve(config_path: Option<PathBuf>, record: Option<PathBuf>) -> ExitCode {
     let mut termination = match Termination::register() {
         Ok(termination) => termination,
         Err(error) => {
@@ -73,13 +73,17 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
             return exit(EXIT_CONFIG);
         }
     };
-    let loaded = match options(config_path).and_then(|o| config::load(&o)) {
+    let mut loaded = match options(config_path).and_then(|o| config::load(&o)) {
         Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("Error: {error}");
             return exit(EXIT_CONFIG);
         }
     };
+    if let Some(dir) = record {
+        loaded.config.recorder.enabled = true;
+        loaded.config.recorder.dir = dir.to_string_lossy().into_owned();
+    }
     let rust_log = std::env::var("RUST_LOG").ok();
     match logging::init(&loaded.config.logging, rust_log.as_deref()) {
         Ok(notes) => notes.iter().for_each(|note| tracing::warn!("{note}")),

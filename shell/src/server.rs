@@ -20,6 +20,7 @@ use crate::driver::shared::Shared;
 use crate::driver::Driver;
 use crate::limits::TransportLimits;
 use crate::listener::{self, accept_loop, configure_accepted, mesh_accept_loop, Front};
+use crate::recorder::Recorder;
 use crate::sync::latch::Latch;
 
 /// Messages connection tasks may have in flight to the driver before they wait.
@@ -47,6 +48,8 @@ pub struct Server {
     config: Config,
     limits: TransportLimits,
     stopping: Latch,
+    /// The flight recorder (`recorder.enabled`), started with the server.
+    recorder: Option<Recorder>,
 }
 
 impl fmt::Debug for Server {
@@ -83,6 +86,8 @@ pub enum ServerError {
     },
     /// The OS gave no randomness for the engine's seed.
     Randomness(String),
+    /// The flight recorder could not start (its folder cannot be created, …).
+    Recorder(String),
 }
 
 impl fmt::Display for ServerError {
@@ -91,6 +96,7 @@ impl fmt::Display for ServerError {
             ServerError::Config(errors) => write!(f, "invalid configuration:\n{errors}"),
             ServerError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             ServerError::Randomness(e) => write!(f, "no OS randomness for the engine seed: {e}"),
+            ServerError::Recorder(e) => write!(f, "cannot record: {e}"),
         }
     }
 }
@@ -100,7 +106,7 @@ impl std::error::Error for ServerError {
         match self {
             ServerError::Config(errors) => Some(errors),
             ServerError::Bind { source, .. } => Some(source),
-            ServerError::Randomness(_) => None,
+            ServerError::Randomness(_) | ServerError::Recorder(_) => None,
         }
     }
 }
@@ -127,7 +133,14 @@ impl Server {
         let front = Front::new(acceptor).map_err(|source| ServerError::Bind { addr, source })?;
         let limits = TransportLimits::for_config(&config);
         let stopping = Latch::new();
-        Ok(Server { listener, front, local_addr, mesh, engine, clock, config, limits, stopping })
+        let recorder = if config.recorder.enabled {
+            let recorder = Recorder::start(&config.recorder, clock.unix_ms_at_origin())
+                .map_err(|e| ServerError::Recorder(e.0))?;
+            Some(recorder)
+        } else {
+            None
+        };
+        Ok(Server { listener, front, local_addr, mesh, engine, clock, config, limits, stopping, recorder })
     }
 
     /// Replaces the transport limits (default: [`TransportLimits::for_config`]).
@@ -160,9 +173,9 @@ impl Server {
     /// Every task of the server runs inside this future (on its own smol executor), so
     /// it can be awaited from any smol application or driven by `smol::block_on`.
     pub async fn run(self) {
-        let Server { listener, front, mesh, engine, clock, config, limits, stopping, .. } = self;
+        let Server { listener, front, mesh, engine, clock, config, limits, stopping, recorder, .. } = self;
         let cap = config.hard_message_cap();
-        let driver = |inbox, shared| Driver::new(engine, clock, inbox, shared).run();
+        let driver = |inbox, shared| Driver::new(engine, clock, inbox, shared, recorder).run();
         let mesh = mesh.map(|(listener, _)| listener);
         run_transport(listener, front, mesh, &config, &limits, cap, stopping, driver).await;
     }

@@ -8,6 +8,10 @@
 //! first, then on each other one, and reads until the server's JSON `Pong` for it arrives
 //! (the server processes each connection's frames in order and writes each connection's
 //! frames in order, so that `Pong` comes after everything queued before it).
+//!
+//! Every run is also recorded by the flight recorder (`recorder.*`, small files so that
+//! busy scenarios rotate), and replaying the recording must reproduce every frame and
+//! close each client received over its socket (issue 13's end-to-end check).
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
@@ -19,7 +23,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use signal_fish_core::http::HttpResponse;
 use signal_fish_core::protocol::ClientMessage;
-use signal_fish_core::{Config, Endpoint, Outbound};
+use signal_fish_core::recording::{RecordingFile, Replayer};
+use signal_fish_core::{Action, Config, ConnId, Endpoint, Event, Outbound};
 use signal_fish_server::{Server, ShutdownHandle};
 use signal_fish_sim::backend::Backend;
 use signal_fish_sim::observe::Observation;
@@ -68,6 +73,18 @@ struct Client {
     open: bool,
     /// JSON `Pong`s the scenario itself asked for and not yet received.
     scenario_pongs: usize,
+    /// Barriers leave it alone: the client does not read (a slow consumer).
+    stalled: bool,
+    /// Everything the socket delivered, barrier answers included.
+    received: Received,
+}
+
+/// What one connection received over its socket, in order.
+#[derive(Clone, Debug, Default)]
+struct Received {
+    frames: Vec<Outbound>,
+    /// The server's close code, if it closed the connection.
+    close: Option<u16>,
 }
 
 struct RealBackend {
@@ -78,6 +95,8 @@ struct RealBackend {
     clients: Vec<Client>,
     loopbacks: BTreeMap<IpAddr, Ipv4Addr>,
     observations: Vec<Observation>,
+    /// SO_RCVBUF for the next connections (a slow consumer's small window).
+    receive_buffer: Option<usize>,
 }
 
 impl RealBackend {
@@ -104,7 +123,7 @@ impl RealBackend {
         let mut order: Vec<usize> = first.into_iter().collect();
         order.extend((0..self.clients.len()).filter(|i| Some(*i) != first));
         for i in order {
-            if self.clients[i].open {
+            if self.clients[i].open && !self.clients[i].stalled {
                 self.sync(i)?;
             }
         }
@@ -125,7 +144,20 @@ impl RealBackend {
                 return Err(format!("`{name}`: no answer to the barrier within {IO_TIMEOUT:?}"));
             }
             let client = &mut self.clients[i];
-            match client.ws.read() {
+            let read = client.ws.read();
+            match &read {
+                Ok(Message::Text(text)) => {
+                    client.received.frames.push(Outbound::Text(Bytes::copy_from_slice(text.as_bytes())))
+                }
+                Ok(Message::Binary(data)) => {
+                    client.received.frames.push(Outbound::Binary(Bytes::copy_from_slice(data)))
+                }
+                Ok(Message::Close(close)) => {
+                    client.received.close = Some(close.as_ref().map_or(1005, |c| u16::from(c.code)))
+                }
+                _ => {}
+            }
+            match read {
                 Ok(Message::Text(text)) => {
                     if text.as_str() == r#"{"type":"Pong"}"# {
                         if client.scenario_pongs == 0 {
@@ -212,6 +244,9 @@ impl Backend for RealBackend {
         let source = self.source_for(ip);
         let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
             .map_err(|e| format!("socket: {e}"))?;
+        if let Some(bytes) = self.receive_buffer {
+            socket.set_recv_buffer_size(bytes).map_err(|e| format!("SO_RCVBUF: {e}"))?;
+        }
         socket
             .bind(&SocketAddr::new(IpAddr::V4(source), 0).into())
             .map_err(|e| format!("bind {source}: {e}"))?;
@@ -221,7 +256,14 @@ impl Backend for RealBackend {
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         let url = format!("ws://{}{target}", self.addr);
         let (ws, _) = tungstenite::client(url.as_str(), stream).map_err(|e| format!("handshake: {e}"))?;
-        self.clients.push(Client { name: name.to_owned(), ws, open: true, scenario_pongs: 0 });
+        self.clients.push(Client {
+            name: name.to_owned(),
+            ws,
+            open: true,
+            scenario_pongs: 0,
+            stalled: false,
+            received: Received::default(),
+        });
         self.observations.push(Observation::Input);
         let i = self.clients.len() - 1;
         self.after(i)
@@ -363,6 +405,7 @@ fn scenarios_without_time_travel_match_over_real_sockets() {
     let mut failures = Vec::new();
     let mut replayed = 0;
     let mut skipped = 0;
+    let mut recorded_files = 0;
     for file in &files {
         let mut scenario = Scenario::load(file).expect("scenario parses");
         if scenario.sim_only_reason().is_some() {
@@ -374,6 +417,12 @@ fn scenarios_without_time_travel_match_over_real_sockets() {
         // The replayer polls /metrics/prom for its barriers; the scenario's own metrics
         // requests must not be throttled by those (the budget's scenario is sim-only).
         config.metrics.max_renders_per_second = 10_000;
+        let recording_dir = fresh_dir(&scenario.path);
+        config.recorder.enabled = true;
+        config.recorder.dir = recording_dir.display().to_string();
+        config.recorder.max_file_bytes = 1 << 16;
+        config.recorder.max_bytes = 1 << 30;
+        config.recorder.digest_every = 16;
         let max_message_size = config.security.max_message_size;
         let metrics_auth = match &config.security.metrics_auth_token {
             Some(token) if config.security.require_metrics_auth => {
@@ -389,13 +438,24 @@ fn scenarios_without_time_travel_match_over_real_sockets() {
             clients: Vec::new(),
             loopbacks: BTreeMap::new(),
             observations: Vec::new(),
+            receive_buffer: None,
         };
         let transcript = run_on(&scenario, &mut backend);
+        let received: Vec<Received> = backend.clients.iter().map(|c| c.received.clone()).collect();
         drop(backend);
+        // The server's shutdown waits for the recorder to put everything on disk.
         drop(server);
         replayed += 1;
         let mut problems = transcript.problems.clone();
         problems.extend(compare(&scenario, &transcript));
+        match replay_recording(&recording_dir) {
+            Ok(recorded) => {
+                recorded_files += recorded.files;
+                problems.extend(compare_with_replay(&received, &recorded));
+            }
+            Err(e) => problems.push(format!("the recording does not replay: {e}")),
+        }
+        let _ = std::fs::remove_dir_all(&recording_dir);
         if !problems.is_empty() {
             failures.push(format!("{} over real sockets:\n{}", scenario.path.display(), problems.join("\n")));
         }
@@ -405,9 +465,223 @@ fn scenarios_without_time_travel_match_over_real_sockets() {
     }
     let _ = writeln!(
         std::io::stdout(),
-        "real sockets: {replayed} scenarios replayed against the server, {} failed, {skipped} simulator-only",
+        "real sockets: {replayed} scenarios replayed against the server, {} failed, {skipped} simulator-only; {recorded_files} recording files replayed",
         failures.len()
+    );
+    assert!(
+        recorded_files >= replayed,
+        "every run left a recording ({recorded_files} files for {replayed} runs)"
     );
     assert!(replayed >= 10, "expected many scenarios without time travel, found {replayed}");
     assert!(failures.is_empty(), "{} scenario(s) differ over real sockets; reports above", failures.len());
+}
+
+/// An empty folder of its own for one run's recording.
+fn fresh_dir(scenario: &Path) -> PathBuf {
+    let name: String = scenario
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("signal-fish-recording-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// What a replay of a recording sent each connection, connections in the order they opened.
+struct Replayed {
+    conns: Vec<Received>,
+    files: usize,
+}
+
+/// Replays every file of `dir` in order, verifying the digests, and collects what each
+/// connection was sent: frames the transport handed back as unsent when it backlogged
+/// never reached the socket, so they are taken off the end again.
+fn replay_recording(dir: &Path) -> Result<Replayed, String> {
+    let paths = recording_files(dir)?;
+    let (order, mut sent) = replay_files(&paths)?;
+    let conns = order.iter().map(|conn| sent.remove(conn).unwrap_or_default()).collect();
+    Ok(Replayed { conns, files: paths.len() })
+}
+
+/// The recording files of `dir`, in order.
+fn recording_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(format!("no recording files in {}", dir.display()));
+    }
+    Ok(paths)
+}
+
+/// Replays `paths` (consecutive files of one recording): the connections opened, in
+/// order, and what each was sent.
+#[allow(clippy::type_complexity)]
+fn replay_files(paths: &[PathBuf]) -> Result<(Vec<ConnId>, BTreeMap<ConnId, Received>), String> {
+    let mut replayer: Option<Replayer> = None;
+    let mut order: Vec<ConnId> = Vec::new();
+    let mut sent: BTreeMap<ConnId, Received> = BTreeMap::new();
+    for (i, path) in paths.iter().enumerate() {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file = RecordingFile::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let last = i + 1 == paths.len() && file.header.file_index + 1 == file_count(path)?;
+        if file.end.as_deref() != Some(if last { "shutdown" } else { "rotated" }) {
+            return Err(format!("{} ends with {:?}", path.display(), file.end));
+        }
+        match &mut replayer {
+            None => replayer = Some(Replayer::start(&file, true).map_err(|e| e.to_string())?),
+            Some(r) => r.next_file(&file).map_err(|e| e.to_string())?,
+        }
+        let r = replayer.as_mut().expect("started");
+        r.replay_file(&file, |_, event, actions| {
+            match event {
+                Event::Opened { conn, .. } => order.push(*conn),
+                Event::Backlogged { conn, unsent } => {
+                    let frames = &mut sent.entry(*conn).or_default().frames;
+                    frames.truncate(frames.len().saturating_sub(unsent.len()));
+                }
+                _ => {}
+            }
+            for action in actions {
+                match action {
+                    Action::Send { conn, message } => {
+                        sent.entry(*conn).or_default().frames.push(message.clone())
+                    }
+                    Action::Close { conn, code, .. } => sent.entry(*conn).or_default().close = Some(*code),
+                    Action::Http(_) => {}
+                }
+            }
+            true
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok((order, sent))
+}
+
+/// How many recording files are in the folder of `path`.
+fn file_count(path: &Path) -> Result<u32, String> {
+    let dir = path.parent().ok_or("a recording file has a folder")?;
+    Ok(recording_files(dir)?.len() as u32)
+}
+
+/// Each client received exactly what the replay sent its connection (a prefix, for a
+/// client that left and stopped reading), and the same close.
+fn compare_with_replay(received: &[Received], replayed: &Replayed) -> Vec<String> {
+    let mut problems = Vec::new();
+    if received.len() != replayed.conns.len() {
+        problems.push(format!(
+            "{} clients connected but the recording opened {} connections",
+            received.len(),
+            replayed.conns.len()
+        ));
+        return problems;
+    }
+    for (k, (got, want)) in received.iter().zip(&replayed.conns).enumerate() {
+        // A client the server closed read everything up to the close; any other stopped
+        // reading when it left or when the run ended (the server's shutdown may still
+        // have sent it a departure and a 1001 it never read).
+        let matches = match got.close {
+            Some(_) => want.frames == got.frames && got.close == want.close,
+            None => want.frames.starts_with(&got.frames),
+        };
+        if !matches {
+            problems.push(format!(
+                "connection {k}: the replay differs from what the client received\n  received {} frames, close {:?}\n  replayed {} frames, close {:?}\n  first difference at frame {}",
+                got.frames.len(),
+                got.close,
+                want.frames.len(),
+                want.close,
+                got.frames.iter().zip(&want.frames).position(|(a, b)| a != b).unwrap_or(got.frames.len().min(want.frames.len()))
+            ));
+        }
+    }
+    problems
+}
+
+/// A busy room recorded into small files, with a client that stops reading: the server
+/// closes it (1008) when its queue is full, the recording rotates, and a replay of every
+/// file reproduces what each client received, including the slow one's frames up to its
+/// close. The last file replayed on its own sends each connection the tail of that.
+#[test]
+fn a_rotated_recording_with_a_slow_consumer_replays_from_any_file() {
+    let recording_dir = fresh_dir(Path::new("slow_consumer_rotation"));
+    let mut config = Config::default();
+    config.logging.enable_file_logging = false;
+    config.metrics.max_renders_per_second = 10_000;
+    config.websocket.max_outbound_queue_bytes = 4096;
+    config.recorder.enabled = true;
+    config.recorder.dir = recording_dir.display().to_string();
+    config.recorder.max_file_bytes = 1 << 16;
+    config.recorder.digest_every = 32;
+    let server = RunningServer::start(config);
+    let mut backend = RealBackend {
+        addr: server.addr,
+        max_message_size: 65_536,
+        metrics_auth: Vec::new(),
+        clients: Vec::new(),
+        loopbacks: BTreeMap::new(),
+        observations: Vec::new(),
+        receive_buffer: None,
+    };
+    let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let join = |name: &str| {
+        format!(
+            r#"{{"type":"JoinRoom","data":{{"game_name":"g","room_code":"FLOOD1","player_name":"{name}","max_players":4}}}}"#
+        )
+    };
+    for name in ["a", "b"] {
+        backend.connect(name, localhost, "/v2/ws", Endpoint::V2).unwrap();
+        backend.text(name, &join(name)).unwrap();
+    }
+    backend.receive_buffer = Some(4096);
+    backend.connect("slow", localhost, "/v2/ws", Endpoint::V2).unwrap();
+    backend.text("slow", &join("slow")).unwrap();
+    let slow = backend.client("slow").unwrap();
+    backend.clients[slow].stalled = true;
+    let pad = "x".repeat(400);
+    for i in 0..1200 {
+        backend
+            .text("a", &format!(r#"{{"type":"GameData","data":{{"data":{{"i":{i},"pad":"{pad}"}}}}}}"#))
+            .unwrap();
+        if i % 2 == 1 {
+            let msgpack = rmp_serde::to_vec(&(i, &pad)).unwrap();
+            backend.binary("b", msgpack).unwrap();
+        }
+        if i == 600 {
+            backend.http("GET", "/metrics", Vec::new()).unwrap();
+        }
+    }
+    // The slow client reads again: what reached it, then the server's close.
+    backend.clients[slow].stalled = false;
+    backend.sync(slow).unwrap();
+    let received: Vec<Received> = backend.clients.iter().map(|c| c.received.clone()).collect();
+    assert_eq!(received[2].close, Some(1008), "the slow consumer was closed for not reading");
+    drop(backend);
+    drop(server);
+
+    let full = replay_recording(&recording_dir).unwrap();
+    assert!(full.files >= 3, "the recording rotated ({} files)", full.files);
+    let problems = compare_with_replay(&received, &full);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(received[1].frames.len() > 1200, "b received the room's traffic");
+
+    // The last file on its own: every connection it sends to gets the tail of what the
+    // whole recording sent it.
+    let paths = recording_files(&recording_dir).unwrap();
+    let (full_order, full_sent) = replay_files(&paths).unwrap();
+    let (_, last_sent) = replay_files(&paths[paths.len() - 1..]).unwrap();
+    assert!(!last_sent.is_empty(), "the last file sends frames");
+    for (conn, part) in &last_sent {
+        assert!(full_order.contains(conn), "{conn} is a connection of the recording");
+        let whole = &full_sent[conn].frames;
+        assert!(
+            whole.ends_with(&part.frames),
+            "{conn}: the last file's frames are the tail of the whole replay's"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&recording_dir);
 }

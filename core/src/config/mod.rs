@@ -47,6 +47,8 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     /// The matchbox full-mesh signaling mode on a second port (DECISIONS D50).
     pub mesh: MeshConfig,
+    /// The flight recorder (used by the shell; DECISIONS D57).
+    pub recorder: RecorderConfig,
 }
 
 impl Default for Config {
@@ -64,6 +66,7 @@ impl Default for Config {
             relay_types: RelayTypesConfig::default(),
             websocket: WebSocketConfig::default(),
             mesh: MeshConfig::default(),
+            recorder: RecorderConfig::default(),
         }
     }
 }
@@ -597,6 +600,49 @@ impl MeshConfig {
         match self.port {
             Some(port) => Some(port),
             None => main_port.checked_add(1),
+        }
+    }
+}
+
+/// `recorder.*` — the flight recorder: every event the engine steps, written to disk so
+/// that `signal-fish-sim replay` reproduces the run (DECISIONS D57). Recordings hold
+/// secrets (the engine's seed, reconnection tokens, payloads unless redacted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecorderConfig {
+    /// Whether the server records. Off by default (`--record DIR` turns it on for a run).
+    pub enabled: bool,
+    /// The folder recordings are written to (created, mode 0700, if missing).
+    pub dir: String,
+    /// Bytes all recording files in `dir` may take together; the oldest are deleted to
+    /// stay under it.
+    pub max_bytes: u64,
+    /// A file is closed and the next one started (with a fresh checkpoint) once it holds
+    /// this many bytes.
+    pub max_file_bytes: u64,
+    /// Recording files kept in `dir` at most; the oldest are deleted beyond it.
+    pub max_files: u32,
+    /// Replace game-data payloads before they are recorded (replay then reproduces every
+    /// action but payload bytes).
+    pub redact_payloads: bool,
+    /// Steps per digest record (what `replay --verify` checks against).
+    pub digest_every: u32,
+    /// Recorded bytes waiting for the disk at most; past it recording stops (the server
+    /// goes on) rather than stall the server or lose events from a file's middle.
+    pub max_pending_bytes: u64,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            enabled: false,
+            dir: "recordings".to_owned(),
+            max_bytes: 1 << 30,
+            max_file_bytes: 64 << 20,
+            max_files: 64,
+            redact_payloads: false,
+            digest_every: 64,
+            max_pending_bytes: 32 << 20,
         }
     }
 }

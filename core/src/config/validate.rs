@@ -322,6 +322,23 @@ impl Config {
             }
         }
 
+        let recorder = &self.recorder;
+        c.range("recorder.max_file_bytes", recorder.max_file_bytes, 1 << 16, 1 << 32);
+        c.range("recorder.max_bytes", recorder.max_bytes, 1 << 16, 1 << 50);
+        if recorder.max_bytes < recorder.max_file_bytes {
+            c.fail(
+                "recorder.max_bytes",
+                recorder.max_bytes,
+                "at least recorder.max_file_bytes (one whole file)",
+            );
+        }
+        c.range("recorder.max_files", u64::from(recorder.max_files), 1, 1_000_000);
+        c.range("recorder.digest_every", u64::from(recorder.digest_every), 1, 65_536);
+        c.range("recorder.max_pending_bytes", recorder.max_pending_bytes, 1 << 20, 1 << 32);
+        if recorder.enabled && recorder.dir.trim().is_empty() {
+            c.fail("recorder.dir", "\"\"", "a folder path (relative to the working directory, or absolute)");
+        }
+
         if c.errors.is_empty() {
             Ok(())
         } else {
@@ -540,6 +557,23 @@ mod tests {
         // Disabled, the port is not checked.
         config.mesh = crate::config::MeshConfig { port: Some(u16::MAX), ..Default::default() };
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn recorder_bounds_name_their_keys() {
+        let mut config = Config::default();
+        config.recorder.max_file_bytes = 1000;
+        config.recorder.digest_every = 0;
+        config.recorder.enabled = true;
+        config.recorder.dir = " ".to_owned();
+        let keys: Vec<String> = errors_of(&config).into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["recorder.max_file_bytes", "recorder.digest_every", "recorder.dir"]);
+        let mut config = Config::default();
+        config.recorder.max_bytes = 2 << 20;
+        config.recorder.max_file_bytes = 4 << 20;
+        let errors = errors_of(&config);
+        assert_eq!(errors[0].key, "recorder.max_bytes");
+        assert!(errors[0].to_string().contains("at least recorder.max_file_bytes"), "{}", errors[0]);
     }
 
     #[test]

@@ -125,6 +125,7 @@ impl Engine {
             gauges: self.gauges(),
             step_latency: &host.step_latency,
             transport: host.transport,
+            recorder: host.recorder,
         }
     }
 

@@ -142,6 +142,7 @@ pub fn render_json(input: &JsonMetricsInput<'_>) -> String {
     let c = input.view.counters;
     let g = &input.view.gauges;
     let t = &input.view.transport;
+    let r = &input.view.recorder;
     let live = input.live;
     let errors_total = c.validation_errors_total + c.websocket_errors_total;
 
@@ -235,6 +236,13 @@ pub fn render_json(input: &JsonMetricsInput<'_>) -> String {
                 "tlsHandshakes": t.tls_handshakes_total,
                 "unfinishedEvictions": t.unfinished_evictions_total,
                 "unfinishedMessageBytes": t.unfinished_message_bytes,
+            },
+            "recorder": {
+                "recording": r.recording,
+                "bytes": r.bytes_total,
+                "pendingBytes": r.pending_bytes,
+                "files": r.files_total,
+                "stops": r.stops_total,
             },
         },
         "timeRange": input.time_range,

@@ -101,6 +101,23 @@ pub struct HostReport {
     pub transport: TransportStats,
     /// How long the host's steps took (the core has no clock).
     pub step_latency: Histogram,
+    /// The flight recorder's figures (zero when it is off).
+    pub recorder: RecorderStats,
+}
+
+/// The flight recorder's figures, reported by the host (`recorder.*`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecorderStats {
+    /// 1 while recording, else 0.
+    pub recording: u64,
+    /// Bytes of recording handed to the disk writer since start.
+    pub bytes_total: u64,
+    /// Bytes handed to the writer and not on disk yet.
+    pub pending_bytes: u64,
+    /// Recording files started since start.
+    pub files_total: u64,
+    /// Times recording stopped early: the disk fell behind or a write failed.
+    pub stops_total: u64,
 }
 
 /// Figures only the transport knows, reported to the engine for rendering.
@@ -156,4 +173,6 @@ pub struct MetricsView<'a> {
     pub step_latency: &'a Histogram,
     /// Transport figures.
     pub transport: TransportStats,
+    /// Flight recorder figures.
+    pub recorder: RecorderStats,
 }

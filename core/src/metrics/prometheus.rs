@@ -11,7 +11,8 @@ pub fn render_prometheus(view: &MetricsView<'_>) -> String {
     let c = view.counters;
     let g = &view.gauges;
     let t = &view.transport;
-    let metrics: [(&str, &str, &str, u64); 54] = [
+    let r = &view.recorder;
+    let metrics: [(&str, &str, &str, u64); 59] = [
         (
             "signal_fish_connections_total",
             "counter",
@@ -227,6 +228,26 @@ pub fn render_prometheus(view: &MetricsView<'_>) -> String {
             "TLS handshakes that failed, stalled or were evicted",
             t.tls_handshake_failures_total,
         ),
+        ("signal_fish_recorder_recording", "gauge", "1 while the flight recorder records", r.recording),
+        (
+            "signal_fish_recorder_bytes_total",
+            "counter",
+            "Bytes of recording handed to the disk writer",
+            r.bytes_total,
+        ),
+        (
+            "signal_fish_recorder_pending_bytes",
+            "gauge",
+            "Bytes of recording not on disk yet",
+            r.pending_bytes,
+        ),
+        ("signal_fish_recorder_files_total", "counter", "Recording files started", r.files_total),
+        (
+            "signal_fish_recorder_stops_total",
+            "counter",
+            "Times recording stopped early (disk behind or a write failed)",
+            r.stops_total,
+        ),
         ("signal_fish_mesh_peers_active", "gauge", "Matchbox full-mesh peers connected", g.mesh_peers_active),
         (
             "signal_fish_mesh_rooms_active",
@@ -292,7 +313,7 @@ pub fn render_prometheus(view: &MetricsView<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Counters, Gauges, Histogram, TransportStats};
+    use crate::metrics::{Counters, Gauges, Histogram, RecorderStats, TransportStats};
 
     #[test]
     fn every_metric_has_help_type_and_value() {
@@ -303,6 +324,7 @@ mod tests {
             gauges: Gauges { connections_active: 2, ..Gauges::default() },
             step_latency: &histogram,
             transport: TransportStats::default(),
+            recorder: RecorderStats::default(),
         };
         let text = render_prometheus(&view);
         assert!(text.starts_with(

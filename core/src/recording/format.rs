@@ -89,6 +89,14 @@ pub(crate) fn write_preamble(out: &mut Vec<u8>) {
     out.extend_from_slice(&RECORDING_FORMAT.to_le_bytes());
 }
 
+/// One framed [`Record::End`] saying `reason`: what a host appends to close a file whose
+/// encoder it stopped feeding (the disk fell behind), after the last whole record.
+pub fn end_record(reason: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_record(&mut out, &RecordRef::End { reason });
+    out
+}
+
 /// Appends one framed record to `out` and returns its size in bytes.
 pub(crate) fn write_record(out: &mut Vec<u8>, record: &RecordRef<'_>) -> usize {
     let start = out.len();

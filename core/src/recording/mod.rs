@@ -29,7 +29,7 @@ mod replay;
 
 pub use digest::{action_digest, fnv1a_64, DigestMode};
 pub use encoder::{EncoderOptions, Piece, RecordingEncoder};
-pub use format::{FileHeader, Record, StepDigests, RECORDING_FORMAT, RECORDING_MAGIC};
+pub use format::{end_record, FileHeader, Record, StepDigests, RECORDING_FORMAT, RECORDING_MAGIC};
 pub use reader::{ReadError, RecordingFile};
 pub use redact::redact_event;
 pub use replay::{describe_action, describe_event, Divergence, Flow, ReplayError, Replayer};

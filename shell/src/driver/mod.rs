@@ -34,6 +34,7 @@ use smol::channel::{Receiver, Sender};
 use smol::stream::StreamExt as _;
 use smol::Timer;
 
+use crate::recorder::Recorder;
 use clock::Clock;
 use inbox::Inbound;
 use outbox::{Outbox, Push};
@@ -68,6 +69,8 @@ pub(crate) struct Driver {
     step_start: std::time::Instant,
     /// How long steps took (with the routing of their actions), for the metrics.
     step_latency: Histogram,
+    /// The flight recorder, when `recorder.enabled`.
+    recorder: Option<Recorder>,
 }
 
 /// Where the engine's actions go: the connections' outboxes and the HTTP requests
@@ -106,7 +109,13 @@ impl Transport for Routes {
 }
 
 impl Driver {
-    pub(crate) fn new(engine: Engine, clock: Clock, inbox: Receiver<Inbound>, shared: Arc<Shared>) -> Driver {
+    pub(crate) fn new(
+        engine: Engine,
+        clock: Clock,
+        inbox: Receiver<Inbound>,
+        shared: Arc<Shared>,
+        recorder: Option<Recorder>,
+    ) -> Driver {
         let mut driver = Driver {
             host: Host::new(engine),
             clock,
@@ -118,6 +127,7 @@ impl Driver {
             shutdown_deadline: None,
             step_start: std::time::Instant::now(),
             step_latency: Histogram::default(),
+            recorder,
         };
         // The engine has timers from birth (dashboard sampling); arm the first one.
         driver.rearm();
@@ -171,6 +181,9 @@ impl Driver {
             if self.wake_at.is_some_and(|at| self.now() >= at) {
                 self.step(Event::Tick);
             }
+            if let Some(recorder) = &mut self.recorder {
+                recorder.flush();
+            }
             if let Some(deadline) = self.shutdown_deadline {
                 if self.shared.live_connections() == 0 || self.step_start >= deadline {
                     break;
@@ -179,6 +192,10 @@ impl Driver {
         }
         // Anyone still waiting for an HTTP answer gets none; their tasks answer 503.
         self.routes.http.clear();
+        if let Some(mut recorder) = self.recorder.take() {
+            // Waits for the disk: off the executor's thread.
+            smol::unblock(move || recorder.finish("shutdown")).await;
+        }
     }
 
     /// The core time of the latest clock reading (the end of the latest step).
@@ -212,6 +229,7 @@ impl Driver {
                 request.host = Box::new(HostReport {
                     transport: self.shared.counters.snapshot(self.shared.unfinished.total()),
                     step_latency: self.step_latency.clone(),
+                    recorder: self.recorder.as_ref().map(Recorder::stats).unwrap_or_default(),
                 });
                 self.routes.http.insert(request.id, reply);
                 self.step(Event::Http(request));
@@ -234,7 +252,11 @@ impl Driver {
     /// wake-up), so its recorded latency covers the engine and the routing of its actions.
     fn step(&mut self, event: Event) {
         let started = self.step_start;
-        self.host.step(event, self.clock.to_core(started), &mut self.routes);
+        let now = self.clock.to_core(started);
+        match self.recorder.as_mut().and_then(Recorder::encoder) {
+            Some(encoder) => self.host.step_observed(event, now, &mut self.routes, encoder),
+            None => self.host.step(event, now, &mut self.routes),
+        }
         self.rearm();
         let ended = std::time::Instant::now();
         self.step_latency.record(ended.saturating_duration_since(started));
