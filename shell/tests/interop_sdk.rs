@@ -8,7 +8,9 @@
 //! arrives. Each wait is bounded, so a server that stays silent fails the test.
 //!
 //! - 0.14 (strictest validator) goes through authenticate, create, join, spectate,
-//!   authority, game data, ready/start and leave.
+//!   authority, game data, ready/start and leave, with the flight recorder on and every
+//!   byte the server sent each SDK captured on the way: replaying the recording must
+//!   reproduce every frame each SDK was sent (issue 13).
 //! - 0.10 (the release that accepts a v2 reconnection token) goes through a full
 //!   reconnect with the token on `/v2/ws?reconnection_token=true` (DECISIONS D15–D16).
 //! - 0.14 with `enable_v3()` and a `ReconnectPolicy` (PROTOCOL §12, DECISIONS D53–D56):
@@ -184,8 +186,14 @@ impl Peer10 {
 /// authority release and claim, game data both ways, ready (game starts), leave.
 #[tokio::test]
 async fn sdk_0_14_room_lifecycle_without_protocol_violations() {
-    let server = TestServer::start(test_config());
-    let url = server.url("/v2/ws");
+    let recording = std::env::temp_dir().join(format!("sfs-interop-recording-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&recording);
+    let mut config = test_config();
+    config.recorder.enabled = true;
+    config.recorder.dir = recording.display().to_string();
+    let mut server = TestServer::start(config);
+    let tap = Tap::start(server.addr).await;
+    let url = format!("ws://{}/v2/ws", tap.addr);
     let game = "interop-014";
 
     // Create: the creator holds authority; no reconnection token on a plain v2 connection.
@@ -340,6 +348,156 @@ async fn sdk_0_14_room_lifecycle_without_protocol_violations() {
     for peer in [&mut alice, &mut bob, &mut carol] {
         peer.client.shutdown().await;
     }
+
+    // The recording replays to exactly what the server sent each SDK.
+    server.shutdown();
+    let received = tap.finish().await;
+    assert_eq!(received.len(), 3, "three SDK connections went through the tap");
+    let replayed = replay_dir(&recording);
+    assert_eq!(replayed.len(), received.len(), "one recorded connection per SDK connection");
+    // The tap kept every frame the server wrote, so they must all be there. (The SDKs
+    // closed their connections: the server's answering close frame is the transport's,
+    // not an engine action, so closes are not compared.)
+    for (i, (want, got)) in replayed.iter().zip(&received).enumerate() {
+        assert!(got.frames.len() > 5, "connection {i} received the session");
+        assert_eq!(want.frames, got.frames, "connection {i}: the replay differs from what the SDK was sent");
+    }
+    let _ = std::fs::remove_dir_all(&recording);
+}
+
+/// A TCP relay in front of the server, one upstream connection per client, that keeps
+/// every byte the server sent each connection (in the order they connected) to compare
+/// with a replay of the server's recording.
+struct Tap {
+    addr: SocketAddr,
+    captured: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>>>,
+    copies: std::sync::Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Tap {
+    async fn start(upstream: SocketAddr) -> Tap {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind tap");
+        let addr = listener.local_addr().expect("tap address");
+        let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let copies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (list, tasks) = (captured.clone(), copies.clone());
+        let accept = tokio::spawn(async move {
+            // Bounded: the test opens a handful of connections.
+            for _ in 0..64 {
+                let Ok((client, _)) = listener.accept().await else { return };
+                let server = TcpStream::connect(upstream).await.expect("tap connect");
+                let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+                list.lock().unwrap().push(bytes.clone());
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    let _ = server_write.shutdown().await;
+                });
+                let down = tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = server_read.read(&mut buffer).await {
+                        bytes.lock().unwrap().extend_from_slice(&buffer[..n]);
+                        // The client may be gone; the server's bytes are still kept.
+                        let _ = client_write.write_all(&buffer[..n]).await;
+                    }
+                });
+                tasks.lock().unwrap().extend([up, down]);
+            }
+        });
+        Tap { addr, captured, copies, accept }
+    }
+
+    /// Waits (bounded) for every copy to end (the server has closed its sockets) and
+    /// returns what the server sent each connection, decoded.
+    async fn finish(self) -> Vec<signal_fish_core::recording::ConnectionOutput> {
+        self.accept.abort();
+        let tasks: Vec<_> = std::mem::take(&mut *self.copies.lock().unwrap());
+        for task in tasks {
+            let _ = tokio::time::timeout(WAIT, task).await;
+        }
+        let captured = self.captured.lock().unwrap();
+        captured.iter().map(|bytes| server_messages(&bytes.lock().unwrap())).collect()
+    }
+}
+
+/// The messages and close in what a server sent one connection: the 101 response head,
+/// then unmasked frames (RFC 6455 §5.2).
+fn server_messages(bytes: &[u8]) -> signal_fish_core::recording::ConnectionOutput {
+    use signal_fish_core::Outbound;
+    let mut out = signal_fish_core::recording::ConnectionOutput::default();
+    let Some(head_end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else { return out };
+    let mut rest = &bytes[head_end + 4..];
+    let mut partial: Option<(u8, Vec<u8>)> = None;
+    while rest.len() >= 2 {
+        let (fin, opcode, masked) = (rest[0] & 0x80 != 0, rest[0] & 0x0f, rest[1] & 0x80 != 0);
+        assert!(!masked, "server frames are not masked");
+        let (len, header) = match rest[1] & 0x7f {
+            126 => (u16::from_be_bytes([rest[2], rest[3]]) as usize, 4),
+            127 => (u64::from_be_bytes(rest[2..10].try_into().unwrap()) as usize, 10),
+            n => (n as usize, 2),
+        };
+        if rest.len() < header + len {
+            break;
+        }
+        let payload = rest[header..header + len].to_vec();
+        rest = &rest[header + len..];
+        match opcode {
+            0x8 => {
+                out.close = Some(if payload.len() >= 2 {
+                    u16::from_be_bytes([payload[0], payload[1]])
+                } else {
+                    1005
+                });
+                break;
+            }
+            0x9 | 0xA => {}
+            0x0 | 0x1 | 0x2 => {
+                let (kind, mut data) = match (opcode, partial.take()) {
+                    (0x0, Some((kind, data))) => (kind, data),
+                    (kind, _) => (kind, Vec::new()),
+                };
+                data.extend_from_slice(&payload);
+                if !fin {
+                    partial = Some((kind, data));
+                } else if kind == 0x1 {
+                    out.frames.push(Outbound::Text(data.into()));
+                } else {
+                    out.frames.push(Outbound::Binary(data.into()));
+                }
+            }
+            other => panic!("unexpected opcode {other:#x} from the server"),
+        }
+    }
+    out
+}
+
+/// Replays the recording in `dir` (every file, in order, digests verified): what each
+/// connection was sent, in the order connections opened.
+fn replay_dir(dir: &std::path::Path) -> Vec<signal_fish_core::recording::ConnectionOutput> {
+    use signal_fish_core::recording::{Delivered, RecordingFile, Replayer};
+    let mut paths: Vec<_> =
+        std::fs::read_dir(dir).expect("recording folder").map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    let mut replayer: Option<Replayer> = None;
+    let mut delivered = Delivered::default();
+    for path in &paths {
+        let file = RecordingFile::read(&std::fs::read(path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        match &mut replayer {
+            None => replayer = Some(Replayer::start(&file, true).unwrap_or_else(|e| panic!("{e}"))),
+            Some(r) => r.next_file(&file).unwrap_or_else(|e| panic!("{e}")),
+        }
+        let r = replayer.as_mut().unwrap();
+        r.replay_file(&file, |_, event, actions| {
+            delivered.observe(event, actions);
+            true
+        })
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    delivered.in_open_order()
 }
 
 /// A one-connection TCP relay between an SDK client and the server. Aborting it closes

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use signal_fish_core::http::HttpResponse;
 use signal_fish_core::protocol::ClientMessage;
-use signal_fish_core::recording::{RecordingFile, Replayer};
-use signal_fish_core::{Action, Config, ConnId, Endpoint, Event, Outbound};
+use signal_fish_core::recording::{ConnectionOutput, Delivered, RecordingFile, Replayer};
+use signal_fish_core::{Config, Endpoint, Outbound};
 use signal_fish_server::{Server, ShutdownHandle};
 use signal_fish_sim::backend::Backend;
 use signal_fish_sim::observe::Observation;
@@ -75,16 +75,8 @@ struct Client {
     scenario_pongs: usize,
     /// Barriers leave it alone: the client does not read (a slow consumer).
     stalled: bool,
-    /// Everything the socket delivered, barrier answers included.
-    received: Received,
-}
-
-/// What one connection received over its socket, in order.
-#[derive(Clone, Debug, Default)]
-struct Received {
-    frames: Vec<Outbound>,
-    /// The server's close code, if it closed the connection.
-    close: Option<u16>,
+    /// Everything the socket delivered, barrier answers included, and the server's close.
+    received: ConnectionOutput,
 }
 
 struct RealBackend {
@@ -262,7 +254,7 @@ impl Backend for RealBackend {
             open: true,
             scenario_pongs: 0,
             stalled: false,
-            received: Received::default(),
+            received: ConnectionOutput::default(),
         });
         self.observations.push(Observation::Input);
         let i = self.clients.len() - 1;
@@ -441,7 +433,7 @@ fn scenarios_without_time_travel_match_over_real_sockets() {
             receive_buffer: None,
         };
         let transcript = run_on(&scenario, &mut backend);
-        let received: Vec<Received> = backend.clients.iter().map(|c| c.received.clone()).collect();
+        let received: Vec<ConnectionOutput> = backend.clients.iter().map(|c| c.received.clone()).collect();
         drop(backend);
         // The server's shutdown waits for the recorder to put everything on disk.
         drop(server);
@@ -491,7 +483,7 @@ fn fresh_dir(scenario: &Path) -> PathBuf {
 
 /// What a replay of a recording sent each connection, connections in the order they opened.
 struct Replayed {
-    conns: Vec<Received>,
+    conns: Vec<ConnectionOutput>,
     files: usize,
 }
 
@@ -500,8 +492,7 @@ struct Replayed {
 /// never reached the socket, so they are taken off the end again.
 fn replay_recording(dir: &Path) -> Result<Replayed, String> {
     let paths = recording_files(dir)?;
-    let (order, mut sent) = replay_files(&paths)?;
-    let conns = order.iter().map(|conn| sent.remove(conn).unwrap_or_default()).collect();
+    let conns = replay_files(&paths)?.in_open_order();
     Ok(Replayed { conns, files: paths.len() })
 }
 
@@ -518,13 +509,11 @@ fn recording_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(paths)
 }
 
-/// Replays `paths` (consecutive files of one recording): the connections opened, in
-/// order, and what each was sent.
-#[allow(clippy::type_complexity)]
-fn replay_files(paths: &[PathBuf]) -> Result<(Vec<ConnId>, BTreeMap<ConnId, Received>), String> {
+/// Replays `paths` (consecutive files of one recording), verifying the digests: what
+/// each connection was sent.
+fn replay_files(paths: &[PathBuf]) -> Result<Delivered, String> {
     let mut replayer: Option<Replayer> = None;
-    let mut order: Vec<ConnId> = Vec::new();
-    let mut sent: BTreeMap<ConnId, Received> = BTreeMap::new();
+    let mut delivered = Delivered::default();
     for (i, path) in paths.iter().enumerate() {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let file = RecordingFile::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -538,28 +527,12 @@ fn replay_files(paths: &[PathBuf]) -> Result<(Vec<ConnId>, BTreeMap<ConnId, Rece
         }
         let r = replayer.as_mut().expect("started");
         r.replay_file(&file, |_, event, actions| {
-            match event {
-                Event::Opened { conn, .. } => order.push(*conn),
-                Event::Backlogged { conn, unsent } => {
-                    let frames = &mut sent.entry(*conn).or_default().frames;
-                    frames.truncate(frames.len().saturating_sub(unsent.len()));
-                }
-                _ => {}
-            }
-            for action in actions {
-                match action {
-                    Action::Send { conn, message } => {
-                        sent.entry(*conn).or_default().frames.push(message.clone())
-                    }
-                    Action::Close { conn, code, .. } => sent.entry(*conn).or_default().close = Some(*code),
-                    Action::Http(_) => {}
-                }
-            }
+            delivered.observe(event, actions);
             true
         })
         .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    Ok((order, sent))
+    Ok(delivered)
 }
 
 /// How many recording files are in the folder of `path`.
@@ -570,7 +543,7 @@ fn file_count(path: &Path) -> Result<u32, String> {
 
 /// Each client received exactly what the replay sent its connection (a prefix, for a
 /// client that left and stopped reading), and the same close.
-fn compare_with_replay(received: &[Received], replayed: &Replayed) -> Vec<String> {
+fn compare_with_replay(received: &[ConnectionOutput], replayed: &Replayed) -> Vec<String> {
     let mut problems = Vec::new();
     if received.len() != replayed.conns.len() {
         problems.push(format!(
@@ -584,11 +557,7 @@ fn compare_with_replay(received: &[Received], replayed: &Replayed) -> Vec<String
         // A client the server closed read everything up to the close; any other stopped
         // reading when it left or when the run ended (the server's shutdown may still
         // have sent it a departure and a 1001 it never read).
-        let matches = match got.close {
-            Some(_) => want.frames == got.frames && got.close == want.close,
-            None => want.frames.starts_with(&got.frames),
-        };
-        if !matches {
+        if !want.accounts_for(got) {
             problems.push(format!(
                 "connection {k}: the replay differs from what the client received\n  received {} frames, close {:?}\n  replayed {} frames, close {:?}\n  first difference at frame {}",
                 got.frames.len(),
@@ -658,7 +627,7 @@ fn a_rotated_recording_with_a_slow_consumer_replays_from_any_file() {
     // The slow client reads again: what reached it, then the server's close.
     backend.clients[slow].stalled = false;
     backend.sync(slow).unwrap();
-    let received: Vec<Received> = backend.clients.iter().map(|c| c.received.clone()).collect();
+    let received: Vec<ConnectionOutput> = backend.clients.iter().map(|c| c.received.clone()).collect();
     assert_eq!(received[2].close, Some(1008), "the slow consumer was closed for not reading");
     drop(backend);
     drop(server);
@@ -672,12 +641,12 @@ fn a_rotated_recording_with_a_slow_consumer_replays_from_any_file() {
     // The last file on its own: every connection it sends to gets the tail of what the
     // whole recording sent it.
     let paths = recording_files(&recording_dir).unwrap();
-    let (full_order, full_sent) = replay_files(&paths).unwrap();
-    let (_, last_sent) = replay_files(&paths[paths.len() - 1..]).unwrap();
-    assert!(!last_sent.is_empty(), "the last file sends frames");
-    for (conn, part) in &last_sent {
-        assert!(full_order.contains(conn), "{conn} is a connection of the recording");
-        let whole = &full_sent[conn].frames;
+    let full = replay_files(&paths).unwrap();
+    let last = replay_files(&paths[paths.len() - 1..]).unwrap();
+    assert!(!last.outputs().is_empty(), "the last file sends frames");
+    for (conn, part) in last.outputs() {
+        assert!(full.opened().contains(conn), "{conn} is a connection of the recording");
+        let whole = &full.output(*conn).unwrap().frames;
         assert!(
             whole.ends_with(&part.frames),
             "{conn}: the last file's frames are the tail of the whole replay's"

@@ -20,6 +20,7 @@
 //! a power loss): the reader returns every whole record before the cut and says where it
 //! was.
 
+mod delivered;
 mod digest;
 mod encoder;
 mod format;
@@ -27,6 +28,7 @@ mod reader;
 mod redact;
 mod replay;
 
+pub use delivered::{ConnectionOutput, Delivered};
 pub use digest::{action_digest, fnv1a_64, DigestMode};
 pub use encoder::{EncoderOptions, Piece, RecordingEncoder};
 pub use format::{end_record, FileHeader, Record, StepDigests, RECORDING_FORMAT, RECORDING_MAGIC};
