@@ -59,19 +59,12 @@ fn text_to(observations: &[Observation], name: &str, kind: &str) -> serde_json::
 
 /// Runs the workload with a recorder and writes its files into a fresh folder.
 fn record(name: &str) -> Workload {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay_cli").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let encoder = Shared(Rc::new(RefCell::new(RecordingEncoder::new(EncoderOptions {
-        server_version: "test".to_owned(),
-        recording_id: RECORDING_ID,
-        unix_ms_at_origin: UNIX_MS,
-        max_file_bytes: 1_000,
-        digest_every: 8,
-        redact_payloads: false,
-    }))));
-    let mut sim = Sim::new(Config::default(), 3, UNIX_MS, false).unwrap();
-    sim.observe(Box::new(encoder.clone()));
+    record_with(name, false)
+}
+
+/// [`record`], with game-data payloads redacted or not.
+fn record_with(name: &str, redact_payloads: bool) -> Workload {
+    let (dir, encoder, mut sim) = recorder(name, Config::default(), redact_payloads);
     let ip = |last: u8| std::net::IpAddr::from([10, 0, 0, last]);
     sim.connect("alice", ip(1), "/v2/ws?reconnection_token=true").unwrap();
     sim.connect("bob", ip(2), "/v2/ws").unwrap();
@@ -133,6 +126,33 @@ fn record(name: &str) -> Workload {
     sim.advance(Duration::from_secs(2));
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 
+    let files = write_files(&dir, &encoder);
+    let sizes: Vec<u64> = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).collect();
+    assert!(files.len() >= 2, "the workload rotates into several files ({sizes:?})");
+    Workload { dir, files, code, reconnected_at }
+}
+
+/// A fresh folder `name`, an encoder rotating files at 1000 bytes, and a simulator
+/// (seed 3) it records.
+fn recorder(name: &str, config: Config, redact_payloads: bool) -> (PathBuf, Shared, Sim) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay_cli").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let encoder = Shared(Rc::new(RefCell::new(RecordingEncoder::new(EncoderOptions {
+        server_version: "test".to_owned(),
+        recording_id: RECORDING_ID,
+        unix_ms_at_origin: UNIX_MS,
+        max_file_bytes: 1_000,
+        digest_every: 8,
+        redact_payloads,
+    }))));
+    let mut sim = Sim::new(config, 3, UNIX_MS, false).unwrap();
+    sim.observe(Box::new(encoder.clone()));
+    (dir, encoder, sim)
+}
+
+/// Ends the recording and writes its files as the server names them.
+fn write_files(dir: &Path, encoder: &Shared) -> Vec<PathBuf> {
     let mut encoder = encoder.0.borrow_mut();
     encoder.finish("shutdown");
     let mut files: Vec<PathBuf> = Vec::new();
@@ -150,9 +170,7 @@ fn record(name: &str) -> Workload {
             }
         }
     }
-    let sizes: Vec<u64> = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).collect();
-    assert!(files.len() >= 2, "the workload rotates into several files ({sizes:?})");
-    Workload { dir, files, code, reconnected_at }
+    files
 }
 
 fn sim_bin(args: &[&str]) -> Output {
@@ -198,6 +216,17 @@ fn replay_summarises_all_files_and_the_last_one_alone() {
     assert!(output.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("1 file\n") || stdout.contains(": 1 file"), "{stdout}");
     assert!(!stdout.contains(" 0 already open"), "{stdout}");
+}
+
+#[test]
+fn a_redacted_recording_verifies_by_shape_and_says_so() {
+    let w = record_with("redacted", true);
+    let output = sim_bin(&["replay", "--verify", w.dir.to_str().unwrap()]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("redacted: game-data payload bytes are not reproduced"), "{stdout}");
+    assert!(stdout.contains("digests compare action shapes only"), "{stdout}");
+    assert!(stdout.contains("steps verified against the recorded digests"), "{stdout}");
 }
 
 #[test]
@@ -440,4 +469,45 @@ fn other_formats_non_recordings_and_gaps_are_refused_by_name() {
     let missing = w.dir.join("nothing-here.sfr");
     let failure = lines(&ReplayOptions { paths: vec![missing], ..ReplayOptions::default() }).unwrap_err();
     assert_eq!(failure.exit_code(), 2);
+}
+
+#[test]
+fn extract_warns_where_clients_outside_the_room_changed_its_output() {
+    // Dave (another room) uses up his address's join attempts, so Eve, from the same
+    // address, is refused once before she joins alice's room. The scenario has no Dave:
+    // Eve's first join succeeds there, and the output differs.
+    let mut config = Config::default();
+    config.rate_limit.max_join_attempts = 1;
+    config.rate_limit.max_room_creations = 1;
+    config.rate_limit.time_window = 1;
+    let (dir, encoder, mut sim) = recorder("rate_limited", config, false);
+    let ip = |last: u8| std::net::IpAddr::from([10, 0, 0, last]);
+    sim.connect("alice", ip(1), "/v2/ws").unwrap();
+    sim.connect("dave", ip(9), "/v2/ws").unwrap();
+    sim.connect("eve", ip(9), "/v2/ws").unwrap();
+    let join = |code: &str, name: &str| {
+        format!(
+            r#"{{"type":"JoinRoom","data":{{"game_name":"g","room_code":"{code}","player_name":"{name}"}}}}"#
+        )
+    };
+    sim.text("alice", &join("HOUSE1", "Alice")).unwrap();
+    sim.text("dave", &join("OTHER1", "Dave")).unwrap();
+    sim.text("eve", &join("HOUSE1", "Eve")).unwrap();
+    sim.advance(Duration::from_millis(1500));
+    sim.text("eve", &join("HOUSE1", "Eve")).unwrap();
+    sim.advance(Duration::from_millis(500));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    write_files(&dir, &encoder);
+    let extracted = extract(&ExtractOptions {
+        paths: vec![dir.clone()],
+        from: Duration::ZERO,
+        to: Duration::from_secs(5),
+        room: "HOUSE1".to_owned(),
+        out: dir.join("house.scn"),
+    })
+    .unwrap();
+    assert_eq!(extracted.connections, ["c1", "c3"]);
+    let warning = extracted.warnings.join("\n");
+    assert!(warning.contains("differs from the recording's"), "{warning}");
+    assert!(warning.contains("house.scn:"), "names the line: {warning}");
 }
