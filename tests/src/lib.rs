@@ -10,6 +10,8 @@
 //!   line by line with their expected output.
 //! * [`swarm`]: random multi-client workloads from seeds; a failing seed is shrunk and
 //!   written as a `.scn` file that replays it.
+//! * [`recording`]: replaying the server's flight recordings (`replay`) and turning one
+//!   room's window into a scenario (`extract`).
 //! * [`coverage`]: which scenarios exercise which message types, error codes, timers and
 //!   decisions (`scenarios/COVERAGE.md`).
 
@@ -21,6 +23,7 @@ pub mod coverage;
 pub mod duration;
 pub mod frames;
 pub mod observe;
+pub mod recording;
 pub mod rng;
 pub mod scenario;
 pub mod sim;

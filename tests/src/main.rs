@@ -1,4 +1,5 @@
-//! `signal-fish-sim`: replay scenarios, run swarms of random workloads, report coverage.
+//! `signal-fish-sim`: replay scenarios, run swarms of random workloads, report coverage,
+//! replay the server's flight recordings and extract scenarios from them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,6 +7,8 @@ use std::time::Instant;
 
 use argh::FromArgs;
 use signal_fish_sim::coverage;
+use signal_fish_sim::duration::parse_duration;
+use signal_fish_sim::recording::{self, ExtractOptions, ReplayOptions};
 use signal_fish_sim::scenario::{collect, run_file, Status};
 use signal_fish_sim::swarm::{self, SwarmOptions};
 
@@ -23,6 +26,8 @@ enum Subcommand {
     Run(RunArgs),
     Swarm(SwarmArgs),
     Coverage(CoverageArgs),
+    Replay(ReplayArgs),
+    Extract(ExtractArgs),
 }
 
 /// Replay scenario files or folders (folders recursively; `pending/` folders are
@@ -79,12 +84,116 @@ struct CoverageArgs {
     dir: PathBuf,
 }
 
+/// Replay the files of one flight recording (folders: all their *.sfr files; files are
+/// sorted by name) on a fresh engine restored from the first file's checkpoint, and
+/// summarise it. Times are durations since the server started (90s, 1500ms, 2m).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "replay")]
+struct ReplayArgs {
+    /// check the recorded action digests; exit 1 at the first divergence
+    #[argh(switch)]
+    verify: bool,
+    /// stop before the first step after this time and print the engine's state
+    #[argh(option)]
+    until: Option<String>,
+    /// print only the steps and actions that concern the room with this code
+    #[argh(option)]
+    room: Option<String>,
+    /// recording files or folders
+    #[argh(positional)]
+    paths: Vec<PathBuf>,
+}
+
+/// Write one room's window of a recording as a .scn scenario (its connections' inputs
+/// from their opening to --to), record its expected output, and check that it passes.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "extract")]
+struct ExtractArgs {
+    /// start of the window (time since the server started: 90s, 1500ms, 2m)
+    #[argh(option)]
+    from: String,
+    /// end of the window
+    #[argh(option)]
+    to: String,
+    /// the room's code
+    #[argh(option)]
+    room: String,
+    /// the scenario file to write (default room-CODE.scn)
+    #[argh(option)]
+    out: Option<PathBuf>,
+    /// recording files or folders
+    #[argh(positional)]
+    paths: Vec<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
     match cli.command {
         Subcommand::Run(args) => run(args),
         Subcommand::Swarm(args) => run_swarm(args),
         Subcommand::Coverage(args) => run_coverage(args),
+        Subcommand::Replay(args) => run_replay(args),
+        Subcommand::Extract(args) => run_extract(args),
+    }
+}
+
+fn duration_arg(flag: &str, text: &str) -> Result<std::time::Duration, ExitCode> {
+    parse_duration(text).map_err(|e| {
+        eprintln!("error: {flag}: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn run_replay(args: ReplayArgs) -> ExitCode {
+    if args.paths.is_empty() {
+        eprintln!("error: give recording files or a folder, e.g. `signal-fish-sim replay /var/lib/signal-fish/recordings`");
+        return ExitCode::from(2);
+    }
+    let until = match args.until.as_deref().map(|t| duration_arg("--until", t)).transpose() {
+        Ok(until) => until,
+        Err(code) => return code,
+    };
+    let options = ReplayOptions { paths: args.paths, verify: args.verify, until, room: args.room };
+    match recording::replay(&options, &mut |line| println!("{line}")) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            match &failure {
+                recording::ReplayFailure::Input(message) => eprintln!("error: {message}"),
+                recording::ReplayFailure::Diverged(report) => println!("{report}"),
+            }
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+fn run_extract(args: ExtractArgs) -> ExitCode {
+    if args.paths.is_empty() {
+        eprintln!("error: give recording files or a folder");
+        return ExitCode::from(2);
+    }
+    let (from, to) = match (duration_arg("--from", &args.from), duration_arg("--to", &args.to)) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let out = args.out.unwrap_or_else(|| PathBuf::from(format!("room-{}.scn", args.room.to_lowercase())));
+    let options = ExtractOptions { paths: args.paths, from, to, room: args.room, out };
+    match recording::extract(&options) {
+        Ok(extracted) => {
+            for warning in &extracted.warnings {
+                println!("warning: {warning}");
+            }
+            println!(
+                "wrote {}: connections {}, {} inputs; it passes `signal-fish-sim run`",
+                extracted.path.display(),
+                extracted.connections.join(" "),
+                extracted.inputs
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {}", error.message);
+            ExitCode::from(error.exit_code)
+        }
     }
 }
 

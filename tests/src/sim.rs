@@ -154,6 +154,13 @@ impl Sim {
         self.host.is_broken()
     }
 
+    /// Shows every later step to `observer` (before and after it), as a real host shows
+    /// them to its flight recorder: record a simulated run with a
+    /// [`signal_fish_core::recording::RecordingEncoder`].
+    pub fn observe(&mut self, observer: Box<dyn signal_fish_core::host::StepObserver>) {
+        self.host.observe(observer);
+    }
+
     /// The record of every event and action so far.
     pub fn trace(&self) -> &Trace {
         &self.trace

@@ -3,9 +3,11 @@
 use uuid::Uuid;
 
 use super::room::Presence;
+use super::timers::Timer;
 use super::Engine;
 use crate::event::ConnId;
 use crate::protocol::LobbyState;
+use crate::Instant;
 
 /// One room as seen from outside.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,5 +64,29 @@ impl Engine {
     /// Live connections in id order.
     pub fn connections(&self) -> Vec<ConnId> {
         self.conns.keys().copied().collect()
+    }
+
+    /// Every pending timer, earliest first: its deadline and what it is for, in words
+    /// (`liveness of c3`, `seat reservation of player <id>`, …). Some deadlines are re-armed
+    /// lazily, so an entry may fire only to be scheduled again later; the first one is
+    /// [`Engine::poll_timeout`].
+    pub fn pending_timers(&self) -> Vec<(Instant, String)> {
+        self.timers
+            .iter()
+            .map(|(at, timer)| {
+                let what = match timer {
+                    Timer::AuthDeadline(conn) => format!("authentication deadline of {conn}"),
+                    Timer::Liveness(conn) => format!("liveness of {conn}"),
+                    Timer::Reservation(player) => format!("seat reservation of player {player}"),
+                    Timer::RoomExpiry(key) => match self.rooms.get(key) {
+                        Some(room) => format!("expiry of room {}", room.code),
+                        None => "expiry of a removed room".to_owned(),
+                    },
+                    Timer::IpWindow(ip) => format!("rate window of {ip}"),
+                    Timer::Dashboard => "dashboard sample".to_owned(),
+                };
+                (*at, what)
+            })
+            .collect()
     }
 }

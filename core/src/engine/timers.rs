@@ -62,6 +62,11 @@ impl TimerTable {
         self.entries.first().map(|(at, _)| *at)
     }
 
+    /// Every pending deadline, earliest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(Instant, Timer)> {
+        self.entries.iter()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
