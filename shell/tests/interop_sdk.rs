@@ -365,12 +365,15 @@ async fn sdk_0_14_room_lifecycle_without_protocol_violations() {
     let _ = std::fs::remove_dir_all(&recording);
 }
 
+/// The bytes a server sent one connection, appended as they pass.
+type Captured = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
 /// A TCP relay in front of the server, one upstream connection per client, that keeps
 /// every byte the server sent each connection (in the order they connected) to compare
 /// with a replay of the server's recording.
 struct Tap {
     addr: SocketAddr,
-    captured: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>>>,
+    captured: std::sync::Arc<std::sync::Mutex<Vec<Captured>>>,
     copies: std::sync::Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
 }
@@ -454,7 +457,7 @@ fn server_messages(bytes: &[u8]) -> signal_fish_core::recording::ConnectionOutpu
                 break;
             }
             0x9 | 0xA => {}
-            0x0 | 0x1 | 0x2 => {
+            0x0..=0x2 => {
                 let (kind, mut data) = match (opcode, partial.take()) {
                     (0x0, Some((kind, data))) => (kind, data),
                     (kind, _) => (kind, Vec::new()),
