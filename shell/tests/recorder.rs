@@ -122,15 +122,23 @@ fn a_killed_server_leaves_a_file_that_replays_up_to_the_cut() {
     let scratch = Scratch::new("recorder-kill");
     let (mut child, addr) = start(&scratch.0, &[], &[("SIGNAL_FISH_RECORDER__ENABLED", "true")]);
     session(addr);
+    // Recorded bytes reach the writer within the hand-over interval (10 ms) and its
+    // `write` right after; a kill before that would lose them, as a crash does.
+    std::thread::sleep(Duration::from_millis(200));
     Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
     wait_exit(&mut child);
     let files = files_in(&scratch.0.join("recordings"));
     assert_eq!(files.len(), 1, "{files:?}");
     let file = RecordingFile::read(&std::fs::read(&files[0]).unwrap()).unwrap();
     assert_eq!(file.end, None, "a killed server writes no end record");
-    // Everything the writer had put on disk replays (the session's steps at least up to
-    // the metrics request, which the driver handed over before answering it).
-    assert!(replay(&file) > 0);
+    // Everything the writer had put on disk replays: the whole session.
+    let game_data = file
+        .records
+        .iter()
+        .filter(|r| matches!(r, Record::Step { event: signal_fish_core::Event::Text { text, .. }, .. } if text.contains("GameData")))
+        .count();
+    assert_eq!(game_data, 20);
+    assert!(replay(&file) > 20);
 }
 
 #[test]

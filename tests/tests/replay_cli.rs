@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use signal_fish_core::host::StepObserver;
 use signal_fish_core::recording::{
-    EncoderOptions, Piece, Record, RecordingEncoder, RecordingFile, RECORDING_FORMAT,
+    record_checksum, EncoderOptions, Piece, Record, RecordingEncoder, RecordingFile, RECORDING_FORMAT,
 };
 use signal_fish_core::{Action, Config, Engine, Event, Instant};
 use signal_fish_sim::observe::Observation;
@@ -281,18 +281,13 @@ fn verify_passes_and_an_altered_step_is_reported_at_its_step() {
 }
 
 /// A file's bytes from its parts, each step's event given by `event(step, recorded)`:
-/// the framing of `signal_fish_core::recording` (u32 LE length, u32 LE FNV-1a-32 of
-/// the body, a MessagePack record).
+/// the framing of `signal_fish_core::recording` (u32 LE length, u32 LE
+/// `record_checksum` of the body, a MessagePack record).
 fn encode(file: &RecordingFile, event: impl Fn(usize, &Event) -> Event) -> Vec<u8> {
     fn frame(out: &mut Vec<u8>, record: &Record) {
         let body = rmp_serde::to_vec(record).unwrap();
-        let mut hash: u32 = 0x811c_9dc5;
-        for byte in &body {
-            hash ^= u32::from(*byte);
-            hash = hash.wrapping_mul(0x0100_0193);
-        }
         out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(&hash.to_le_bytes());
+        out.extend_from_slice(&record_checksum(&body).to_le_bytes());
         out.extend_from_slice(&body);
     }
     let mut out = b"SFRECORD".to_vec();

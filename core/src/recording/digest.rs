@@ -1,9 +1,11 @@
-//! Digests of the engine's actions, written by the recorder and checked by a replay's
-//! `--verify`. FNV-1a: stable across builds and platforms (a replay may run on another
-//! machine with another Rust), cheap for the small frames a game sends, and no
-//! adversary chooses what is hashed against a digest it must match.
+//! Record checksums and digests of the engine's actions, written by the recorder and
+//! checked by a replay's `--verify`. XXH3 (64-bit, the frozen XXH3 specification):
+//! stable across builds and platforms (a replay may run on another machine with another
+//! Rust), and cheap enough to hash every frame the server sends. No adversary chooses
+//! what is hashed against a digest it must match, so a non-cryptographic hash is enough.
 
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::{Action, Outbound};
 
@@ -17,75 +19,88 @@ pub enum DigestMode {
     Shape,
 }
 
-const FNV64_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV64_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// 64-bit FNV-1a of `bytes`.
-pub fn fnv1a_64(bytes: &[u8]) -> u64 {
-    Fnv(FNV64_OFFSET).bytes(bytes).0
+/// The checksum of a record's body: the low 32 bits of its XXH3-64.
+pub fn record_checksum(body: &[u8]) -> u32 {
+    xxh3_64(body) as u32
 }
 
-/// 32-bit FNV-1a of `bytes` (the record checksum).
-pub(crate) fn fnv1a_32(bytes: &[u8]) -> u32 {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in bytes {
-        hash ^= u32::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0193);
+/// Hashes `parts` (fixed-size words) into one digest.
+fn combine(parts: &[u64]) -> u64 {
+    let mut bytes = [0u8; 64];
+    let used = parts.len() * 8;
+    for (slot, part) in bytes.chunks_exact_mut(8).zip(parts) {
+        slot.copy_from_slice(&part.to_le_bytes());
     }
-    hash
+    xxh3_64(&bytes[..used])
 }
 
-struct Fnv(u64);
-
-impl Fnv {
-    fn bytes(mut self, bytes: &[u8]) -> Fnv {
-        for byte in bytes {
-            self.0 ^= u64::from(*byte);
-            self.0 = self.0.wrapping_mul(FNV64_PRIME);
-        }
-        self
-    }
-
-    fn u64(self, value: u64) -> Fnv {
-        self.bytes(&value.to_le_bytes())
-    }
-
-    /// Length first, so that concatenations cannot collide by moving a boundary.
-    fn field(self, bytes: &[u8]) -> Fnv {
-        self.u64(bytes.len() as u64).bytes(bytes)
-    }
-}
-
-/// The digest of one action under `mode`.
+/// The digest of one action under `mode`. A frame's bytes enter as their own XXH3-64, so
+/// a frame shared by many recipients can be hashed once ([`ActionDigester`]).
 pub fn action_digest(action: &Action, mode: DigestMode) -> u64 {
-    let full = mode == DigestMode::Full;
-    let hash = Fnv(FNV64_OFFSET);
-    match action {
-        Action::Send { conn, message } => {
-            let (kind, bytes) = match message {
-                Outbound::Text(bytes) => (1, bytes),
-                Outbound::Binary(bytes) => (2, bytes),
-            };
-            let hash = hash.u64(kind).u64(conn.0);
-            if full {
-                hash.field(bytes).0
-            } else {
-                hash.0
-            }
-        }
-        Action::Close { conn, code, reason } => {
-            hash.u64(3).u64(conn.0).u64(u64::from(*code)).field(reason.as_bytes()).0
-        }
-        Action::Http(response) => {
-            let mut hash = hash.u64(4).u64(response.id).u64(u64::from(response.status));
-            if full {
-                for (name, value) in &response.headers {
-                    hash = hash.field(name.as_bytes()).field(value.as_bytes());
+    ActionDigester::default().digest(action, mode)
+}
+
+/// Digests actions, hashing a frame shared by consecutive recipients (a fan-out) once.
+#[derive(Debug, Default)]
+pub struct ActionDigester {
+    /// The last frame hashed: its address, length and hash.
+    last_frame: Option<(usize, usize, u64)>,
+}
+
+impl ActionDigester {
+    /// The digest of `action` under `mode` (the same as [`action_digest`]).
+    pub fn digest(&mut self, action: &Action, mode: DigestMode) -> u64 {
+        let full = mode == DigestMode::Full;
+        match action {
+            Action::Send { conn, message } => {
+                let (kind, bytes) = match message {
+                    Outbound::Text(bytes) => (1, bytes),
+                    Outbound::Binary(bytes) => (2, bytes),
+                };
+                if !full {
+                    return combine(&[kind, conn.0]);
                 }
-                hash = hash.field(&response.body);
+                let key = (bytes.as_ptr() as usize, bytes.len());
+                let frame_hash = match self.last_frame {
+                    // The same shared bytes (`Bytes` never changes what it points at).
+                    Some((ptr, len, hash)) if (ptr, len) == key => hash,
+                    _ => {
+                        let hash = xxh3_64(bytes);
+                        self.last_frame = Some((key.0, key.1, hash));
+                        hash
+                    }
+                };
+                combine(&[kind, conn.0, bytes.len() as u64, frame_hash])
             }
-            hash.0
+            Action::Close { conn, code, reason } => {
+                combine(&[3, conn.0, u64::from(*code), xxh3_64(reason.as_bytes())])
+            }
+            Action::Http(response) => {
+                if !full {
+                    return combine(&[4, response.id, u64::from(response.status)]);
+                }
+                let mut headers = Vec::new();
+                for (name, value) in &response.headers {
+                    headers.extend_from_slice(&(name.len() as u64).to_le_bytes());
+                    headers.extend_from_slice(name.as_bytes());
+                    headers.extend_from_slice(&(value.len() as u64).to_le_bytes());
+                    headers.extend_from_slice(value.as_bytes());
+                }
+                combine(&[
+                    4,
+                    response.id,
+                    u64::from(response.status),
+                    xxh3_64(&headers),
+                    xxh3_64(&response.body),
+                ])
+            }
         }
+    }
+
+    /// Forgets the last frame: call between steps, since a frame's memory may be reused
+    /// once its step's actions are gone.
+    pub fn next_step(&mut self) {
+        self.last_frame = None;
     }
 }
 
@@ -96,11 +111,8 @@ mod tests {
     use bytes::Bytes;
 
     #[test]
-    fn fnv_matches_the_published_test_vectors() {
-        assert_eq!(fnv1a_64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a_64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a_32(b""), 0x811c_9dc5);
-        assert_eq!(fnv1a_32(b"a"), 0xe40c_292c);
+    fn xxh3_matches_its_published_value_for_the_empty_input() {
+        assert_eq!(xxh3_64(b""), 0x2d06_8005_38d3_94c2);
     }
 
     #[test]
@@ -114,5 +126,17 @@ mod tests {
         );
         let other = Action::Send { conn: ConnId(2), message: Outbound::Text(Bytes::from("a")) };
         assert_ne!(action_digest(&send("a"), DigestMode::Shape), action_digest(&other, DigestMode::Shape));
+    }
+
+    #[test]
+    fn a_shared_frame_digests_as_a_copy_of_it_does() {
+        let shared = Bytes::from(vec![7u8; 300]);
+        let mut digester = ActionDigester::default();
+        for conn in 1..4 {
+            let action = Action::Send { conn: ConnId(conn), message: Outbound::Binary(shared.clone()) };
+            let copy =
+                Action::Send { conn: ConnId(conn), message: Outbound::Binary(Bytes::from(shared.to_vec())) };
+            assert_eq!(digester.digest(&action, DigestMode::Full), action_digest(&copy, DigestMode::Full));
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The recorder's pure part: turns every step a host takes into recording bytes, and
 //! decides where files begin. The host moves the bytes to disk ([`RecordingEncoder::take`]).
 
-use super::digest::{action_digest, DigestMode};
+use super::digest::{ActionDigester, DigestMode};
 use super::format::{write_preamble, write_record, FileHeader, RecordRef, StepDigests};
 use super::redact::redact_event;
 use crate::host::StepObserver;
@@ -54,6 +54,7 @@ pub struct RecordingEncoder {
     checkpoint_bytes: u64,
     /// Digests of the steps since the last digest record.
     digests: StepDigests,
+    digester: ActionDigester,
     /// Set once a file exists (the first step starts it).
     started: bool,
 }
@@ -73,6 +74,7 @@ impl RecordingEncoder {
             steps_in_file: 0,
             checkpoint_bytes: 0,
             digests: StepDigests::default(),
+            digester: ActionDigester::default(),
             started: false,
         }
     }
@@ -171,7 +173,9 @@ impl StepObserver for RecordingEncoder {
             return;
         }
         self.digests.actions_per_step.push(u32::try_from(actions.len()).unwrap_or(u32::MAX));
-        self.digests.action_digests.extend(actions.iter().map(|a| action_digest(a, self.mode)));
+        let (digester, mode) = (&mut self.digester, self.mode);
+        self.digests.action_digests.extend(actions.iter().map(|a| digester.digest(a, mode)));
+        self.digester.next_step();
         self.steps_in_file += 1;
         if self.digests.actions_per_step.len() >= self.options.digest_every.max(1) as usize {
             self.flush_digests();

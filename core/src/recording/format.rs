@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::digest::{fnv1a_32, DigestMode};
+use super::digest::{record_checksum, DigestMode};
 use crate::{EngineCheckpoint, Event, Instant};
 
 /// The first 8 bytes of every recording file.
@@ -106,7 +106,7 @@ pub(crate) fn write_record(out: &mut Vec<u8>, record: &RecordRef<'_>) -> usize {
     rmp_serde::encode::write(out, record).expect("records encode as MessagePack");
     let body = &out[start + FRAME_HEAD_LEN..];
     let length = u32::try_from(body.len()).expect("a record is smaller than 4 GiB");
-    let checksum = fnv1a_32(body);
+    let checksum = record_checksum(body);
     out[start..start + 4].copy_from_slice(&length.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&checksum.to_le_bytes());
     out.len() - start

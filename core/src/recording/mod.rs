@@ -11,8 +11,8 @@
 //! record = length (u32 LE)  checksum (u32 LE)  body (length bytes)
 //! ```
 //!
-//! The body is one [`Record`] in MessagePack (rmp-serde); the checksum is the 32-bit
-//! FNV-1a of the body. Every file reads on its own: it starts with a
+//! The body is one [`Record`] in MessagePack (rmp-serde); the checksum is the low 32
+//! bits of the body's XXH3-64 ([`record_checksum`]). Every file reads on its own: it starts with a
 //! [`Record::Header`] and a [`Record::Checkpoint`] of the whole engine, followed by the
 //! [`Record::Step`]s in the order they were stepped, a [`Record::Digests`] every
 //! `digest_every` steps, and a [`Record::End`] when the recorder closed it (rotation,
@@ -29,7 +29,7 @@ mod redact;
 mod replay;
 
 pub use delivered::{ConnectionOutput, Delivered};
-pub use digest::{action_digest, fnv1a_64, DigestMode};
+pub use digest::{action_digest, record_checksum, ActionDigester, DigestMode};
 pub use encoder::{EncoderOptions, Piece, RecordingEncoder};
 pub use format::{end_record, FileHeader, Record, StepDigests, RECORDING_FORMAT, RECORDING_MAGIC};
 pub use reader::{ReadError, RecordingFile};

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::digest::fnv1a_32;
+use super::digest::record_checksum;
 use super::format::{FileHeader, Record, FRAME_HEAD_LEN, PREAMBLE_LEN, RECORDING_FORMAT, RECORDING_MAGIC};
 use crate::EngineCheckpoint;
 
@@ -106,7 +106,7 @@ impl<'a> Frames<'a> {
             return Ok(Frame::CutAt(offset));
         }
         let body = &rest[FRAME_HEAD_LEN..FRAME_HEAD_LEN + length];
-        if fnv1a_32(body) != checksum {
+        if record_checksum(body) != checksum {
             let after = &rest[FRAME_HEAD_LEN + length..];
             // The last record, or zeros the filesystem left after a crash: a cut-off end.
             if after.iter().all(|b| *b == 0) {

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use super::digest::{action_digest, DigestMode};
+use super::digest::{ActionDigester, DigestMode};
 use super::format::{Record, StepDigests};
 use super::reader::RecordingFile;
 use crate::{Action, Engine, Event, Instant, Outbound, RestoreError};
@@ -215,13 +215,15 @@ impl Replayer {
             )));
         }
         let mut expected = digests.action_digests.iter();
+        let mut digester = ActionDigester::default();
         for (stepped, count) in self.unchecked.drain(..).zip(&digests.actions_per_step) {
             let recorded: Vec<u64> = expected.by_ref().take(*count as usize).copied().collect();
             let longest = recorded.len().max(stepped.actions.len());
+            digester.next_step();
             for index in 0..longest {
                 let want = recorded.get(index).copied();
                 let got = stepped.actions.get(index);
-                if want != got.map(|a| action_digest(a, self.mode)) {
+                if want != got.map(|a| digester.digest(a, self.mode)) {
                     return Err(ReplayError::Diverged(Box::new(Divergence {
                         step: stepped.step,
                         file_index,

@@ -34,7 +34,7 @@ use smol::channel::{Receiver, Sender};
 use smol::stream::StreamExt as _;
 use smol::Timer;
 
-use crate::recorder::Recorder;
+use crate::recorder::{self, Recorder};
 use clock::Clock;
 use inbox::Inbound;
 use outbox::{Outbox, Push};
@@ -52,6 +52,8 @@ enum Wake {
     Timer,
     Stop,
     ShutdownPoll,
+    /// Recorded bytes have waited long enough for the recorder's writer.
+    RecorderDue,
 }
 
 /// See the module documentation.
@@ -142,6 +144,8 @@ impl Driver {
         let mut stop = pin!(stopping.wait());
         let mut stop_seen = false;
         let mut shutdown_poll = Timer::never();
+        let mut recorder_due = Timer::never();
+        let mut recorder_armed = false;
         // The receiver as a stream keeps its registration across waits.
         let mut messages = pin!(self.inbox.clone());
         loop {
@@ -160,6 +164,9 @@ impl Driver {
                 if Pin::new(&mut shutdown_poll).poll(cx).is_ready() {
                     return Poll::Ready(Wake::ShutdownPoll);
                 }
+                if recorder_armed && Pin::new(&mut recorder_due).poll(cx).is_ready() {
+                    return Poll::Ready(Wake::RecorderDue);
+                }
                 Poll::Pending
             })
             .await;
@@ -170,6 +177,7 @@ impl Driver {
                     self.begin_shutdown();
                     shutdown_poll.set_interval(SHUTDOWN_POLL);
                 }
+                Wake::RecorderDue => recorder_armed = false,
                 Wake::Timer | Wake::ShutdownPoll => {}
             }
             for _ in 0..MAX_DRAIN {
@@ -182,7 +190,11 @@ impl Driver {
                 self.step(Event::Tick);
             }
             if let Some(recorder) = &mut self.recorder {
-                recorder.flush();
+                recorder.hand_over_due(self.step_start);
+                if !recorder_armed && recorder.has_waiting_bytes() {
+                    recorder_due.set_after(recorder::HANDOVER_INTERVAL);
+                    recorder_armed = true;
+                }
             }
             if let Some(deadline) = self.shutdown_deadline {
                 if self.shared.live_connections() == 0 || self.step_start >= deadline {

@@ -1,7 +1,8 @@
 //! The flight recorder's host side (`recorder.*`, DECISIONS D57): the driver feeds every
 //! engine step to a [`RecordingEncoder`] (`signal_fish_core::recording`) and hands its
-//! bytes, once per wake-up, to a writer thread of its own (`writer.rs`), so the driver
-//! never waits for the disk. What waits for the disk is bounded
+//! bytes to a writer thread of its own (`writer.rs`), so the driver never waits for the
+//! disk. Hand-overs are batched ([`HANDOVER_BYTES`], [`HANDOVER_INTERVAL`]): waking the
+//! writer and a `write` per message would cost more than recording the message. What waits for the disk is bounded
 //! (`recorder.max_pending_bytes`): past it recording stops at a record boundary, the
 //! file gets an end record saying why, and the server goes on; nothing is dropped from
 //! the middle of a file. Files rotate at `recorder.max_file_bytes` (each starts with a
@@ -16,12 +17,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use signal_fish_core::config::RecorderConfig;
 use signal_fish_core::metrics::RecorderStats;
 use signal_fish_core::recording::{EncoderOptions, Piece, RecordingEncoder};
 
 use writer::Chunk;
+
+/// Recorded bytes are handed to the writer once this many are waiting…
+pub(crate) const HANDOVER_BYTES: usize = 64 * 1024;
+/// …or once the oldest has waited this long (the driver arms a timer for it).
+pub(crate) const HANDOVER_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What the driver and the writer thread both see.
 #[derive(Debug, Default)]
@@ -44,6 +51,8 @@ pub(crate) struct Recorder {
     shared: Arc<RecorderShared>,
     max_pending_bytes: u64,
     dir: PathBuf,
+    /// When bytes were last handed to the writer.
+    last_handover: Instant,
 }
 
 /// Why recording could not start.
@@ -86,12 +95,31 @@ impl Recorder {
             shared,
             max_pending_bytes: config.max_pending_bytes,
             dir,
+            last_handover: Instant::now(),
         })
     }
 
     /// The encoder to show steps to, while recording.
     pub(crate) fn encoder(&mut self) -> Option<&mut RecordingEncoder> {
         self.encoder.as_mut()
+    }
+
+    /// Whether recorded bytes wait for a hand-over (the driver then arms a timer for
+    /// [`HANDOVER_INTERVAL`]).
+    pub(crate) fn has_waiting_bytes(&self) -> bool {
+        self.encoder.as_ref().is_some_and(|e| e.pending_bytes() > 0)
+    }
+
+    /// Hands what was recorded to the writer if enough waits ([`HANDOVER_BYTES`]) or it
+    /// has waited long enough ([`HANDOVER_INTERVAL`]) at `now`.
+    pub(crate) fn hand_over_due(&mut self, now: Instant) {
+        let Some(encoder) = &self.encoder else { return };
+        if encoder.pending_bytes() >= HANDOVER_BYTES
+            || now.saturating_duration_since(self.last_handover) >= HANDOVER_INTERVAL
+        {
+            self.last_handover = now;
+            self.flush();
+        }
     }
 
     /// Hands what was recorded since the last call to the writer; stops recording if the
@@ -160,10 +188,11 @@ impl Recorder {
     /// The figures for the metrics.
     pub(crate) fn stats(&self) -> RecorderStats {
         let s = &self.shared;
+        let waiting = self.encoder.as_ref().map_or(0, |e| e.pending_bytes() as u64);
         RecorderStats {
             recording: u64::from(s.recording.load(Ordering::Relaxed)),
             bytes_total: s.bytes_total.load(Ordering::Relaxed),
-            pending_bytes: s.pending_bytes.load(Ordering::Relaxed),
+            pending_bytes: s.pending_bytes.load(Ordering::Relaxed) + waiting,
             files_total: s.files_total.load(Ordering::Relaxed),
             stops_total: s.stops_total.load(Ordering::Relaxed),
         }
