@@ -66,6 +66,7 @@ pub const SHELL_DECISIONS: &[(&str, &str)] = &[
     ("D47", "shell/tests/hostile.rs: `conflicting_or_duplicate_content_lengths_get_400_and_the_connection_closes`"),
     ("D48", "shell/tests/hostile.rs: `upgrades_rfc_6455_refuses_get_400_and_never_101`"),
     ("D49", "shell/tests/forwarding.rs: `each_client_a_trusted_proxy_names_has_its_own_per_ip_allowance`, `forwarding_headers_from_untrusted_peers_are_ignored`; shell/tests/behind_proxies.rs: `behind_nginx_terminating_tls_each_client_is_its_own_address` (the per-IP connection cap; the room and spectator rate limits are counted by the engine for the address the shell gives it, as in the scenarios with `connect NAME ip=…`)"),
+    ("D57", "tests/tests/real_socket.rs: every real-socket scenario run is recorded and its replay reproduces every frame and close each client received, `a_rotated_recording_with_a_slow_consumer_replays_from_any_file`; shell/tests/interop_sdk.rs: `sdk_0_14_room_lifecycle_without_protocol_violations` (SDK frames captured by a tap, replayed exactly); shell/tests/recorder.rs (private files, SIGTERM, SIGKILL, a bad folder); core/tests/recording.rs; tests/tests/replay_cli.rs (replay, --verify, --until, --room, extract)"),
 ];
 
 /// Decisions with neither a scenario nor a shell test, and where they are checked

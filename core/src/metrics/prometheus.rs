@@ -335,7 +335,7 @@ mod tests {
         assert!(text.contains("signal_fish_step_latency_seconds_bucket{le=\"+Inf\"} 0\n"));
         let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(helps, 55);
+        assert_eq!(helps, 60);
         assert_eq!(helps, types);
     }
 }
