@@ -66,6 +66,14 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// How many recorded steps are game data a client sent.
+fn game_data_steps(file: &RecordingFile) -> usize {
+    file.records
+        .iter()
+        .filter(|r| matches!(r, Record::Step { event: signal_fish_core::Event::Text { text, .. }, .. } if text.contains("GameData")))
+        .count()
+}
+
 /// Replays `file` verifying its digests; returns how many steps it replayed.
 fn replay(file: &RecordingFile) -> u64 {
     let mut replayer = Replayer::start(file, true).unwrap_or_else(|e| panic!("{e}"));
@@ -95,11 +103,7 @@ fn a_recorded_run_leaves_private_files_that_replay() {
     let file = RecordingFile::read(&std::fs::read(&files[0]).unwrap()).unwrap();
     assert_eq!(file.end.as_deref(), Some("shutdown"));
     assert_eq!(file.header.server_version, env!("CARGO_PKG_VERSION"));
-    let game_data = file
-        .records
-        .iter()
-        .filter(|r| matches!(r, Record::Step { event: signal_fish_core::Event::Text { text, .. }, .. } if text.contains("GameData")))
-        .count();
+    let game_data = game_data_steps(&file);
     assert_eq!(game_data, 20);
     assert!(replay(&file) > 20);
 }
@@ -132,11 +136,7 @@ fn a_killed_server_leaves_a_file_that_replays_up_to_the_cut() {
     let file = RecordingFile::read(&std::fs::read(&files[0]).unwrap()).unwrap();
     assert_eq!(file.end, None, "a killed server writes no end record");
     // Everything the writer had put on disk replays: the whole session.
-    let game_data = file
-        .records
-        .iter()
-        .filter(|r| matches!(r, Record::Step { event: signal_fish_core::Event::Text { text, .. }, .. } if text.contains("GameData")))
-        .count();
+    let game_data = game_data_steps(&file);
     assert_eq!(game_data, 20);
     assert!(replay(&file) > 20);
 }
