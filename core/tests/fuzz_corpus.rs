@@ -3,7 +3,7 @@
 //! nightly toolchain. Random inputs exercise the harnesses too.
 
 use proptest::prelude::*;
-use signal_fish_core::fuzzing::{decode_message, engine_sequence};
+use signal_fish_core::fuzzing::{decode_message, engine_sequence, read_recording};
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
@@ -36,6 +36,19 @@ fn engine_sequence_corpus() {
         let result = std::panic::catch_unwind(|| engine_sequence(&data));
         assert!(result.is_ok(), "engine_sequence panicked on {name}");
     }
+}
+
+#[test]
+fn recording_reader_corpus() {
+    let inputs = corpus("recording_reader");
+    assert!(inputs.len() >= 6, "the recording_reader corpus has {} inputs", inputs.len());
+    let mut read = 0;
+    for (name, data) in inputs {
+        let result = std::panic::catch_unwind(|| read_recording(&data));
+        assert!(result.is_ok(), "read_recording panicked on {name}");
+        read += usize::from(signal_fish_core::recording::RecordingFile::read(&data).is_ok());
+    }
+    assert!(read >= 6, "the seeds are readable recordings (whole and cut)");
 }
 
 proptest! {

@@ -4,7 +4,9 @@
 //! Each harness takes raw fuzzer bytes and panics on any finding.
 
 mod decode;
+mod recording;
 mod sequence;
 
 pub use decode::decode_message;
+pub use recording::read_recording;
 pub use sequence::engine_sequence;
