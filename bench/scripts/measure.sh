@@ -5,11 +5,19 @@
 # the headline figure per scenario, with the load average at each run.
 #
 #   cargo build --release -p signal-fish-server -p signal-fish-bench
-#   bench/scripts/measure.sh                  # all scenarios
+#   bench/scripts/measure.sh                  # all scenarios but mesh
 #   bench/scripts/measure.sh relay idle       # some of them
 #
 # Scenarios: relay, fixed-rate (1,000 clients x 20 Hz in rooms of 4), fixed-rate-60hz
-# (500 clients x 60 Hz in rooms of 4), join-storm, idle.
+# (500 clients x 60 Hz in rooms of 4), join-storm, idle, mesh (1,000 matchbox peers in
+# rooms of 4 at 10 Hz against the server's matchbox full-mesh port, PORT + 1, with
+# SIGNAL_FISH_MESH__ENABLED=true), mesh-matchbox (the same against matchbox's own
+# matchbox_server, started as `$MATCHBOX_SERVER 127.0.0.1:<PORT + 1>`).
+#
+#   MATCHBOX_SERVER=/path/to/matchbox_server bench/scripts/measure.sh mesh
+#
+# runs mesh and mesh-matchbox alternately (signal-fish, matchbox, signal-fish, …), RUNS
+# pairs, so that drift of the machine favours neither, then the medians of each.
 #
 # Environment: SERVER and BENCH (binaries; default target/release/…, or under
 # $CARGO_TARGET_DIR), PORT (default 39536), RUNS (default 3), OUT (results directory,
@@ -18,7 +26,9 @@
 # localhost, signed by a CA made for the run, is made with openssl in $OUT and the
 # generator trusts that CA with --tls-ca), SYSCALLS=1 (count the server's system calls
 # per message with perf stat, --count-syscalls; tracing adds server CPU, so take the
-# CPU figures from runs without it).
+# CPU figures from runs without it), MATCHBOX_SERVER (matchbox_server binary: `mesh`
+# then also runs `mesh-matchbox`; install it with
+# `cargo install matchbox_server --locked --root DIR`).
 set -euo pipefail
 
 dir=${CARGO_TARGET_DIR:-target}/release
@@ -29,11 +39,29 @@ RUNS=${RUNS:-3}
 OUT=${OUT:-bench-results}
 SERVER_ARGS=${SERVER_ARGS:-}
 TLS=${TLS:-}
+MATCHBOX_SERVER=${MATCHBOX_SERVER:-}
+# The matchbox full-mesh port: Signal Fish's default (the main port + 1), and where
+# matchbox_server is put for mesh-matchbox.
+MESH_PORT=$((PORT + 1))
 scenarios=("$@")
+# mesh is run only when asked for (a server without the matchbox mode, such as the
+# original 0.2.0, has no mesh port).
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(relay fixed-rate fixed-rate-60hz join-storm idle)
 
 for bin in "$SERVER" "$BENCH"; do
     [ -x "$bin" ] || { echo "error: $bin is not built (cargo build --release -p signal-fish-server -p signal-fish-bench)" >&2; exit 1; }
+done
+if [ -n "$MATCHBOX_SERVER" ] && ! [ -x "$MATCHBOX_SERVER" ]; then
+    echo "error: MATCHBOX_SERVER=$MATCHBOX_SERVER is not an executable" >&2
+    exit 1
+fi
+for scenario in "${scenarios[@]}"; do
+    case $scenario in
+        mesh-matchbox) [ -x "$MATCHBOX_SERVER" ] || { echo "error: mesh-matchbox needs MATCHBOX_SERVER=/path/to/matchbox_server" >&2; exit 1; } ;;
+    esac
+    case $scenario in
+        mesh | mesh-matchbox) [ -z "$TLS" ] || { echo "error: the mesh port is plain ws://; run $scenario without TLS=1" >&2; exit 1; } ;;
+    esac
 done
 command -v jq >/dev/null || { echo "error: jq is needed for the medians" >&2; exit 1; }
 # 5,000 idle clients and 5,000 server sockets, in two processes.
@@ -69,15 +97,31 @@ stop_server() {
     fi
 }
 trap stop_server EXIT
+# Starts the server a scenario runs against, pinned to core 0, and waits until it
+# listens on the port the generator will use.
 start_server() {
-    # shellcheck disable=SC2086
-    taskset -c 0 "$SERVER" $SERVER_ARGS >>"$OUT/server.log" 2>&1 &
+    local port=$PORT
+    case $1 in
+        mesh)
+            # shellcheck disable=SC2086
+            SIGNAL_FISH_MESH__ENABLED=true taskset -c 0 "$SERVER" $SERVER_ARGS >>"$OUT/server.log" 2>&1 &
+            port=$MESH_PORT
+            ;;
+        mesh-matchbox)
+            taskset -c 0 "$MATCHBOX_SERVER" "127.0.0.1:$MESH_PORT" >>"$OUT/matchbox_server.log" 2>&1 &
+            port=$MESH_PORT
+            ;;
+        *)
+            # shellcheck disable=SC2086
+            taskset -c 0 "$SERVER" $SERVER_ARGS >>"$OUT/server.log" 2>&1 &
+            ;;
+    esac
     server_pid=$!
     for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
         sleep 0.05
     done
-    echo "error: the server did not listen on port $PORT within 5 s (see $OUT/server.log)" >&2
+    echo "error: the server did not listen on port $port within 5 s (see $OUT/*.log)" >&2
     exit 1
 }
 
@@ -85,7 +129,16 @@ start_server() {
 command_of() {
     case $1 in
         fixed-rate-60hz) echo "fixed-rate --clients 500 --hz 60" ;;
+        mesh | mesh-matchbox) echo "mesh" ;;
         *) echo "$1" ;;
+    esac
+}
+
+# The address the generator aims at.
+target_of() {
+    case $1 in
+        mesh | mesh-matchbox) echo "127.0.0.1:$MESH_PORT" ;;
+        *) echo "127.0.0.1:$PORT" ;;
     esac
 }
 
@@ -99,25 +152,50 @@ headline() {
             echo ".latency.p99_us, .latency.p50_us, .achieved_hz_per_client, .lost, $cost" ;;
         join-storm) echo '.joins_per_server_cpu_sec, .connect_to_joined.p99_us, .joins_per_sec, .join_failed, .server_cpu_us_per_join, .server_syscalls_per_join' ;;
         idle) echo '.rss_per_connection_bytes, .server_cpu_percent, .rss_total_per_connection_bytes, .closed_during_hold' ;;
+        mesh | mesh-matchbox)
+            echo '.signals_per_server_cpu_sec, .server_cpu_us_per_signal, .rss_per_peer_bytes, .peers_per_gib, .connect_to_id_assigned.p50_us, .connect_to_id_assigned.p99_us, .last_joiner_to_room_announced.p50_us, .last_joiner_to_room_announced.p99_us, .latency.p50_us, .latency.p99_us, .lost, .duplicated, .reordered, .join_failed' ;;
     esac
 }
 
-for scenario in "${scenarios[@]}"; do
-    [ -n "$(headline "$scenario")" ] || { echo "error: unknown scenario $scenario" >&2; exit 1; }
-    : >"$OUT/$scenario.jsonl"
-    for run in $(seq "$RUNS"); do
-        start_server
-        echo "== $scenario run $run/$RUNS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-        # shellcheck disable=SC2046 # the command is words
-        taskset -c 1 "$BENCH" --server "127.0.0.1:$PORT" --server-pid "$server_pid" "${bench_args[@]}" $(command_of "$scenario") \
-            | tee "$OUT/$scenario-$run.txt"
-        tail -n 1 "$OUT/$scenario-$run.txt" >>"$OUT/$scenario.jsonl"
-        stop_server
-        sleep 1
-    done
+# One run of a scenario against a fresh server.
+run_once() {
+    local scenario=$1 run=$2
+    start_server "$scenario"
+    echo "== $scenario run $run/$RUNS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    # shellcheck disable=SC2046 # the command is words
+    taskset -c 1 "$BENCH" --server "$(target_of "$scenario")" --server-pid "$server_pid" "${bench_args[@]}" $(command_of "$scenario") \
+        | tee "$OUT/$scenario-$run.txt"
+    tail -n 1 "$OUT/$scenario-$run.txt" >>"$OUT/$scenario.jsonl"
+    stop_server
+    sleep 1
+}
+
+medians() {
+    local scenario=$1
     echo "== $scenario: median of $RUNS runs of [$(headline "$scenario")]; load averages:" \
         "$(jq -r '.load_average_1m' "$OUT/$scenario.jsonl" | paste -sd' ');" \
         "other processes' CPU (% of a core): $(jq -r '.other_processes_cpu_percent' "$OUT/$scenario.jsonl" | paste -sd' ')"
     jq -s "[.[] | [$(headline "$scenario")]] | transpose | map(sort | .[length / 2 | floor])" -c \
         "$OUT/$scenario.jsonl"
+}
+
+for scenario in "${scenarios[@]}"; do
+    [ -n "$(headline "$scenario")" ] || { echo "error: unknown scenario $scenario" >&2; exit 1; }
+    if [ "$scenario" = mesh ] && [ -n "$MATCHBOX_SERVER" ]; then
+        # The two servers alternately, then the medians of each.
+        : >"$OUT/mesh.jsonl"
+        : >"$OUT/mesh-matchbox.jsonl"
+        for run in $(seq "$RUNS"); do
+            run_once mesh "$run"
+            run_once mesh-matchbox "$run"
+        done
+        medians mesh
+        medians mesh-matchbox
+        continue
+    fi
+    : >"$OUT/$scenario.jsonl"
+    for run in $(seq "$RUNS"); do
+        run_once "$scenario" "$run"
+    done
+    medians "$scenario"
 done

@@ -11,6 +11,7 @@ use crate::report::Summary;
 use crate::scenario::fixed_rate::FixedRateOptions;
 use crate::scenario::idle::IdleOptions;
 use crate::scenario::join_storm::JoinStormOptions;
+use crate::scenario::mesh::MeshOptions;
 use crate::scenario::phases::TrafficPhases;
 use crate::scenario::relay::RelayOptions;
 use crate::scenario::soak::SoakOptions;
@@ -64,6 +65,8 @@ pub enum ScenarioArgs {
     Idle(IdleArgs),
     /// `soak`
     Soak(SoakArgs),
+    /// `mesh`
+    Mesh(MeshArgs),
 }
 
 /// N clients connect and join rooms of K with C attempts in flight: joins/s, joins per
@@ -228,6 +231,43 @@ pub struct SoakArgs {
     pub app_id: Option<String>,
 }
 
+/// N matchbox peers connect to rooms of R on a matchbox signaling server (point
+/// --server at Signal Fish's mesh port, or at matchbox_server) and send signals at H Hz
+/// round-robin to their room-mates: connect→IdAssigned and last joiner→room announced
+/// percentiles, server RSS per peer, signals relayed per server CPU-second, latency,
+/// lost/duplicated/reordered.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "mesh")]
+pub struct MeshArgs {
+    /// peers N (default 1000)
+    #[argh(option, default = "1000")]
+    pub peers: usize,
+    /// peers per room R (default 4)
+    #[argh(option, default = "4")]
+    pub room_size: u8,
+    /// signals per second per peer H (default 10)
+    #[argh(option, default = "10.0")]
+    pub hz: f64,
+    /// seconds of signals before measuring (default 1)
+    #[argh(option, default = "1.0")]
+    pub warmup_secs: f64,
+    /// seconds measured (default 10)
+    #[argh(option, default = "10.0")]
+    pub secs: f64,
+    /// longest wait in seconds for signals in flight at the end (default 10)
+    #[argh(option, default = "10.0")]
+    pub drain_secs: f64,
+    /// connection attempts in flight while joining (default 100)
+    #[argh(option, default = "100")]
+    pub join_in_flight: usize,
+    /// seconds one peer may take to get its IdAssigned, and to hear of its room-mates after it (default 10)
+    #[argh(option, default = "10.0")]
+    pub join_timeout_secs: f64,
+    /// longest wait in seconds after the joins before reading the server's RSS; with --server-pid it ends once the server is quiet (default 2)
+    #[argh(option, default = "2.0")]
+    pub settle_secs: f64,
+}
+
 /// Seconds from the command line as a duration, naming the flag when it is not a
 /// finite number in range.
 pub fn secs(flag: &str, value: f64) -> Result<Duration, BenchError> {
@@ -348,6 +388,20 @@ pub fn run(args: &Args) -> Result<Summary, BenchError> {
                 app_id: a.app_id.clone(),
             },
         ),
+        ScenarioArgs::Mesh(a) => scenario::mesh::run(
+            &ctx,
+            &MeshOptions {
+                peers: a.peers,
+                room_size: a.room_size,
+                hz: a.hz,
+                warmup: secs("warmup-secs", a.warmup_secs)?,
+                duration: secs("secs", a.secs)?,
+                drain: secs("drain-secs", a.drain_secs)?,
+                join_in_flight: a.join_in_flight,
+                join_timeout: secs("join-timeout-secs", a.join_timeout_secs)?,
+                settle: secs("settle-secs", a.settle_secs)?,
+            },
+        ),
     }
 }
 
@@ -376,6 +430,8 @@ mod tests {
             (s.clients, s.room_size, s.hz, s.duration_secs, s.sample_secs),
             (200, 4, 20.0, 600.0, 5.0)
         );
+        let ScenarioArgs::Mesh(m) = parse(&["mesh"]).unwrap().scenario else { panic!() };
+        assert_eq!((m.peers, m.room_size, m.hz, m.warmup_secs, m.secs), (1000, 4, 10.0, 1.0, 10.0));
     }
 
     #[test]
@@ -400,5 +456,9 @@ mod tests {
         assert!(run(&args).unwrap_err().0.contains("--warmup-secs"));
         let args = parse(&["soak", "--max-away-secs", "0.1"]).unwrap();
         assert!(run(&args).unwrap_err().0.contains("--max-away-secs 0.1"));
+        let args = parse(&["mesh", "--room-size", "1"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--room-size 1"));
+        let args = parse(&["mesh", "--hz", "0"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--hz 0"));
     }
 }

@@ -1,8 +1,9 @@
 //! # signal-fish-bench
 //!
 //! A load generator and benchmark for any Signal Fish protocol v2 server, over real
-//! WebSockets on loopback. Five scenarios ([`scenario`]): `join-storm`, `relay`,
-//! `fixed-rate`, `idle` and `soak`. Each prints human-readable lines and one JSON summary line.
+//! WebSockets on loopback. Six scenarios ([`scenario`]): `join-storm`, `relay`,
+//! `fixed-rate`, `idle` and `soak` speak protocol v2; `mesh` speaks the matchbox
+//! signaling protocol (Signal Fish's mesh port, or matchbox's own server). Each prints human-readable lines and one JSON summary line.
 //! With a server process id, server CPU time and memory come from `/proc/PID`.
 //!
 //! Client sockets bind to many 127.N.x.y source addresses, so a server's per-IP
@@ -21,6 +22,9 @@ pub mod context;
 pub mod error;
 pub mod join;
 pub mod latency;
+pub mod mesh_join;
+pub mod mesh_traffic;
+pub mod mesh_wire;
 pub mod meter;
 pub mod net;
 pub mod procfs;

@@ -106,8 +106,9 @@ pub fn classify(text: &str) -> Incoming {
     }
 }
 
-/// Reads `{"q":N,"s":N,"t":N` at the start of the innermost payload object.
-fn scan_probe(text: &str) -> Option<Probe> {
+/// Reads `{"q":N,"s":N,"t":N` at the start of the innermost payload object (the last
+/// `{"q":` of `text`).
+pub fn scan_probe(text: &str) -> Option<Probe> {
     let at = text.rfind(r#"{"q":"#)?;
     let rest = &text[at + 5..];
     let (seq, rest) = number(rest)?;

@@ -49,7 +49,7 @@ fn usage_errors_exit_2_and_refusals_exit_1() {
     let help = bench().arg("--help").output().unwrap();
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
-    for word in ["join-storm", "relay", "fixed-rate", "idle", "soak", "--server-pid"] {
+    for word in ["join-storm", "relay", "fixed-rate", "idle", "soak", "mesh", "--server-pid"] {
         assert!(text.contains(word), "help lacks {word}:\n{text}");
     }
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use signal_fish_bench::scenario::fixed_rate::{self, FixedRateOptions};
 use signal_fish_bench::scenario::idle::{self, IdleOptions};
 use signal_fish_bench::scenario::join_storm::{self, JoinStormOptions};
+use signal_fish_bench::scenario::mesh::{self, MeshOptions};
 use signal_fish_bench::scenario::phases::TrafficPhases;
 use signal_fish_bench::scenario::relay::{self, RelayOptions};
 use signal_fish_bench::scenario::soak::{self, SoakOptions};
@@ -19,6 +20,8 @@ use signal_fish_server::{Config, Server, ShutdownHandle};
 /// A server on 127.0.0.1:0 in its own thread, stopped on drop.
 struct TestServer {
     addr: SocketAddr,
+    /// The matchbox full-mesh port, when `mesh.enabled`.
+    mesh_addr: Option<SocketAddr>,
     stop: ShutdownHandle,
     thread: Option<JoinHandle<()>>,
 }
@@ -31,14 +34,21 @@ impl TestServer {
     fn with_config(config: Config) -> TestServer {
         let server = Server::bind(config, "127.0.0.1:0".parse().unwrap()).expect("bind");
         let addr = server.local_addr();
+        let mesh_addr = server.mesh_addr();
         let stop = server.shutdown_handle();
         let thread = std::thread::spawn(move || smol::block_on(server.run()));
-        TestServer { addr, stop, thread: Some(thread) }
+        TestServer { addr, mesh_addr, stop, thread: Some(thread) }
     }
 
     /// A run context measuring this process (the server's thread is part of it).
     fn context(&self) -> RunContext {
         RunContext::new(self.addr, Some(std::process::id()), None, 4).expect("context")
+    }
+
+    /// The same, aimed at the matchbox full-mesh port.
+    fn mesh_context(&self) -> RunContext {
+        let mesh = self.mesh_addr.expect("mesh.enabled");
+        RunContext::new(mesh, Some(std::process::id()), None, 4).expect("context")
     }
 }
 
@@ -63,7 +73,8 @@ fn number(json: &Value, key: &str) -> f64 {
     json[key].as_f64().unwrap_or_else(|| panic!("{key} is a number in {json}"))
 }
 
-fn assert_clean_traffic(json: &Value) {
+/// Every message reached every receiver once and in order, and the figures are there.
+fn assert_clean_deliveries(json: &Value) {
     assert_eq!(json["lost"], 0, "{json}");
     assert_eq!(json["duplicated"], 0, "{json}");
     assert_eq!(json["reordered"], 0, "{json}");
@@ -81,15 +92,20 @@ fn assert_clean_traffic(json: &Value) {
     ] {
         assert!(number(json, key) > 0.0, "{key} in {json}");
     }
+    // In-process, the server's system calls cannot be told from the generator's.
+    assert_eq!(json["server_syscalls_per_message"], Value::Null, "{json}");
+    assert!(json["latency"]["count"].as_u64().unwrap() > 0, "{json}");
+    assert!(json["latency"]["p99_us"].as_u64().unwrap() >= json["latency"]["p50_us"].as_u64().unwrap());
+}
+
+/// The same, where a message has several deliveries (protocol v2 rooms).
+fn assert_clean_traffic(json: &Value) {
+    assert_clean_deliveries(json);
     // The cost of one message includes its deliveries.
     assert!(
         number(json, "server_cpu_us_per_message") >= number(json, "server_cpu_us_per_delivery"),
         "{json}"
     );
-    // In-process, the server's system calls cannot be told from the generator's.
-    assert_eq!(json["server_syscalls_per_message"], Value::Null, "{json}");
-    assert!(json["latency"]["count"].as_u64().unwrap() > 0, "{json}");
-    assert!(json["latency"]["p99_us"].as_u64().unwrap() >= json["latency"]["p50_us"].as_u64().unwrap());
 }
 
 #[test]
@@ -246,4 +262,45 @@ fn soak_smoke() {
     assert_eq!(json["idle"]["returned"], true, "{json}");
     assert_eq!(json["idle"]["rooms"], 0, "{json}");
     assert_eq!(json["idle"]["connections"], 0, "{json}");
+}
+
+#[test]
+fn mesh_smoke() {
+    let mut config = Config::default();
+    config.mesh.enabled = true;
+    let server = TestServer::with_config(config);
+    // 22 peers in rooms of 4: five full rooms and one of two.
+    let opts = MeshOptions {
+        peers: 22,
+        room_size: 4,
+        hz: 40.0,
+        warmup: Duration::from_millis(300),
+        duration: Duration::from_secs(1),
+        drain: Duration::from_secs(5),
+        join_in_flight: 6,
+        join_timeout: Duration::from_secs(5),
+        settle: Duration::from_millis(200),
+    };
+    let json = json_line(&mesh::run(&server.mesh_context(), &opts).expect("mesh runs"));
+    assert_eq!(json["scenario"], "mesh");
+    assert_eq!(json["joined"], 22, "{json}");
+    assert_eq!(json["join_failed"], 0, "{json}");
+    assert_eq!(json["join_events"], serde_json::json!({}), "{json}");
+    // Every room heard of every peer: one NewPeer per pair (5 rooms × 6 + 1).
+    assert_eq!(json["rooms_expected"], 6, "{json}");
+    assert_eq!(json["rooms_announced"], 6, "{json}");
+    assert_eq!(json["new_peer_messages"], 31, "{json}");
+    assert_eq!(json["connect_to_id_assigned"]["count"], 22, "{json}");
+    assert_eq!(json["last_joiner_to_room_announced"]["count"], 6, "{json}");
+    assert_eq!(json["clients_active"], 22, "{json}");
+    // Every signal reached its receiver once, in order per sender.
+    assert_clean_deliveries(&json);
+    for key in
+        ["signals_relayed", "signals_per_sec", "signals_per_server_cpu_sec", "server_cpu_us_per_signal"]
+    {
+        assert!(number(&json, key) > 0.0, "{key} in {json}");
+    }
+    assert_eq!(json["signals_relayed"], json["deliveries"], "{json}");
+    assert!(json["rss_after_bytes"].is_u64(), "{json}");
+    assert!(json["rss_per_peer_bytes"].is_u64(), "{json}");
 }

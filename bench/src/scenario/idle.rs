@@ -135,8 +135,8 @@ pub fn run(ctx: &RunContext, opts: &IdleOptions) -> Result<Summary, BenchError> 
 }
 
 /// Waits until the server is quiet (under 1 % of a core over a 250 ms sample) or `max`
-/// passed; returns how long it waited.
-async fn settle(ctx: &RunContext, max: Duration) -> Duration {
+/// passed; returns how long it waited. Without a server process it waits `max`.
+pub async fn settle(ctx: &RunContext, max: Duration) -> Duration {
     const SAMPLE: Duration = Duration::from_millis(250);
     let started = Instant::now();
     if ctx.process.is_none() {

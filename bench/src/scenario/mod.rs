@@ -1,9 +1,10 @@
-//! The five scenarios. Each validates its options, joins its clients, measures, and
+//! The six scenarios. Each validates its options, joins its clients, measures, and
 //! returns a [`Summary`](crate::report::Summary).
 
 pub mod fixed_rate;
 pub mod idle;
 pub mod join_storm;
+pub mod mesh;
 pub mod phases;
 pub mod relay;
 pub mod soak;
