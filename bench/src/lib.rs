@@ -27,6 +27,7 @@ pub mod mesh_traffic;
 pub mod mesh_wire;
 pub mod meter;
 pub mod net;
+mod phase;
 pub mod procfs;
 pub mod report;
 pub mod scenario;

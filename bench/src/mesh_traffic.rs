@@ -11,28 +11,19 @@ use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::{WebSocketReceiver, WebSocketSender};
-use smol::future::FutureExt as _;
-use smol::stream::StreamExt as _;
 use smol::Timer;
 
 use crate::clock;
 use crate::context::RunContext;
-use crate::join::close_code;
-use crate::latency::Latency;
 use crate::mesh_join::MeshPeer;
 use crate::mesh_wire::{self, MeshIncoming};
-use crate::meter::Meter;
+use crate::phase::{self, Totals};
 use crate::seq::{Anomalies, Arrival, SeqTracker};
-use crate::traffic::{SenderAnomalies, TrafficReport, MAX_LISTED_SENDERS};
+use crate::traffic::TrafficReport;
 use crate::wire::Probe;
 
 type Sink = WebSocketSender<crate::net::ClientStream>;
 type Source = WebSocketReceiver<crate::net::ClientStream>;
-
-/// Messages a receiver handles before letting other peers run.
-const RECEIVE_BURST: usize = 64;
-/// How often the drain phase looks whether everything arrived.
-const DRAIN_POLL: Duration = Duration::from_millis(2);
 
 /// The signal phase.
 #[derive(Debug, Clone)]
@@ -83,23 +74,6 @@ impl Room {
     }
 }
 
-struct Totals {
-    sent: Cell<u64>,
-    delivered: Cell<u64>,
-    latency: RefCell<Latency>,
-    /// Signals sent in [from, to) µs are measured for latency.
-    measure_from_us: u64,
-    measure_to_us: u64,
-    events: RefCell<BTreeMap<String, u64>>,
-    stop: Cell<bool>,
-}
-
-impl Totals {
-    fn event(&self, what: &str) {
-        *self.events.borrow_mut().entry(what.to_owned()).or_default() += 1;
-    }
-}
-
 /// Where each peer id sits: (room, position).
 type Seats = HashMap<String, (usize, usize)>;
 
@@ -136,16 +110,7 @@ pub async fn run(
     let start = Instant::now();
     let measure_from = start + plan.warmup;
     let measure_to = measure_from + plan.duration;
-    let totals = Totals {
-        sent: Cell::new(0),
-        delivered: Cell::new(0),
-        latency: RefCell::new(Latency::default()),
-        measure_from_us: clock::to_us(measure_from),
-        measure_to_us: clock::to_us(measure_to),
-        events: RefCell::new(BTreeMap::new()),
-        stop: Cell::new(false),
-    };
-    let senders_done = Cell::new(false);
+    let totals = Totals::new(measure_from, measure_to);
     let period = Duration::from_secs_f64(1.0 / plan.hz);
 
     let mut sender_futures = Vec::with_capacity(peer_count);
@@ -157,81 +122,33 @@ pub async fn run(
         let first = start + period.mul_f64(i as f64 / peer_count.max(1) as f64);
         sender_futures.push(send(room, pos, sink, &totals, period, first, measure_to));
     }
-    let senders = async {
-        futures_util::future::join_all(sender_futures).await;
-        senders_done.set(true);
-        smol::future::pending().await
-    };
-    let receivers = async {
-        futures_util::future::join_all(receiver_futures).await;
-        smol::future::pending().await
-    };
-    let coordinator = async {
-        Timer::at(measure_from).await;
-        let meter = Meter::start(ctx);
-        let at_from = (totals.sent.get(), totals.delivered.get());
-        Timer::at(measure_to).await;
-        let usage = meter.stop(ctx);
-        let at_to = (totals.sent.get(), totals.delivered.get());
-        totals.stop.set(true);
-        let deadline = Instant::now() + plan.drain;
-        let drained = loop {
-            let owed: u64 = rooms.iter().map(Room::owed).sum();
-            let got: u64 = rooms.iter().map(Room::received_distinct).sum();
-            if senders_done.get() && got >= owed {
-                break true;
-            }
-            if Instant::now() >= deadline {
-                break false;
-            }
-            Timer::after(DRAIN_POLL).await;
-        };
-        (at_from, at_to, usage, drained)
-    };
-    // Sender and receiver futures never finish first: the coordinator decides the end,
-    // and dropping the rest closes every socket.
-    let (at_from, at_to, usage, drained) = coordinator.or(senders).or(receivers).await;
+    let window = phase::measure(
+        ctx,
+        &totals,
+        measure_from,
+        measure_to,
+        plan.drain,
+        sender_futures,
+        receiver_futures,
+        || {},
+        || (rooms.iter().map(Room::owed).sum(), rooms.iter().map(Room::received_distinct).sum()),
+    )
+    .await;
 
     let mut anomalies = Anomalies::default();
     let mut per_sender = Vec::new();
     for room in &rooms {
         let trackers = room.trackers.borrow();
-        for (s, &index) in room.members.iter().enumerate() {
-            let mut mine = Anomalies::default();
-            for (r, row) in trackers.iter().enumerate() {
-                if r != s {
-                    mine.add(row[s].finish(room.sent[s][r].get()));
-                }
-            }
-            anomalies.add(mine);
-            if !mine.is_clean() {
-                per_sender.push(SenderAnomalies { sender: index, anomalies: mine });
-            }
-        }
+        phase::tally_room(
+            &room.members,
+            &trackers,
+            |s, r| room.sent[s][r].get(),
+            &mut anomalies,
+            &mut per_sender,
+        );
     }
-    per_sender.sort_by_key(|s| {
-        std::cmp::Reverse(s.anomalies.lost + s.anomalies.duplicated + s.anomalies.reordered)
-    });
-    let anomalous_sender_count = per_sender.len();
-    per_sender.truncate(MAX_LISTED_SENDERS);
-    let latency = totals.latency.borrow().percentiles();
-    TrafficReport {
-        rooms: rooms.len(),
-        clients: peer_count,
-        measured_secs: usage.secs,
-        messages: at_to.0 - at_from.0,
-        deliveries: at_to.1 - at_from.1,
-        usage,
-        messages_total: totals.sent.get(),
-        deliveries_total: totals.delivered.get(),
-        deliveries_expected: rooms.iter().map(Room::owed).sum(),
-        latency,
-        anomalies,
-        anomalous_senders: per_sender,
-        anomalous_sender_count,
-        events: totals.events.take(),
-        drained,
-    }
+    let expected = rooms.iter().map(Room::owed).sum();
+    phase::report(rooms.len(), peer_count, window, &totals, expected, anomalies, per_sender)
 }
 
 /// Sends one signal every `period` from `first` until `until`, to the room-mates in
@@ -269,30 +186,9 @@ async fn send(
 }
 
 /// Reads what peer `pos` of room `r` receives until the socket ends.
-async fn receive(room: &Room, r: usize, pos: usize, mut source: Source, totals: &Totals, seats: &Seats) {
-    let mut burst = 0;
-    loop {
-        burst += 1;
-        if burst == RECEIVE_BURST {
-            burst = 0;
-            smol::future::yield_now().await;
-        }
-        let text = match source.next().await {
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(frame))) => {
-                totals.event(&close_code(frame.map(|f| u16::from(f.code))));
-                return;
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(_)) => {
-                totals.event("READ_FAILED");
-                return;
-            }
-            None => {
-                totals.event("EOF");
-                return;
-            }
-        };
+async fn receive(room: &Room, r: usize, pos: usize, source: Source, totals: &Totals, seats: &Seats) {
+    let mut reader = phase::TextReader::new(source);
+    while let Some(text) = reader.next(totals).await {
         match mesh_wire::classify(&text) {
             MeshIncoming::Signal { sender, probe: Some(probe) } => {
                 on_signal(room, r, pos, sender, probe, totals, seats);

@@ -15,15 +15,14 @@ use async_tungstenite::tungstenite::Message;
 use async_tungstenite::{WebSocketReceiver, WebSocketSender};
 use event_listener::Event;
 use futures_util::SinkExt as _;
-use smol::future::FutureExt as _;
-use smol::stream::StreamExt as _;
 use smol::Timer;
 
 use crate::clock;
 use crate::context::RunContext;
-use crate::join::{close_code, Member};
-use crate::latency::{Latency, Percentiles};
-use crate::meter::{Meter, Usage};
+use crate::join::Member;
+use crate::latency::Percentiles;
+use crate::meter::Usage;
+use crate::phase::{self, Totals};
 use crate::seq::{Anomalies, Arrival, SeqTracker};
 use crate::wire::{self, Incoming, Probe};
 
@@ -31,9 +30,6 @@ type Sink = WebSocketSender<crate::net::ClientStream>;
 type Source = WebSocketReceiver<crate::net::ClientStream>;
 
 /// Messages a receiver handles before letting other clients run.
-const RECEIVE_BURST: usize = 64;
-/// How often the drain phase looks whether everything arrived.
-const DRAIN_POLL: Duration = Duration::from_millis(2);
 /// Senders with anomalies listed in a report.
 pub const MAX_LISTED_SENDERS: usize = 20;
 
@@ -149,23 +145,6 @@ impl Room {
     }
 }
 
-struct Totals {
-    sent: Cell<u64>,
-    delivered: Cell<u64>,
-    latency: RefCell<Latency>,
-    /// Probes sent in [from, to) µs are measured for latency.
-    measure_from_us: u64,
-    measure_to_us: u64,
-    events: RefCell<BTreeMap<String, u64>>,
-    stop: Cell<bool>,
-}
-
-impl Totals {
-    fn event(&self, what: String) {
-        *self.events.borrow_mut().entry(what).or_default() += 1;
-    }
-}
-
 /// Where each client index sits: (room, position).
 type Seats = Vec<Option<(usize, usize)>>;
 
@@ -201,16 +180,7 @@ pub async fn run(
     let start = Instant::now();
     let measure_from = start + plan.warmup;
     let measure_to = measure_from + plan.duration;
-    let totals = Totals {
-        sent: Cell::new(0),
-        delivered: Cell::new(0),
-        latency: RefCell::new(Latency::default()),
-        measure_from_us: clock::to_us(measure_from),
-        measure_to_us: clock::to_us(measure_to),
-        events: RefCell::new(BTreeMap::new()),
-        stop: Cell::new(false),
-    };
-    let senders_done = Cell::new(false);
+    let totals = Totals::new(measure_from, measure_to);
 
     let mut sender_futures = Vec::with_capacity(clients);
     let mut receiver_futures = Vec::with_capacity(clients);
@@ -222,87 +192,39 @@ pub async fn run(
         let first = start + plan_offset(plan.pace, i, clients);
         sender_futures.push(send(room, pos, sink, totals, plan, first, measure_to));
     }
-    let senders = async {
-        futures_util::future::join_all(sender_futures).await;
-        senders_done.set(true);
-        smol::future::pending().await
-    };
-    let receivers = async {
-        futures_util::future::join_all(receiver_futures).await;
-        smol::future::pending().await
-    };
-
-    let coordinator = async {
-        Timer::at(measure_from).await;
-        let meter = Meter::start(ctx);
-        let at_from = (totals.sent.get(), totals.delivered.get());
-        Timer::at(measure_to).await;
-        let usage = meter.stop(ctx);
-        let at_to = (totals.sent.get(), totals.delivered.get());
-        totals.stop.set(true);
-        for room in &rooms {
-            room.windows.iter().for_each(|w| {
-                w.notify(usize::MAX);
-            });
-        }
-        let deadline = Instant::now() + plan.drain;
-        let drained = loop {
-            let owed: u64 = rooms.iter().map(Room::owed).sum();
-            let got: u64 = rooms.iter().map(Room::received_distinct).sum();
-            if senders_done.get() && got >= owed {
-                break true;
+    let window = phase::measure(
+        ctx,
+        &totals,
+        measure_from,
+        measure_to,
+        plan.drain,
+        sender_futures,
+        receiver_futures,
+        || {
+            for room in &rooms {
+                room.windows.iter().for_each(|w| {
+                    w.notify(usize::MAX);
+                });
             }
-            if Instant::now() >= deadline {
-                break false;
-            }
-            Timer::after(DRAIN_POLL).await;
-        };
-        (at_from, at_to, usage, drained)
-    };
-    // Sender and receiver futures never finish first: the coordinator decides the end,
-    // and dropping the rest closes every socket.
-    let (at_from, at_to, usage, drained) = coordinator.or(senders).or(receivers).await;
+        },
+        || (rooms.iter().map(Room::owed).sum(), rooms.iter().map(Room::received_distinct).sum()),
+    )
+    .await;
 
     let mut anomalies = Anomalies::default();
     let mut per_sender = Vec::new();
     for room in &rooms {
         let trackers = room.trackers.borrow();
-        for (s, &index) in room.members.iter().enumerate() {
-            let mut mine = Anomalies::default();
-            for (r, row) in trackers.iter().enumerate() {
-                if r != s {
-                    mine.add(row[s].finish(room.sent[s].get()));
-                }
-            }
-            anomalies.add(mine);
-            if !mine.is_clean() {
-                per_sender.push(SenderAnomalies { sender: index, anomalies: mine });
-            }
-        }
+        phase::tally_room(
+            &room.members,
+            &trackers,
+            |s, _| room.sent[s].get(),
+            &mut anomalies,
+            &mut per_sender,
+        );
     }
-    per_sender.sort_by_key(|s| {
-        std::cmp::Reverse(s.anomalies.lost + s.anomalies.duplicated + s.anomalies.reordered)
-    });
-    let anomalous_sender_count = per_sender.len();
-    per_sender.truncate(MAX_LISTED_SENDERS);
-    let latency = totals.latency.borrow().percentiles();
-    TrafficReport {
-        rooms: rooms.len(),
-        clients,
-        measured_secs: usage.secs,
-        messages: at_to.0 - at_from.0,
-        deliveries: at_to.1 - at_from.1,
-        usage,
-        messages_total: totals.sent.get(),
-        deliveries_total: totals.delivered.get(),
-        deliveries_expected: rooms.iter().map(Room::owed).sum(),
-        latency,
-        anomalies,
-        anomalous_senders: per_sender,
-        anomalous_sender_count,
-        events: totals.events.take(),
-        drained,
-    }
+    let expected = rooms.iter().map(Room::owed).sum();
+    phase::report(rooms.len(), clients, window, &totals, expected, anomalies, per_sender)
 }
 
 /// When sender `i` of `n` sends first: fixed-rate senders are spread over one period
@@ -347,12 +269,12 @@ async fn send(
             }
             for _ in in_flight..window {
                 if sink.feed(write(&mut text)).await.is_err() {
-                    totals.event("SEND_FAILED".to_owned());
+                    totals.event("SEND_FAILED");
                     return;
                 }
             }
             if sink.flush().await.is_err() {
-                totals.event("SEND_FAILED".to_owned());
+                totals.event("SEND_FAILED");
                 return;
             }
         },
@@ -367,7 +289,7 @@ async fn send(
                 timer.set_at(at);
                 (&mut timer).await;
                 if sink.send(write(&mut text)).await.is_err() {
-                    totals.event("SEND_FAILED".to_owned());
+                    totals.event("SEND_FAILED");
                     return;
                 }
             }
@@ -375,35 +297,14 @@ async fn send(
     }
 }
 
-async fn receive(room: &Room, pos: usize, mut source: Source, totals: &Totals, seats: &Seats) {
-    let mut burst = 0;
-    loop {
-        burst += 1;
-        if burst == RECEIVE_BURST {
-            burst = 0;
-            smol::future::yield_now().await;
-        }
-        let text = match source.next().await {
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(frame))) => {
-                totals.event(close_code(frame.map(|f| u16::from(f.code))));
-                return;
-            }
-            Some(Ok(_)) => continue,
-            Some(Err(_)) => {
-                totals.event("READ_FAILED".to_owned());
-                return;
-            }
-            None => {
-                totals.event("EOF".to_owned());
-                return;
-            }
-        };
+async fn receive(room: &Room, pos: usize, source: Source, totals: &Totals, seats: &Seats) {
+    let mut reader = phase::TextReader::new(source);
+    while let Some(text) = reader.next(totals).await {
         match wire::classify(&text) {
             Incoming::GameData(probe) => on_probe(room, pos, probe, totals, seats),
-            Incoming::ForeignGameData => totals.event("FOREIGN_GAME_DATA".to_owned()),
-            Incoming::Error { code } => totals.event(format!("ERROR_{code}")),
-            Incoming::Garbage => totals.event("GARBAGE".to_owned()),
+            Incoming::ForeignGameData => totals.event("FOREIGN_GAME_DATA"),
+            Incoming::Error { code } => totals.event(&format!("ERROR_{code}")),
+            Incoming::Garbage => totals.event("GARBAGE"),
             _ => {}
         }
     }
@@ -413,11 +314,11 @@ fn on_probe(room: &Room, pos: usize, probe: Probe, totals: &Totals, seats: &Seat
     let now = clock::now_us();
     totals.delivered.set(totals.delivered.get() + 1);
     let Some(&Some((_, sender))) = seats.get(probe.sender as usize) else {
-        totals.event("UNKNOWN_SENDER".to_owned());
+        totals.event("UNKNOWN_SENDER");
         return;
     };
     if room.members.get(sender) != Some(&(probe.sender as usize)) || sender == pos {
-        totals.event("WRONG_ROOM_SENDER".to_owned());
+        totals.event("WRONG_ROOM_SENDER");
         return;
     }
     let arrival = room.trackers.borrow_mut()[pos][sender].observe(probe.seq);
