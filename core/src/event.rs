@@ -5,6 +5,7 @@ use core::net::IpAddr;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::{DirectoryAnswer, DirectoryQuery, DirectoryUpdate, NodeId, NodeMessage};
 use crate::http::HttpRequest;
 
 /// A connection's id, chosen by the caller (the shell or the simulator). Never reused
@@ -106,6 +107,27 @@ pub enum Event {
     Tick,
     /// Stop: close every connection with 1001 and refuse new ones.
     Shutdown,
+    /// Cluster mode: the directory's answer to the [`Action::Query`] made for `conn`.
+    Answer {
+        /// The connection it was asked for.
+        conn: ConnId,
+        /// The answer.
+        answer: DirectoryAnswer,
+    },
+    /// Cluster mode: a message from another node's engine.
+    FromNode {
+        /// The sender.
+        from: NodeId,
+        /// The message.
+        message: NodeMessage,
+    },
+    /// Cluster mode: the link to a node can no longer be trusted (it died, its lease ran
+    /// out, or its messages were lost); `None` for every node (the carrier itself broke).
+    /// Connections handed to or from it are closed.
+    NodeLost {
+        /// Which node, or all.
+        node: Option<NodeId>,
+    },
 }
 
 /// An outbound WebSocket message (text or binary), shared between recipients without
@@ -164,4 +186,22 @@ pub enum Action {
     },
     /// Answer an HTTP request.
     Http(crate::http::HttpResponse),
+    /// Cluster mode: ask the room directory; the answer comes back as [`Event::Answer`]
+    /// for the same connection. At most one query per connection is outstanding.
+    Query {
+        /// The connection waiting for the answer.
+        conn: ConnId,
+        /// The question.
+        query: DirectoryQuery,
+    },
+    /// Cluster mode: tell the room directory (no answer).
+    Publish(DirectoryUpdate),
+    /// Cluster mode: send a message to another node's engine, in order after the
+    /// earlier ones to that node.
+    ToNode {
+        /// The receiver.
+        to: NodeId,
+        /// The message.
+        message: NodeMessage,
+    },
 }

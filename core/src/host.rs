@@ -75,6 +75,14 @@ pub trait Transport {
 
     /// Answers an HTTP request.
     fn respond(&mut self, response: HttpResponse);
+
+    /// Carries a cluster action ([`Action::Query`], [`Action::Publish`],
+    /// [`Action::ToNode`]) to the directory or another node. An engine emits them only
+    /// in cluster mode (`cluster.redis_url` set), so a host that never runs one may keep
+    /// this default, which refuses them loudly.
+    fn cluster(&mut self, action: Action) {
+        panic!("a cluster action reached a host without a cluster: {action:?}");
+    }
 }
 
 /// Sees every step a [`Host`] takes, in order, including the [`Event::Backlogged`] steps
@@ -172,6 +180,9 @@ impl Host {
                     transport.close(conn, code, reason);
                 }
                 Action::Http(response) => transport.respond(response),
+                cluster @ (Action::Query { .. } | Action::Publish(_) | Action::ToNode { .. }) => {
+                    transport.cluster(cluster)
+                }
             }
         }
         self.actions = actions;

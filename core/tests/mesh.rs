@@ -144,6 +144,9 @@ impl Model {
                     self.gone(peer);
                 }
                 Action::Http(_) => return Err("unexpected HTTP answer".into()),
+                Action::Query { .. } | Action::Publish(_) | Action::ToNode { .. } => {
+                    return Err("unexpected cluster action".into())
+                }
             }
         }
         Ok(())

@@ -90,6 +90,24 @@ pub enum ServerError {
     Recorder(String),
 }
 
+/// Cluster mode runs in the engine and the simulator (DECISIONS D58), but the server
+/// does not carry its directory and node messages over Redis yet: refusing to start says
+/// so, where starting would serve a cluster of one that believes it has peers.
+fn refuse_cluster_mode(config: &Config) -> Result<(), ServerError> {
+    match &config.cluster.redis_url {
+        None => Ok(()),
+        Some(url) => Err(ServerError::Config(signal_fish_core::config::ConfigErrors(vec![
+            signal_fish_core::config::ConfigError {
+                key: "cluster.redis_url".to_owned(),
+                value: format!("{url:?}"),
+                expected:
+                    "null: this build of the server does not run cluster mode yet (README, Running a cluster)"
+                        .to_owned(),
+            },
+        ]))),
+    }
+}
+
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -121,6 +139,7 @@ impl Server {
         // TLS first: in a build without it, saying how to get it matters more than the
         // missing paths.
         let acceptor = crate::tls::acceptor(&config).map_err(ServerError::Config)?;
+        refuse_cluster_mode(&config)?;
         let clock = Clock::start();
         let seed = os_seed().map_err(|e| ServerError::Randomness(e.to_string()))?;
         let engine = Engine::try_new(config.clone(), seed, clock.now(), clock.unix_ms_at_origin())

@@ -484,6 +484,9 @@ impl Sim {
                 let method = self.http_methods.remove(&response.id).unwrap_or_default();
                 self.observations.push(Observation::Http { method, response });
             }
+            cluster @ (Action::Query { .. } | Action::Publish(_) | Action::ToNode { .. }) => self.violate(
+                format!("a cluster action in a single-server scenario: {}", describe_action(&cluster)),
+            ),
         }
     }
 }

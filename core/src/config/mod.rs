@@ -49,6 +49,8 @@ pub struct Config {
     pub mesh: MeshConfig,
     /// The flight recorder (used by the shell; DECISIONS D57).
     pub recorder: RecorderConfig,
+    /// Cluster mode: several nodes sharing one room space through Redis (DECISIONS D58).
+    pub cluster: ClusterConfig,
 }
 
 impl Default for Config {
@@ -67,6 +69,7 @@ impl Default for Config {
             websocket: WebSocketConfig::default(),
             mesh: MeshConfig::default(),
             recorder: RecorderConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -644,6 +647,52 @@ impl Default for RecorderConfig {
             digest_every: 64,
             max_pending_bytes: 32 << 20,
         }
+    }
+}
+
+/// `cluster.*` — cluster mode (DECISIONS D58). Off while `redis_url` is null: the
+/// server is then one node on its own, exactly as without this section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The Redis (or Valkey) holding the room directory and carrying messages between
+    /// nodes: `redis://host:port[/db]`, optionally with `user:password@`. Null: single node.
+    pub redis_url: Option<String>,
+    /// This node's name, unique in the cluster (letters, digits, `-`, `_`, `.`; at most
+    /// 64). Null: generated at start.
+    pub node_id: Option<String>,
+    /// Prefix of every Redis key and channel, so several clusters can share one Redis.
+    pub key_prefix: String,
+    /// How long a node's claim on its rooms outlives its last heartbeat: a node killed
+    /// without a shutdown frees its codes, and its peers learn it is gone, this long after.
+    pub lease_ms: u64,
+    /// How often a node renews its lease (at most a third of `lease_ms`).
+    pub heartbeat_ms: u64,
+    /// How long one Redis operation may take before the client gets an error.
+    pub redis_timeout_ms: u64,
+    /// At start with Redis unreachable: 0 fails at once with the error; more waits that
+    /// many seconds for it (retrying with backoff) before failing.
+    pub startup_wait_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            redis_url: None,
+            node_id: None,
+            key_prefix: "signal-fish".to_owned(),
+            lease_ms: 5_000,
+            heartbeat_ms: 1_000,
+            redis_timeout_ms: 1_000,
+            startup_wait_secs: 0,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Whether cluster mode is on.
+    pub fn enabled(&self) -> bool {
+        self.redis_url.is_some()
     }
 }
 

@@ -339,6 +339,8 @@ impl Config {
             c.fail("recorder.dir", "\"\"", "a folder path (relative to the working directory, or absolute)");
         }
 
+        validate_cluster(&self.cluster, &mut c);
+
         if c.errors.is_empty() {
             Ok(())
         } else {
@@ -364,6 +366,79 @@ impl Config {
         }
         out
     }
+}
+
+/// `cluster.*`: the URL's shape (the shell connects), the node id's characters, and
+/// timings that leave a lease several heartbeats to be renewed in.
+fn validate_cluster(cluster: &super::ClusterConfig, c: &mut Checker) {
+    if let Some(url) = &cluster.redis_url {
+        if let Err(problem) = redis_url_problem(url) {
+            c.fail(
+                "cluster.redis_url",
+                quoted(url),
+                format!("{problem}: redis://[user:password@]host:port[/db], or null for a single node"),
+            );
+        }
+    }
+    if let Some(id) = &cluster.node_id {
+        let fine = !id.is_empty()
+            && id.len() <= 64
+            && id.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+        if !fine {
+            c.fail(
+                "cluster.node_id",
+                quoted(id),
+                "1 to 64 letters, digits, `-`, `_` or `.`, or null to generate one",
+            );
+        }
+    }
+    let prefix = &cluster.key_prefix;
+    if prefix.is_empty()
+        || prefix.len() > 64
+        || prefix.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+    {
+        c.fail("cluster.key_prefix", quoted(prefix), "1 to 64 characters, no spaces");
+    }
+    c.range("cluster.lease_ms", cluster.lease_ms, 1_000, 600_000);
+    c.range("cluster.heartbeat_ms", cluster.heartbeat_ms, 100, 200_000);
+    if cluster.heartbeat_ms.saturating_mul(3) > cluster.lease_ms {
+        c.fail(
+            "cluster.heartbeat_ms",
+            cluster.heartbeat_ms,
+            format!("at most a third of cluster.lease_ms ({})", cluster.lease_ms / 3),
+        );
+    }
+    c.range("cluster.redis_timeout_ms", cluster.redis_timeout_ms, 10, 60_000);
+    c.range("cluster.startup_wait_secs", cluster.startup_wait_secs, 0, 3_600);
+}
+
+/// What is wrong with a Redis URL, if anything (the shape only; reaching it is the
+/// shell's business).
+fn redis_url_problem(url: &str) -> Result<(), &'static str> {
+    let rest = url.strip_prefix("redis://").ok_or("not a redis:// URL")?;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let (authority, db) = match rest.split_once('/') {
+        Some((authority, db)) => (authority, Some(db)),
+        None => (rest, None),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    if host.is_empty() {
+        return Err("no host");
+    }
+    if let Some(port) = port {
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err("the port is not 1 to 65535");
+        }
+    }
+    if let Some(db) = db {
+        if !db.is_empty() && db.parse::<u16>().is_err() {
+            return Err("the database is not a number");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -574,6 +649,30 @@ mod tests {
         let errors = errors_of(&config);
         assert_eq!(errors[0].key, "recorder.max_bytes");
         assert!(errors[0].to_string().contains("at least recorder.max_file_bytes"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn cluster_keys_name_what_is_accepted() {
+        let mut config = Config::default();
+        assert!(config.validate().is_ok());
+        for good in ["redis://127.0.0.1:6379", "redis://localhost", "redis://u:p@h:1/3", "redis://h:6379/"] {
+            config.cluster.redis_url = Some(good.to_owned());
+            assert!(config.validate().is_ok(), "{good}");
+        }
+        for bad in ["http://h:1", "redis://", "redis://h:0", "redis://h:99999", "redis://h:1/x", "h:6379"] {
+            config.cluster.redis_url = Some(bad.to_owned());
+            let errors = errors_of(&config);
+            assert_eq!(errors.len(), 1, "{bad}");
+            assert_eq!(errors[0].key, "cluster.redis_url");
+            assert!(errors[0].to_string().contains("redis://[user:password@]host:port"), "{}", errors[0]);
+        }
+        config.cluster.redis_url = None;
+        config.cluster.node_id = Some("node a".to_owned());
+        config.cluster.lease_ms = 2_000;
+        config.cluster.heartbeat_ms = 1_000;
+        config.cluster.key_prefix = String::new();
+        let keys: Vec<_> = errors_of(&config).into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["cluster.node_id", "cluster.key_prefix", "cluster.heartbeat_ms"]);
     }
 
     #[test]

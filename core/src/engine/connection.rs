@@ -28,6 +28,10 @@ pub(crate) enum Role {
     Spectator(RoomKey),
     /// A matchbox full-mesh peer, from its connection to its end (DECISIONS D50).
     Mesh(MeshKey),
+    /// Cluster mode: waiting for the room directory (`cluster.rs`).
+    Resolving,
+    /// Cluster mode: served by the node that owns its room; this node holds the socket.
+    Forwarded,
 }
 
 /// A live WebSocket connection.

@@ -10,7 +10,7 @@ use super::replay::ReplayBuffer;
 use super::room::{Presence, RoomKey};
 use super::timers::Timer;
 use super::{Engine, TombstoneReason};
-use crate::event::{Action, ConnId};
+use crate::event::{Action, CloseCause, ConnId};
 use crate::protocol::{LobbyState, ServerMessage, SpectatorStateChangeReason};
 use crate::Instant;
 
@@ -26,6 +26,12 @@ impl Engine {
     /// player keeps its seat when it speaks v3 or opted in to reconnection, else leaves
     /// for good.
     pub(super) fn drop_connection(&mut self, conn: ConnId, out: &mut Vec<Action>) {
+        self.drop_connection_because(conn, CloseCause::ClientClosed, out);
+    }
+
+    /// [`Engine::drop_connection`], with why the socket ended (which a forwarded
+    /// connection's owner is told, in cluster mode).
+    pub(super) fn drop_connection_because(&mut self, conn: ConnId, cause: CloseCause, out: &mut Vec<Action>) {
         let Some(c) = self.conns.remove(&conn) else { return };
         self.counters.disconnections_total += 1;
         if let Some(at) = c.auth_deadline {
@@ -34,7 +40,7 @@ impl Engine {
         self.timers.cancel(c.liveness_at, Timer::Liveness(conn));
         self.release_ip(c.ip);
         match c.role {
-            Role::Idle => {}
+            Role::Idle | Role::Resolving | Role::Forwarded => {}
             Role::Mesh(key) => self.mesh_leave(key, c.player_id, out),
             Role::Spectator(key) => {
                 self.detach_spectator(key, c.player_id, SpectatorStateChangeReason::Disconnected, None, out)
@@ -46,6 +52,9 @@ impl Engine {
                     self.remove_player(key, c.player_id, None, out);
                 }
             }
+        }
+        if self.clustered() {
+            self.drop_cluster_role(conn, c.role, Some(cause), out);
         }
     }
 
@@ -234,6 +243,7 @@ impl Engine {
             }
         }
         self.counters.rooms_deleted_total += 1;
+        self.publish_room_removed(&room.game, &room.code, room.id, out);
         self.quarantine_code(room.game, room.code);
     }
 }

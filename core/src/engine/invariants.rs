@@ -37,16 +37,21 @@ impl Engine {
         // App indexes are used to index `authorized_apps` (a restored checkpoint could
         // carry any).
         let apps = config.security.authorized_apps.len();
+        self.cluster_invariant().map_err(InvariantViolation)?;
         for (id, c) in &self.conns {
             *per_ip.entry(c.ip).or_default() += 1;
             ensure!(c.app.is_none_or(|app| app < apps), "{id} authenticated as an unknown app");
-            ensure!(self.timers.contains(c.liveness_at, Timer::Liveness(*id)), "{id} has no liveness timer");
+            // A forwarded connection's liveness is watched by the node serving it.
+            ensure!(
+                c.role == Role::Forwarded || self.timers.contains(c.liveness_at, Timer::Liveness(*id)),
+                "{id} has no liveness timer"
+            );
             if let Some(at) = c.auth_deadline {
                 ensure!(!c.authenticated, "{id} is authenticated with an auth deadline");
                 ensure!(self.timers.contains(at, Timer::AuthDeadline(*id)), "{id} auth timer missing");
             }
             match c.role {
-                Role::Idle => {}
+                Role::Idle | Role::Resolving | Role::Forwarded => {}
                 Role::Player(key) => {
                     let room = self.rooms.get(&key);
                     ensure!(room.is_some(), "{id} is a player of a missing room");

@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use super::admission::AdmissionWindow;
+use super::cluster::Resolution;
 use super::connection::Role;
 use super::limits::RoomOperation;
 use super::room::{Presence, Room, RoomKey, Seat};
 use super::timers::Timer;
 use super::{Engine, CODE_QUARANTINE, MAX_QUARANTINED_CODES, ROOM_CODE_ATTEMPTS};
+use crate::cluster::DirectoryQuery;
 use crate::event::{Action, ConnId};
 use crate::protocol::{ErrorCode, JoinRoom, LobbyState, ProtocolVersion, ServerMessage, Stamp};
 use crate::validation::{normalize_room_code, validate_game_name, validate_player_name};
@@ -69,10 +71,31 @@ impl Engine {
             None => None,
         };
         let ip = c.ip;
+        let mut code = code;
         let existing = code
             .as_ref()
             .and_then(|code| self.directory.by_code.get(&(request.game_name.clone(), code.clone())))
             .copied();
+        if existing.is_none() && self.clustered() {
+            // Not a room here: the code must be claimed cluster-wide first (a chosen code
+            // another node holds hands the connection to that node).
+            match self.resolution_for(conn) {
+                Some(Resolution::Claimed { code: granted, .. }) => code = Some(granted),
+                Some(other) => {
+                    if let Some(refusal) = Engine::refusal_of(&other) {
+                        return Err(refusal);
+                    }
+                }
+                None => {
+                    let claim = match &code {
+                        Some(code) => code.clone(),
+                        None => self.generate_room_code(&request.game_name)?,
+                    };
+                    let query = DirectoryQuery::Claim { game: request.game_name.clone(), code: claim };
+                    return self.ask_directory(conn, query, out);
+                }
+            }
+        }
         // A chosen code that names no room creates one, and counts as a creation: the
         // creation quota must not be sidestepped by picking codes (DECISIONS D18).
         let operation = if existing.is_some() { RoomOperation::Join } else { RoomOperation::Create };
@@ -219,6 +242,7 @@ impl Engine {
             player_admissions: AdmissionWindow::default(),
         };
         self.timers.schedule(expiry_at, Timer::RoomExpiry(key));
+        self.publish_room_created(&request.game_name, &code, room.id, out);
         self.directory.by_code.insert((request.game_name.clone(), code), key);
         *self.directory.per_game.entry(request.game_name).or_default() += 1;
         if let Some(index) = app {
@@ -284,7 +308,7 @@ impl Engine {
     }
 
     /// A code unused by any live room of this game and not recently freed (D7).
-    fn generate_room_code(&mut self, game: &str) -> Result<String, Refusal> {
+    pub(super) fn generate_room_code(&mut self, game: &str) -> Result<String, Refusal> {
         self.purge_quarantine();
         let length = self.config.protocol.room_code_length;
         let prefix: String = self

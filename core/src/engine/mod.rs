@@ -14,6 +14,7 @@ mod admission;
 mod auth;
 mod authority;
 mod checkpoint;
+mod cluster;
 mod connection;
 mod dashboard;
 mod departure;
@@ -41,6 +42,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::cluster::ClientInput;
 use crate::config::{Config, ConfigErrors};
 use crate::event::{Action, CloseCause, ConnId, Event, Outbound};
 use crate::http::CorsPolicy;
@@ -73,8 +75,32 @@ pub mod close_code {
     pub const POLICY: u16 = 1008;
     /// A mesh peer's message is above `security.max_message_size` (DECISIONS D52).
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// Cluster mode: another node could not take a connection over (DECISIONS D58).
+    pub const INTERNAL_ERROR: u16 = 1011;
     /// The server is at its global connection cap.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+
+    /// Every close reason the engine gives. A close decided on another node of a
+    /// cluster keeps its text through this list (`Action::Close` holds static text).
+    pub const REASONS: &[&str] = &[
+        "authentication required",
+        "authentication timeout",
+        "global connection cap exceeded",
+        "invalid app id",
+        "mesh mode disabled",
+        "mesh room full",
+        "mesh room name too long",
+        "mesh rooms at capacity",
+        "message too large",
+        "ping timeout",
+        "room's node is gone",
+        "server at capacity",
+        "server shutting down",
+        "slow consumer",
+        "too many connections",
+        "too many messages while joining",
+        "hand-over not understood",
+    ];
 }
 
 /// How long a freed room code is kept out of generation (DECISIONS D7).
@@ -114,6 +140,9 @@ pub struct Engine {
     counters: Counters,
     /// Dashboard samples, live gauges and the metrics render budget.
     reporting: Reporting,
+    /// Cluster mode's hand-overs and directory queries (`cluster.rs`); empty otherwise.
+    #[serde(default)]
+    cluster: cluster::ClusterState,
     shutting_down: bool,
 }
 
@@ -232,6 +261,7 @@ impl Engine {
                 population: Population::default(),
                 metrics_renders: AdmissionWindow::default(),
             },
+            cluster: cluster::ClusterState::default(),
             shutting_down: false,
         };
         engine.take_dashboard_sample();
@@ -255,24 +285,18 @@ impl Engine {
             Event::Opened { conn, peer_ip, target, endpoint } => {
                 self.on_opened(conn, peer_ip, &target, endpoint, out)
             }
-            Event::Text { conn, text } => self.on_text(conn, &text, out),
-            Event::Binary { conn, data } => self.on_binary(conn, &data, out),
-            Event::PongFrame { conn } => self.on_pong_frame(conn, out),
-            Event::PingFrame { conn } => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.last_inbound = self.clock.now;
-                }
-            }
-            Event::Closed { conn, cause } => {
-                if cause == CloseCause::TransportError && self.conns.contains_key(&conn) {
-                    self.counters.websocket_errors_total += 1;
-                }
-                self.drop_connection(conn, out);
-            }
-            Event::Backlogged { conn, unsent } => self.on_backlogged(conn, unsent, out),
+            Event::Text { conn, text } => self.on_input(conn, ClientInput::Text(text), out),
+            Event::Binary { conn, data } => self.on_input(conn, ClientInput::Binary(data), out),
+            Event::PongFrame { conn } => self.on_input(conn, ClientInput::PongFrame, out),
+            Event::PingFrame { conn } => self.on_input(conn, ClientInput::PingFrame, out),
+            Event::Closed { conn, cause } => self.on_closed(conn, cause, out),
+            Event::Backlogged { conn, unsent } => self.on_input(conn, ClientInput::Backlogged(unsent), out),
             Event::Http(request) => self.on_http(&request, out),
             Event::Tick => {}
             Event::Shutdown => self.on_shutdown(out),
+            Event::Answer { conn, answer } => self.on_answer(conn, answer, out),
+            Event::FromNode { from, message } => self.on_node_message(from, message, out),
+            Event::NodeLost { node } => self.on_node_lost(node, out),
         }
         // Settling can make a timer due now (a room emptied with empty_room_timeout 0),
         // and a timer can overflow a replay buffer: run both until nothing is due.
@@ -283,6 +307,34 @@ impl Engine {
                 break;
             }
         }
+        self.route_to_edges(out);
+    }
+
+    /// A client input from this engine's own socket: diverted while the connection
+    /// waits for the directory or is served by another node (cluster mode), else handled.
+    fn on_input(&mut self, conn: ConnId, input: ClientInput, out: &mut Vec<Action>) {
+        if let ClientInput::Backlogged(_) = &input {
+            if self.conns.get(&conn).is_some_and(|c| c.role == Role::Forwarded) {
+                // The socket is here: close it now; the owner keeps what was not sent
+                // for the seat's replay and forgets the connection.
+                let to = self.cluster_forwarded_to(conn);
+                out.push(Action::ToNode { to, message: crate::cluster::NodeMessage::Input { conn, input } });
+                self.counters.slow_consumers_closed_total += 1;
+                self.close_quietly(conn, close_code::POLICY, "slow consumer", out);
+                return;
+            }
+        }
+        if let Err(input) = self.divert_input(conn, input, out) {
+            self.dispatch_input(conn, input, out);
+        }
+    }
+
+    /// The socket ended (or, for an adopted connection, its edge says so).
+    fn on_closed(&mut self, conn: ConnId, cause: CloseCause, out: &mut Vec<Action>) {
+        if cause == CloseCause::TransportError && self.conns.contains_key(&conn) {
+            self.counters.websocket_errors_total += 1;
+        }
+        self.drop_connection_because(conn, cause, out);
     }
 
     /// When the engine next needs to run: the one way it tells its deadline (as
@@ -376,6 +428,11 @@ impl Engine {
         }
         match message {
             ClientMessage::Authenticate(_) => unreachable!("handled above"),
+            ClientMessage::JoinRoom(request) if self.clustered() => {
+                self.hold_asking(text);
+                self.on_join_room(conn, request, out);
+                self.drop_asking();
+            }
             ClientMessage::JoinRoom(request) => self.on_join_room(conn, request, out),
             ClientMessage::LeaveRoom => self.on_leave_room(conn, out),
             ClientMessage::GameData { data, class, key } => {
@@ -389,7 +446,17 @@ impl Engine {
                 self.on_provide_connection_info(conn, connection_info, out)
             }
             ClientMessage::Ping => self.send(conn, &ServerMessage::Pong, out),
+            ClientMessage::Reconnect(request) if self.clustered() => {
+                self.hold_asking(text);
+                self.on_reconnect(conn, request, out);
+                self.drop_asking();
+            }
             ClientMessage::Reconnect(request) => self.on_reconnect(conn, request, out),
+            ClientMessage::JoinAsSpectator(request) if self.clustered() => {
+                self.hold_asking(text);
+                self.on_join_as_spectator(conn, request, out);
+                self.drop_asking();
+            }
             ClientMessage::JoinAsSpectator(request) => self.on_join_as_spectator(conn, request, out),
             ClientMessage::LeaveSpectator => self.on_leave_spectator(conn, out),
             ClientMessage::StartGame => self.on_start_game(conn, out),
@@ -510,7 +577,7 @@ impl Engine {
     fn on_liveness_timer(&mut self, conn: ConnId, at: Instant, out: &mut Vec<Action>) {
         let timeout = Duration::from_secs(self.config.server.ping_timeout);
         let Some(c) = self.conns.get_mut(&conn) else { return };
-        if c.liveness_at != at {
+        if c.liveness_at != at || c.role == Role::Forwarded {
             return;
         }
         let deadline = c.last_inbound + timeout;

@@ -6,11 +6,13 @@
 
 use std::time::Duration;
 
+use super::cluster::Resolution;
 use super::connection::Role;
 use super::replay::ReplayBuffer;
 use super::room::Presence;
 use super::timers::Timer;
 use super::{close_code, Engine, TombstoneReason};
+use crate::cluster::DirectoryQuery;
 use crate::event::{Action, ConnId};
 use crate::protocol::{ErrorCode, RawJson, Reconnect, ServerMessage, Stamp};
 
@@ -41,6 +43,27 @@ impl Engine {
                 return Err(("Player is already connected", ErrorCode::PlayerAlreadyConnected));
             }
             return Err(("Already in a room", ErrorCode::AlreadyInRoom));
+        }
+        if self.clustered() && !self.seat_index.contains_key(&request.player_id) {
+            match self.resolution_for(conn) {
+                Some(Resolution::Unavailable) => {
+                    return Err((
+                        "The room directory is unreachable; try again shortly",
+                        ErrorCode::ServiceUnavailable,
+                    ))
+                }
+                // No other node has the room: answered as a single server would.
+                Some(_) => {}
+                None => {
+                    let query = DirectoryQuery::FindRoom { room_id: request.room_id };
+                    return self.ask_directory(conn, query, out).map_err(|_| {
+                        (
+                            "This connection has moved between nodes too often; reconnect",
+                            ErrorCode::ServiceUnavailable,
+                        )
+                    });
+                }
+            }
         }
         let Some(&key) = self.seat_index.get(&request.player_id) else {
             let window = Duration::from_secs(self.config.server.reconnection_window);

@@ -12,6 +12,7 @@ use super::connection::Role;
 use super::limits::RoomOperation;
 use super::room::{RoomKey, Watcher};
 use super::Engine;
+use crate::cluster::DirectoryQuery;
 use crate::event::{Action, ConnId};
 use crate::protocol::{
     ErrorCode, JoinAsSpectator, ServerMessage, SpectatorInfo, SpectatorJoinedPayload,
@@ -50,6 +51,22 @@ impl Engine {
             return Err(("Already in a room".to_owned(), ErrorCode::AlreadyInRoom));
         }
         let (spectator_id, ip) = (c.player_id, c.ip);
+        if self.clustered() {
+            let code = request.room_code.to_ascii_uppercase();
+            if !self.directory.by_code.contains_key(&(request.game_name.clone(), code.clone())) {
+                match self.resolution_for(conn) {
+                    Some(resolution) => {
+                        if let Some(refusal) = Engine::refusal_of(&resolution) {
+                            return Err(refusal);
+                        }
+                    }
+                    None => {
+                        let query = DirectoryQuery::FindCode { game: request.game_name.clone(), code };
+                        return self.ask_directory(conn, query, out);
+                    }
+                }
+            }
+        }
         // Every spectator join counts against the IP's join attempts, and every admission
         // against the room's own window, so no one (however many addresses they have)
         // can flood a room's members with spectator announcements (DECISIONS D18).

@@ -51,7 +51,7 @@ impl Delivered {
                     self.conns.entry(*conn).or_default().frames.push(message.clone())
                 }
                 Action::Close { conn, code, .. } => self.conns.entry(*conn).or_default().close = Some(*code),
-                Action::Http(_) => {}
+                Action::Http(_) | Action::Query { .. } | Action::Publish(_) | Action::ToNode { .. } => {}
             }
         }
     }

@@ -40,6 +40,11 @@ pub fn action_digest(action: &Action, mode: DigestMode) -> u64 {
     ActionDigester::default().digest(action, mode)
 }
 
+/// The hash of a value's MessagePack form (cluster actions: rare, and serde already).
+fn serialised_hash(value: &impl serde::Serialize) -> u64 {
+    xxh3_64(&rmp_serde::to_vec(value).expect("cluster messages serialise"))
+}
+
 /// Digests actions, hashing a frame shared by consecutive recipients (a fan-out) once.
 #[derive(Debug, Default)]
 pub struct ActionDigester {
@@ -93,6 +98,14 @@ impl ActionDigester {
                     xxh3_64(&headers),
                     xxh3_64(&response.body),
                 ])
+            }
+            Action::Query { conn, query } => combine(&[5, conn.0, serialised_hash(query)]),
+            Action::Publish(update) => combine(&[6, serialised_hash(update)]),
+            Action::ToNode { to, message } => {
+                if !full {
+                    return combine(&[7, xxh3_64(to.0.as_bytes())]);
+                }
+                combine(&[7, xxh3_64(to.0.as_bytes()), serialised_hash(message)])
             }
         }
     }

@@ -289,6 +289,10 @@ pub fn describe_event(event: &Event) -> String {
         Event::Http(request) => format!("http {} {}", request.method, request.target),
         Event::Tick => "tick".to_owned(),
         Event::Shutdown => "shutdown".to_owned(),
+        Event::Answer { conn, answer } => format!("directory answered {answer:?} for {conn}"),
+        Event::FromNode { from, message } => shorten(&format!("from node {from}: {message:?}")),
+        Event::NodeLost { node: Some(node) } => format!("node {node} lost"),
+        Event::NodeLost { node: None } => "every node lost".to_owned(),
     }
 }
 
@@ -305,6 +309,9 @@ pub fn describe_action(action: &Action) -> String {
         Action::Http(response) => {
             format!("http response {} ({} bytes)", response.status, response.body.len())
         }
+        Action::Query { conn, query } => format!("ask the directory {query:?} for {conn}"),
+        Action::Publish(update) => format!("tell the directory {update:?}"),
+        Action::ToNode { to, message } => shorten(&format!("to node {to}: {message:?}")),
     }
 }
 

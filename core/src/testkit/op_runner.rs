@@ -104,7 +104,7 @@ impl OpRunner {
                     self.clients.observe_message(client_of(*conn), frame)
                 }
                 Action::Close { conn, .. } => self.clients.observe_close(client_of(*conn)),
-                Action::Http(_) => {}
+                Action::Http(_) | Action::Query { .. } | Action::Publish(_) | Action::ToNode { .. } => {}
             }
         }
         seen

@@ -293,6 +293,8 @@ impl VirtualHost {
                 }
                 self.conns.get_mut(&conn).expect("checked").state = ConnState::ClosedByServer(code);
             }
+            // A cluster harness routes these (`testkit::cluster`).
+            Action::Query { .. } | Action::Publish(_) | Action::ToNode { .. } => {}
             Action::Http(response) => {
                 if !self.http_pending.remove(&response.id) {
                     self.break_rule(format!("HTTP response for unknown or answered request {}", response.id));

@@ -360,7 +360,7 @@ fn draft_stanzas(
                     code: *code,
                     reason: reason.to_string(),
                 }),
-                Action::Http(_) => {}
+                Action::Http(_) | Action::Query { .. } | Action::Publish(_) | Action::ToNode { .. } => {}
             }
         }
     };
@@ -479,6 +479,10 @@ fn command_for(event: &Event, captures: &Captures, warnings: &mut Vec<String>, w
         }
         Event::Shutdown => Some("shutdown".to_owned()),
         Event::Http(_) | Event::Tick => None,
+        Event::Answer { .. } | Event::FromNode { .. } | Event::NodeLost { .. } => {
+            warn("a cluster event (directory answer or another node's message) has no scenario command; left out".to_owned());
+            None
+        }
     }
 }
 

@@ -60,6 +60,8 @@ struct Stats {
     server_closes: u64,
     client_closes: u64,
     http_responses: u64,
+    /// Directory queries and updates, and messages to other nodes (cluster mode).
+    cluster_actions: u64,
 }
 
 impl Visitor for Stats {
@@ -81,6 +83,9 @@ impl Visitor for Stats {
                 Action::Send { message: Outbound::Binary(_), .. } => self.binary_frames += 1,
                 Action::Close { .. } => self.server_closes += 1,
                 Action::Http(_) => self.http_responses += 1,
+                Action::Query { .. } | Action::Publish(_) | Action::ToNode { .. } => {
+                    self.cluster_actions += 1
+                }
             }
         }
     }
@@ -203,6 +208,9 @@ pub fn replay(options: &ReplayOptions, out: &mut dyn FnMut(String)) -> Result<()
     ));
     out(format!("closes: {} by the server, {} by clients", stats.server_closes, stats.client_closes));
     out(format!("http responses: {}", stats.http_responses));
+    if stats.cluster_actions > 0 {
+        out(format!("cluster actions: {}", stats.cluster_actions));
+    }
     if !walked.stopped {
         let last = files.last().expect("at least one file");
         out(format!("last file: {}", file_ending(last)));

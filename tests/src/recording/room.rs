@@ -20,8 +20,11 @@ pub fn event_conn(event: &Event) -> Option<ConnId> {
         | Event::PongFrame { conn }
         | Event::PingFrame { conn }
         | Event::Closed { conn, .. }
-        | Event::Backlogged { conn, .. } => Some(*conn),
-        Event::Http(_) | Event::Tick | Event::Shutdown => None,
+        | Event::Backlogged { conn, .. }
+        | Event::Answer { conn, .. } => Some(*conn),
+        Event::Http(_) | Event::Tick | Event::Shutdown | Event::FromNode { .. } | Event::NodeLost { .. } => {
+            None
+        }
     }
 }
 
@@ -29,7 +32,7 @@ pub fn event_conn(event: &Event) -> Option<ConnId> {
 pub fn action_conn(action: &Action) -> Option<ConnId> {
     match action {
         Action::Send { conn, .. } | Action::Close { conn, .. } => Some(*conn),
-        Action::Http(_) => None,
+        Action::Http(_) | Action::Query { .. } | Action::Publish(_) | Action::ToNode { .. } => None,
     }
 }
 

@@ -1,0 +1,350 @@
+//! Cluster mode over the simulated directory and carrier (`testkit::SimCluster`,
+//! DECISIONS D58): clients on different nodes get exactly what a single server sends
+//! them; racing claims end in one room; a killed node, a shut-down node and a directory
+//! outage each end the way the README says.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use serde_json::Value;
+use signal_fish_core::testkit::{SimCluster, Transcript};
+use signal_fish_core::{close_code, Config, ConnId};
+
+fn join(code: &str, name: &str, max: u8) -> String {
+    format!(
+        r#"{{"type":"JoinRoom","data":{{"game_name":"g","room_code":"{code}","player_name":"{name}","max_players":{max}}}}}"#
+    )
+}
+
+fn spectate(code: &str, name: &str) -> String {
+    format!(
+        r#"{{"type":"JoinAsSpectator","data":{{"game_name":"g","room_code":"{code}","spectator_name":"{name}"}}}}"#
+    )
+}
+
+fn game_data(n: u32) -> String {
+    format!(r#"{{"type":"GameData","data":{{"data":{{"n":{n}}}}}}}"#)
+}
+
+const READY: &str = r#"{"type":"PlayerReady"}"#;
+const LEAVE: &str = r#"{"type":"LeaveRoom"}"#;
+const AUTHORITY: &str = r#"{"type":"AuthorityRequest","data":{"become_authority":true}}"#;
+
+/// One client action of a script: which client (its node is `client % nodes`), and what.
+#[derive(Clone, Debug)]
+enum Step {
+    Open(usize),
+    Send(usize, String),
+    /// Several messages from one client at once: the later ones arrive while the first
+    /// may still wait for the directory.
+    Burst(usize, Vec<String>),
+    Close(usize),
+    Wait(Duration),
+}
+
+/// Runs `script` with client `i` on node `i % nodes` (a single engine when `nodes` is
+/// 0) and returns every client's transcript, in client order. After each step time
+/// moves on by sixteen times `delay` (in the single engine too, so clocks agree).
+fn run(script: &[Step], nodes: usize, delay: Duration, seed: u64) -> Result<Vec<Transcript>, String> {
+    let mut cluster = if nodes == 0 {
+        SimCluster::single(Config::default(), seed)
+    } else {
+        SimCluster::new(nodes, Config::default(), seed, delay)
+    };
+    let place = |client: usize| if nodes == 0 { 0 } else { client % nodes };
+    let mut clients = 0;
+    for step in script {
+        match step {
+            Step::Open(c) => {
+                cluster.open(place(*c), ConnId(*c as u64 + 1), [10, 0, 0, *c as u8 + 1])?;
+                clients = clients.max(*c + 1);
+            }
+            Step::Send(c, text) => cluster.text(place(*c), ConnId(*c as u64 + 1), text)?,
+            Step::Burst(c, texts) => {
+                for text in texts {
+                    cluster.text(place(*c), ConnId(*c as u64 + 1), text)?;
+                }
+            }
+            Step::Close(c) => cluster.close(place(*c), ConnId(*c as u64 + 1))?,
+            Step::Wait(by) => cluster.advance(*by)?,
+        }
+        // Every answer and forwarded message arrives before the next client acts, as
+        // the single server answers before it: a query, then a chain of hand-overs
+        // (at most 4 hops) out and back.
+        cluster.advance(delay * 16)?;
+    }
+    Ok((0..clients).map(|c| cluster.transcript(place(c), ConnId(c as u64 + 1))).collect())
+}
+
+/// Transcripts with generated ids (UUIDs, by first appearance) and wall-clock fields
+/// made comparable between engines seeded differently (and, with a delay, between a
+/// join that waited for the directory and one that did not).
+fn normalise(transcripts: &[Transcript]) -> Vec<(Vec<Value>, Option<u16>)> {
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    transcripts
+        .iter()
+        .map(|t| {
+            let messages = t
+                .messages
+                .iter()
+                .map(|m| {
+                    let mut value: Value = serde_json::from_str(m).unwrap_or(Value::String(m.clone()));
+                    scrub(&mut value, &mut ids, None);
+                    value
+                })
+                .collect();
+            (messages, t.closed)
+        })
+        .collect()
+}
+
+/// Where two sets of normalised transcripts first differ, named by client and message.
+fn first_difference(
+    clustered: &[(Vec<Value>, Option<u16>)],
+    single: &[(Vec<Value>, Option<u16>)],
+) -> Option<String> {
+    for (client, (c, s)) in clustered.iter().zip(single).enumerate() {
+        for (i, (cm, sm)) in c.0.iter().zip(&s.0).enumerate() {
+            if cm != sm {
+                return Some(format!("client {client}, message {i}:\n  cluster: {cm}\n  single:  {sm}"));
+            }
+        }
+        if c.0.len() != s.0.len() {
+            let (cl, sl) = (c.0.len(), s.0.len());
+            return Some(format!(
+                "client {client}: {cl} messages in the cluster, {sl} from one server; next: {:?} / {:?}",
+                c.0.get(sl),
+                s.0.get(cl)
+            ));
+        }
+        if c.1 != s.1 {
+            return Some(format!(
+                "client {client}: closed {:?} in the cluster, {:?} by one server",
+                c.1, s.1
+            ));
+        }
+    }
+    None
+}
+
+fn scrub(value: &mut Value, ids: &mut BTreeMap<String, String>, key: Option<&str>) {
+    match value {
+        Value::String(s) if uuid::Uuid::parse_str(s).is_ok() => {
+            let next = format!("id{}", ids.len());
+            *s = ids.entry(s.clone()).or_insert(next).clone();
+        }
+        // Wall-clock stamps: a join through the directory happens one round trip later.
+        _ if key.is_some_and(|k| k.ends_with("_at") || k.contains("time")) => {
+            *value = Value::from(0);
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub(v, ids, None)),
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                scrub(v, ids, Some(k));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn lifecycle() -> Vec<Step> {
+    use Step::*;
+    vec![
+        Open(0),
+        Open(1),
+        Open(2),
+        Open(3),
+        Send(0, join("ABCDEF", "Ann", 3)),
+        Send(1, join("ABCDEF", "Bob", 3)),
+        Send(3, spectate("ABCDEF", "Sam")),
+        Send(2, join("ABCDEF", "Cid", 3)),
+        Send(0, READY.to_owned()),
+        Send(1, READY.to_owned()),
+        Send(2, READY.to_owned()),
+        Send(1, AUTHORITY.to_owned()),
+        Send(0, game_data(1)),
+        Send(2, game_data(2)),
+        Send(1, game_data(3)),
+        Send(1, LEAVE.to_owned()),
+        Send(1, join("ABCDEF", "Bob", 3)),
+        Close(2),
+        Wait(Duration::from_secs(1)),
+        Send(0, game_data(4)),
+    ]
+}
+
+#[test]
+fn clients_on_three_nodes_get_exactly_what_one_server_sends() {
+    for delay in [Duration::ZERO, Duration::from_millis(3)] {
+        let single = run(&lifecycle(), 0, delay, 7).unwrap();
+        let clustered = run(&lifecycle(), 3, delay, 7).unwrap();
+        assert_eq!(normalise(&clustered), normalise(&single), "delay {delay:?}");
+    }
+    let single = run(&lifecycle(), 0, Duration::ZERO, 7).unwrap();
+    // The script reaches every stage: the spectator saw the game data, and the last
+    // relay reached the player who rejoined through another node.
+    let texts = |t: &Transcript| t.messages.join("\n");
+    assert!(texts(&single[3]).contains("\"n\":3"), "{}", texts(&single[3]));
+    assert!(texts(&single[1]).contains("\"n\":4"), "{}", texts(&single[1]));
+    assert!(texts(&single[0]).contains("GameStarting"), "{}", texts(&single[0]));
+}
+
+#[test]
+fn two_nodes_racing_for_one_code_make_one_room_with_both_players() {
+    let mut cluster = SimCluster::new(2, Config::default(), 3, Duration::from_millis(5));
+    cluster.open(0, ConnId(1), [10, 0, 0, 1]).unwrap();
+    cluster.open(1, ConnId(2), [10, 0, 0, 2]).unwrap();
+    // Both ask before either answer arrives.
+    cluster.text(0, ConnId(1), &join("RACE42", "Ann", 4)).unwrap();
+    cluster.text(1, ConnId(2), &join("RACE42", "Bob", 4)).unwrap();
+    cluster.advance(Duration::from_millis(50)).unwrap();
+    let rooms: Vec<_> = (0..2).flat_map(|n| cluster.engine(n).rooms()).collect();
+    assert_eq!(rooms.len(), 1, "{rooms:?}");
+    assert_eq!(rooms[0].players.len(), 2);
+    for (node, conn) in [(0, ConnId(1)), (1, ConnId(2))] {
+        let first = &cluster.transcript(node, conn).messages[0];
+        assert!(first.contains("RoomJoined") && first.contains(&rooms[0].room_id.to_string()), "{first}");
+    }
+}
+
+#[test]
+fn generated_codes_are_claimed_and_remote_players_join_by_them() {
+    let mut cluster = SimCluster::new(2, Config::default(), 11, Duration::from_millis(2));
+    cluster.open(0, ConnId(1), [10, 0, 0, 1]).unwrap();
+    cluster.open(1, ConnId(2), [10, 0, 0, 2]).unwrap();
+    cluster
+        .text(0, ConnId(1), r#"{"type":"JoinRoom","data":{"game_name":"g","player_name":"Ann"}}"#)
+        .unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    let room = cluster.engine(0).rooms().remove(0);
+    cluster.text(1, ConnId(2), &join(&room.code, "Bob", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    assert_eq!(cluster.engine(0).rooms()[0].players.len(), 2);
+    assert_eq!(cluster.engine(1).rooms().len(), 0);
+    assert_eq!(cluster.engine(1).forwarded_count(), 1);
+    assert_eq!(cluster.engine(0).adopted_count(), 1);
+}
+
+#[test]
+fn a_killed_node_closes_its_remote_members_after_the_lease_and_frees_its_codes() {
+    let lease = Duration::from_secs(5);
+    let mut cluster = SimCluster::new(2, Config::default(), 5, Duration::from_millis(2));
+    cluster.open(0, ConnId(1), [10, 0, 0, 1]).unwrap();
+    cluster.open(1, ConnId(2), [10, 0, 0, 2]).unwrap();
+    cluster.text(0, ConnId(1), &join("KILLME", "Ann", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    cluster.text(1, ConnId(2), &join("KILLME", "Bob", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    cluster.kill(0, lease);
+    // Until the lease runs out the code still counts as node 0's.
+    cluster.open(1, ConnId(3), [10, 0, 0, 3]).unwrap();
+    cluster.advance(lease - Duration::from_millis(100)).unwrap();
+    assert_eq!(cluster.transcript(1, ConnId(2)).closed, None);
+    cluster.advance(Duration::from_millis(200)).unwrap();
+    assert_eq!(cluster.transcript(1, ConnId(2)).closed, Some(close_code::GOING_AWAY));
+    // Now the code is free: a new room under it is made on node 1.
+    cluster.text(1, ConnId(3), &join("KILLME", "Cid", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    assert_eq!(cluster.engine(1).rooms().len(), 1);
+    assert!(cluster.transcript(1, ConnId(3)).messages[0].contains("RoomJoined"));
+}
+
+#[test]
+fn a_directory_outage_refuses_new_joins_by_name_while_local_rooms_go_on() {
+    let mut cluster = SimCluster::new(2, Config::default(), 9, Duration::from_millis(2));
+    for (node, conn) in [(0, 1), (0, 2), (1, 3)] {
+        cluster.open(node, ConnId(conn), [10, 0, 0, conn as u8]).unwrap();
+    }
+    cluster.text(0, ConnId(1), &join("LOCAL1", "Ann", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    cluster.text(0, ConnId(2), &join("LOCAL1", "Bob", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    cluster.set_directory_up(false);
+    cluster.text(0, ConnId(1), &game_data(1)).unwrap();
+    cluster.text(1, ConnId(3), &join("LOCAL1", "Cid", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    assert!(cluster.transcript(0, ConnId(2)).messages.last().unwrap().contains("\"n\":1"));
+    let refused = cluster.transcript(1, ConnId(3)).messages.last().cloned().unwrap();
+    assert!(refused.contains("RoomJoinFailed") && refused.contains("SERVICE_UNAVAILABLE"), "{refused}");
+    cluster.set_directory_up(true);
+    cluster.text(1, ConnId(3), &join("LOCAL1", "Cid", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    assert_eq!(cluster.engine(0).rooms()[0].players.len(), 3);
+}
+
+#[test]
+fn shutting_down_closes_with_1001_on_both_sides_and_frees_codes_at_once() {
+    let mut cluster = SimCluster::new(3, Config::default(), 13, Duration::from_millis(2));
+    for (node, conn) in [(0, 1), (1, 2), (2, 3)] {
+        cluster.open(node, ConnId(conn), [10, 0, 0, conn as u8]).unwrap();
+    }
+    cluster.text(0, ConnId(1), &join("BYEBYE", "Ann", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    cluster.text(1, ConnId(2), &join("BYEBYE", "Bob", 4)).unwrap();
+    cluster.text(2, ConnId(3), &join("BYEBYE", "Cid", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    // An edge shuts down: its client is closed, and the room hears it leave.
+    cluster.shutdown(2).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    assert_eq!(cluster.transcript(2, ConnId(3)).closed, Some(close_code::GOING_AWAY));
+    assert!(cluster.transcript(0, ConnId(1)).messages.last().unwrap().contains("PlayerLeft"));
+    // The owner shuts down: its remote member is closed with 1001 too, and the code is
+    // free at once (no lease to wait for).
+    cluster.shutdown(0).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    assert_eq!(cluster.transcript(1, ConnId(2)).closed, Some(close_code::GOING_AWAY));
+    cluster.open(1, ConnId(4), [10, 0, 0, 4]).unwrap();
+    cluster.text(1, ConnId(4), &join("BYEBYE", "Dee", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    assert_eq!(cluster.engine(1).rooms().len(), 1);
+}
+
+/// A random client action over a small space, so that rooms fill, games start and
+/// players come and go across nodes.
+fn step_strategy(clients: usize) -> impl Strategy<Value = Step> {
+    let client = 0..clients;
+    prop_oneof![
+        3 => (client.clone(), 0..2usize, prop_oneof![Just(2u8), Just(3u8)])
+            .prop_map(|(c, code, max)| Step::Send(c, join(["AAAAAA", "BBBBBB"][code], &format!("p{c}"), max))),
+        1 => (client.clone(), 0..2usize).prop_map(|(c, code)| Step::Send(c, spectate(["AAAAAA", "BBBBBB"][code], &format!("s{c}")))),
+        3 => (client.clone(), 0..100u32).prop_map(|(c, n)| Step::Send(c, game_data(n))),
+        2 => client.clone().prop_map(|c| Step::Send(c, READY.to_owned())),
+        1 => client.clone().prop_map(|c| Step::Send(c, AUTHORITY.to_owned())),
+        1 => client.clone().prop_map(|c| Step::Send(c, LEAVE.to_owned())),
+        1 => client.clone().prop_map(Step::Close),
+        1 => (0..3u64).prop_map(|s| Step::Wait(Duration::from_millis(s * 700))),
+        2 => (client.clone(), 0..2usize, proptest::collection::vec(0..4usize, 1..4)).prop_map(|(c, code, then)| {
+            let code = ["AAAAAA", "BBBBBB"][code];
+            let mut texts = vec![join(code, &format!("p{c}"), 3)];
+            texts.extend(then.into_iter().map(|i| match i {
+                0 => game_data(i as u32),
+                1 => READY.to_owned(),
+                2 => LEAVE.to_owned(),
+                _ => spectate(code, &format!("s{c}")),
+            }));
+            Step::Burst(c, texts)
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Any workload of five clients spread over three nodes gives every client the same
+    /// messages, in the same order, as one server would.
+    #[test]
+    fn any_workload_on_three_nodes_matches_one_server(
+        steps in proptest::collection::vec(step_strategy(5), 1..60),
+        delay_ms in 0..4u64,
+        seed in any::<u64>(),
+    ) {
+        let mut script: Vec<Step> = (0..5).map(Step::Open).collect();
+        script.extend(steps);
+        let single = run(&script, 0, Duration::from_millis(delay_ms), seed).map_err(TestCaseError::fail)?;
+        let clustered = run(&script, 3, Duration::from_millis(delay_ms), seed).map_err(TestCaseError::fail)?;
+        if let Some(difference) = first_difference(&normalise(&clustered), &normalise(&single)) {
+            return Err(TestCaseError::fail(difference));
+        }
+    }
+}
