@@ -65,6 +65,8 @@
 //! * A node id restarted within one lease of its previous process is refused
 //!   (`NodeIdTaken`) unless `wait_for_redis` gives it time.
 
+#![warn(missing_docs)]
+
 mod directory;
 mod error;
 pub mod frame;
