@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+mod cluster;
 mod codec;
 #[cfg(feature = "fuzzing")]
 pub use codec::fuzzing as frame_fuzzing;

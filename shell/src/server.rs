@@ -13,6 +13,7 @@ use signal_fish_core::{Config, Engine};
 use smol::channel::Receiver;
 use smol::Executor;
 
+use crate::cluster::ClusterLink;
 use crate::driver::clock::Clock;
 use crate::driver::inbox::Inbound;
 use crate::driver::seed::os_seed;
@@ -50,6 +51,8 @@ pub struct Server {
     stopping: Latch,
     /// The flight recorder (`recorder.enabled`), started with the server.
     recorder: Option<Recorder>,
+    /// Cluster mode's link to Redis (`cluster.redis_url`), started with the server.
+    cluster: Option<ClusterLink>,
 }
 
 impl fmt::Debug for Server {
@@ -88,24 +91,8 @@ pub enum ServerError {
     Randomness(String),
     /// The flight recorder could not start (its folder cannot be created, …).
     Recorder(String),
-}
-
-/// Cluster mode runs in the engine and the simulator (DECISIONS D58), but the server
-/// does not carry its directory and node messages over Redis yet: refusing to start says
-/// so, where starting would serve a cluster of one that believes it has peers.
-fn refuse_cluster_mode(config: &Config) -> Result<(), ServerError> {
-    match &config.cluster.redis_url {
-        None => Ok(()),
-        Some(url) => Err(ServerError::Config(signal_fish_core::config::ConfigErrors(vec![
-            signal_fish_core::config::ConfigError {
-                key: "cluster.redis_url".to_owned(),
-                value: format!("{url:?}"),
-                expected:
-                    "null: this build of the server does not run cluster mode yet (README, Running a cluster)"
-                        .to_owned(),
-            },
-        ]))),
-    }
+    /// Cluster mode could not start (Redis unreachable, the node id taken, …).
+    Cluster(String),
 }
 
 impl fmt::Display for ServerError {
@@ -115,6 +102,7 @@ impl fmt::Display for ServerError {
             ServerError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             ServerError::Randomness(e) => write!(f, "no OS randomness for the engine seed: {e}"),
             ServerError::Recorder(e) => write!(f, "cannot record: {e}"),
+            ServerError::Cluster(e) => write!(f, "{e}"),
         }
     }
 }
@@ -124,7 +112,7 @@ impl std::error::Error for ServerError {
         match self {
             ServerError::Config(errors) => Some(errors),
             ServerError::Bind { source, .. } => Some(source),
-            ServerError::Randomness(_) | ServerError::Recorder(_) => None,
+            ServerError::Randomness(_) | ServerError::Recorder(_) | ServerError::Cluster(_) => None,
         }
     }
 }
@@ -139,7 +127,6 @@ impl Server {
         // TLS first: in a build without it, saying how to get it matters more than the
         // missing paths.
         let acceptor = crate::tls::acceptor(&config).map_err(ServerError::Config)?;
-        refuse_cluster_mode(&config)?;
         let clock = Clock::start();
         let seed = os_seed().map_err(|e| ServerError::Randomness(e.to_string()))?;
         let engine = Engine::try_new(config.clone(), seed, clock.now(), clock.unix_ms_at_origin())
@@ -159,7 +146,13 @@ impl Server {
         } else {
             None
         };
-        Ok(Server { listener, front, local_addr, mesh, engine, clock, config, limits, stopping, recorder })
+        let cluster = if config.cluster.enabled() {
+            let generated = format!("node-{:08x}", u32::from_le_bytes([seed[0], seed[1], seed[2], seed[3]]));
+            Some(ClusterLink::start(&config.cluster, generated).map_err(|e| ServerError::Cluster(e.0))?)
+        } else {
+            None
+        };
+        Ok(Server { listener, front, local_addr, mesh, engine, clock, config, limits, stopping, recorder, cluster })
     }
 
     /// Replaces the transport limits (default: [`TransportLimits::for_config`]).
@@ -192,9 +185,9 @@ impl Server {
     /// Every task of the server runs inside this future (on its own smol executor), so
     /// it can be awaited from any smol application or driven by `smol::block_on`.
     pub async fn run(self) {
-        let Server { listener, front, mesh, engine, clock, config, limits, stopping, recorder, .. } = self;
+        let Server { listener, front, mesh, engine, clock, config, limits, stopping, recorder, cluster, .. } = self;
         let cap = config.hard_message_cap();
-        let driver = |inbox, shared| Driver::new(engine, clock, inbox, shared, recorder).run();
+        let driver = |inbox, shared| Driver::new(engine, clock, inbox, shared, recorder, cluster).run();
         let mesh = mesh.map(|(listener, _)| listener);
         run_transport(listener, front, mesh, &config, &limits, cap, stopping, driver).await;
     }

@@ -103,12 +103,12 @@ fn a_bad_config_stops_start_up_with_exit_1() {
         run(&scratch.0, &["--validate-config"], &[("SIGNAL_FISH_CLUSTER__REDIS_URL", "http://x")]);
     assert_eq!(code, 1);
     assert!(err.contains("cluster.redis_url") && err.contains("redis://[user:password@]host:port"), "{err}");
-    // A well-formed one is refused at start by name: this server does not run cluster
-    // mode yet, and must not pretend to.
+    // A well-formed one nobody answers on stops start-up naming it (cluster.startup_wait_secs
+    // is 0 by default: fail fast).
     let env = [("SIGNAL_FISH_PORT", "0"), ("SIGNAL_FISH_CLUSTER__REDIS_URL", "redis://127.0.0.1:1")];
     let (code, _, err) = run(&scratch.0, &[], &env);
     assert_eq!(code, 1);
-    assert!(err.contains("cluster.redis_url") && err.contains("does not run cluster mode yet"), "{err}");
+    assert!(err.contains("cannot join the cluster through redis://127.0.0.1:1"), "{err}");
 }
 
 #[test]

@@ -34,6 +34,7 @@ use smol::channel::{Receiver, Sender};
 use smol::stream::StreamExt as _;
 use smol::Timer;
 
+use crate::cluster::ClusterLink;
 use crate::recorder::{self, Recorder};
 use clock::Clock;
 use inbox::Inbound;
@@ -54,6 +55,8 @@ enum Wake {
     ShutdownPoll,
     /// Recorded bytes have waited long enough for the recorder's writer.
     RecorderDue,
+    /// Cluster mode: Redis answered or reported something.
+    Cluster(signal_fish_redis::LinkEvent),
 }
 
 /// See the module documentation.
@@ -80,6 +83,8 @@ pub(crate) struct Driver {
 struct Routes {
     conns: HashMap<ConnId, Arc<Outbox>>,
     http: HashMap<u64, Sender<HttpResponse>>,
+    /// Cluster mode: the directory and the other nodes.
+    cluster: Option<ClusterLink>,
 }
 
 impl Transport for Routes {
@@ -108,6 +113,13 @@ impl Transport for Routes {
             let _ = reply.try_send(response);
         }
     }
+
+    fn cluster(&mut self, action: signal_fish_core::Action) {
+        match &mut self.cluster {
+            Some(link) => link.carry(action),
+            None => unreachable!("the engine is in cluster mode only when the server started a cluster link"),
+        }
+    }
 }
 
 impl Driver {
@@ -117,13 +129,14 @@ impl Driver {
         inbox: Receiver<Inbound>,
         shared: Arc<Shared>,
         recorder: Option<Recorder>,
+        cluster: Option<ClusterLink>,
     ) -> Driver {
         let mut driver = Driver {
             host: Host::new(engine),
             clock,
             inbox,
             shared,
-            routes: Routes { conns: HashMap::new(), http: HashMap::new() },
+            routes: Routes { conns: HashMap::new(), http: HashMap::new(), cluster },
             wake_at: None,
             timer: Timer::never(),
             shutdown_deadline: None,
@@ -148,10 +161,16 @@ impl Driver {
         let mut recorder_armed = false;
         // The receiver as a stream keeps its registration across waits.
         let mut messages = pin!(self.inbox.clone());
+        let mut cluster_events = self.routes.cluster.as_ref().map(|link| Box::pin(link.events()));
         loop {
             let wake = poll_fn(|cx| {
                 if let Poll::Ready(Some(message)) = messages.as_mut().poll_next(cx) {
                     return Poll::Ready(Wake::Message(message));
+                }
+                if let Some(events) = cluster_events.as_mut() {
+                    if let Poll::Ready(Some(event)) = events.as_mut().poll_next(cx) {
+                        return Poll::Ready(Wake::Cluster(event));
+                    }
                 }
                 // (`None`: every sender is gone, and nothing more can happen but timers.)
                 if Pin::new(&mut self.timer).poll(cx).is_ready() {
@@ -178,6 +197,7 @@ impl Driver {
                     shutdown_poll.set_interval(SHUTDOWN_POLL);
                 }
                 Wake::RecorderDue => recorder_armed = false,
+                Wake::Cluster(event) => self.on_cluster_event(event),
                 Wake::Timer | Wake::ShutdownPoll => {}
             }
             for _ in 0..MAX_DRAIN {
@@ -207,6 +227,26 @@ impl Driver {
         if let Some(mut recorder) = self.recorder.take() {
             // Waits for the disk: off the executor's thread.
             smol::unblock(move || recorder.finish("shutdown")).await;
+        }
+        if let Some(link) = self.routes.cluster.take() {
+            // Codes and rooms are released at once, not after the lease (blocking).
+            smol::unblock(move || link.leave()).await;
+        }
+    }
+
+    /// What Redis reported, as engine events.
+    fn on_cluster_event(&mut self, event: signal_fish_redis::LinkEvent) {
+        let reclaim = matches!(event, signal_fish_redis::LinkEvent::LeaseLost | signal_fish_redis::LinkEvent::RedisUp);
+        let Some(link) = self.routes.cluster.as_mut() else { return };
+        let events = link.translate(event);
+        if reclaim {
+            let rooms = self.host.engine().rooms();
+            if let Some(link) = self.routes.cluster.as_mut() {
+                link.reclaim(&rooms);
+            }
+        }
+        for event in events {
+            self.step(event);
         }
     }
 
@@ -268,6 +308,15 @@ impl Driver {
         match self.recorder.as_mut().and_then(Recorder::encoder) {
             Some(encoder) => self.host.step_observed(event, now, &mut self.routes, encoder),
             None => self.host.step(event, now, &mut self.routes),
+        }
+        // Cluster mode: a request the link could not queue is answered now (bounded: each
+        // answer is for a query or message of the steps just taken).
+        for _ in 0..MAX_DRAIN {
+            let Some(event) = self.routes.cluster.as_mut().and_then(ClusterLink::take_immediate) else { break };
+            match self.recorder.as_mut().and_then(Recorder::encoder) {
+                Some(encoder) => self.host.step_observed(event, now, &mut self.routes, encoder),
+                None => self.host.step(event, now, &mut self.routes),
+            }
         }
         self.rearm();
         let ended = std::time::Instant::now();

@@ -202,10 +202,21 @@ impl<S: Read + Write> Client<S> {
     /// Reads until the server's close frame; returns its code. Messages before it are
     /// returned too.
     pub fn expect_close(&mut self) -> (u16, Vec<Message>) {
+        self.expect_close_within(IO_TIMEOUT)
+    }
+
+    /// [`Client::expect_close`], waiting up to `within` (reads that time out meanwhile
+    /// are retried).
+    pub fn expect_close_within(&mut self, within: Duration) -> (u16, Vec<Message>) {
         let mut before = Vec::new();
-        let deadline = Instant::now() + IO_TIMEOUT;
+        let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             match self.ws.read() {
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    continue
+                }
                 Ok(Message::Close(frame)) => {
                     // Send tungstenite's queued close reply now, like a browser would.
                     let _ = self.ws.flush();
@@ -223,7 +234,7 @@ impl<S: Read + Write> Client<S> {
                 }
             }
         }
-        panic!("no close frame within {IO_TIMEOUT:?}");
+        panic!("no close frame within {within:?}");
     }
 
     /// `Ping` answered by `Pong`: the connection was accepted and is served.
