@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use signal_fish_core::cluster::{DirectoryAnswer, DirectoryQuery, DirectoryUpdate, NodeId, NodeMessage};
 use signal_fish_core::config::ClusterConfig;
+use signal_fish_core::metrics::ClusterHostStats;
 use signal_fish_core::{Action, ConnId, Event};
-use signal_fish_redis::{LinkError, LinkEvent, LinkSettings, LinkStatsSnapshot, Owner, RedisLink, Reply, Request};
+use signal_fish_redis::{LinkError, LinkEvent, LinkSettings, Owner, RedisLink, Reply, Request};
 use smol::channel::Receiver;
 
 /// Request ids at and above this are fire-and-forget (updates and node messages); below
@@ -48,7 +49,10 @@ impl ClusterLink {
     /// Connects to `cluster.redis_url`, registers this node and subscribes to its inbox
     /// (waiting up to `cluster.startup_wait_secs` for Redis). `generated_id` names the
     /// node when `cluster.node_id` is null.
-    pub(crate) fn start(config: &ClusterConfig, generated_id: String) -> Result<ClusterLink, ClusterStartError> {
+    pub(crate) fn start(
+        config: &ClusterConfig,
+        generated_id: String,
+    ) -> Result<ClusterLink, ClusterStartError> {
         let url = config.redis_url.clone().expect("cluster mode is on");
         let node = config.node_id.clone().unwrap_or(generated_id);
         let mut settings = LinkSettings::new(url.clone(), node.clone());
@@ -73,24 +77,27 @@ impl ClusterLink {
         })
     }
 
-    /// This node's id.
-    pub(crate) fn node_id(&self) -> &NodeId {
-        &self.node
-    }
-
     /// What Redis reports, for the driver to wait on.
     pub(crate) fn events(&self) -> Receiver<LinkEvent> {
         self.events.clone()
     }
 
-    /// The link's counters.
-    pub(crate) fn stats(&self) -> LinkStatsSnapshot {
-        self.link.stats().snapshot()
-    }
-
-    /// The live nodes last reported.
-    pub(crate) fn live_nodes(&self) -> usize {
-        self.live.len()
+    /// What `/metrics` shows of the cluster.
+    pub(crate) fn host_stats(&self) -> ClusterHostStats {
+        let stats = self.link.stats().snapshot();
+        ClusterHostStats {
+            node_id: self.node.0.clone(),
+            nodes_alive: self.live.len() as u64,
+            redis_up: u64::from(!self.down),
+            redis_ops_total: stats.ops,
+            redis_errors_total: stats.op_errors,
+            redis_rtt_last_us: stats.rtt_last_us,
+            redis_rtt_max_us: stats.rtt_max_us,
+            redis_rtt_mean_us: stats.rtt_total_us.checked_div(stats.ops).unwrap_or(0),
+            messages_sent_total: stats.messages_sent,
+            messages_received_total: stats.messages_received,
+            link_gaps_total: stats.gaps + stats.subscription_losses,
+        }
     }
 
     /// Carries one cluster action of the engine.
@@ -100,7 +107,9 @@ impl ClusterLink {
                 let request = match query {
                     DirectoryQuery::Claim { game, code } => Request::ClaimCode { game, code },
                     DirectoryQuery::FindCode { game, code } => Request::FindCode { game, code },
-                    DirectoryQuery::FindRoom { room_id } => Request::FindRoom { room_id: room_id.to_string() },
+                    DirectoryQuery::FindRoom { room_id } => {
+                        Request::FindRoom { room_id: room_id.to_string() }
+                    }
                 };
                 if let Err(error) = self.link.try_request(conn.0, request) {
                     tracing::warn!(%conn, %error, "directory query not sent");
@@ -185,15 +194,20 @@ impl ClusterLink {
                 Vec::new()
             }
             LinkEvent::Answer { .. } => Vec::new(),
-            LinkEvent::NodeMessage { from, payload } => match rmp_serde::from_slice::<NodeMessage>(&payload) {
-                Ok(message) => vec![Event::FromNode { from: NodeId(from), message }],
-                Err(error) => {
-                    tracing::error!(node = %from, %error, "message from node not understood; its link is lost");
-                    vec![Event::NodeLost { node: Some(NodeId(from)) }]
+            LinkEvent::NodeMessage { from, payload } => {
+                match rmp_serde::from_slice::<NodeMessage>(&payload) {
+                    Ok(message) => vec![Event::FromNode { from: NodeId(from), message }],
+                    Err(error) => {
+                        tracing::error!(node = %from, %error, "message from node not understood; its link is lost");
+                        vec![Event::NodeLost { node: Some(NodeId(from)) }]
+                    }
                 }
-            },
+            }
             LinkEvent::LinkBroken { from } => {
-                tracing::warn!(node = from.as_deref().unwrap_or("every node"), "messages between nodes were lost");
+                tracing::warn!(
+                    node = from.as_deref().unwrap_or("every node"),
+                    "messages between nodes were lost"
+                );
                 vec![Event::NodeLost { node: from.map(NodeId) }]
             }
             LinkEvent::NodesChanged { live } => {
@@ -249,7 +263,9 @@ impl ClusterLink {
     pub(crate) fn leave(self) {
         match self.link.shutdown() {
             Ok(released) => tracing::info!(released, "left the cluster"),
-            Err(error) => tracing::warn!(%error, "left the cluster without releasing its codes (they expire with its lease)"),
+            Err(error) => {
+                tracing::warn!(%error, "left the cluster without releasing its codes (they expire with its lease)")
+            }
         }
     }
 }

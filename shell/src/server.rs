@@ -152,7 +152,19 @@ impl Server {
         } else {
             None
         };
-        Ok(Server { listener, front, local_addr, mesh, engine, clock, config, limits, stopping, recorder, cluster })
+        Ok(Server {
+            listener,
+            front,
+            local_addr,
+            mesh,
+            engine,
+            clock,
+            config,
+            limits,
+            stopping,
+            recorder,
+            cluster,
+        })
     }
 
     /// Replaces the transport limits (default: [`TransportLimits::for_config`]).
@@ -185,7 +197,9 @@ impl Server {
     /// Every task of the server runs inside this future (on its own smol executor), so
     /// it can be awaited from any smol application or driven by `smol::block_on`.
     pub async fn run(self) {
-        let Server { listener, front, mesh, engine, clock, config, limits, stopping, recorder, cluster, .. } = self;
+        let Server {
+            listener, front, mesh, engine, clock, config, limits, stopping, recorder, cluster, ..
+        } = self;
         let cap = config.hard_message_cap();
         let driver = |inbox, shared| Driver::new(engine, clock, inbox, shared, recorder, cluster).run();
         let mesh = mesh.map(|(listener, _)| listener);

@@ -29,7 +29,9 @@ fn client(server: &TestServer) -> Client {
 }
 
 fn join_json(code: &str, name: &str) -> String {
-    format!(r#"{{"type":"JoinRoom","data":{{"game_name":"g","player_name":"{name}","room_code":"{code}","max_players":4}}}}"#)
+    format!(
+        r#"{{"type":"JoinRoom","data":{{"game_name":"g","player_name":"{name}","room_code":"{code}","max_players":4}}}}"#
+    )
 }
 
 #[test]
@@ -46,7 +48,9 @@ fn players_on_two_nodes_meet_in_one_room_and_hear_each_other_in_order() {
     assert_eq!(joined["current_players"].as_array().unwrap().len(), 2, "{joined}");
     assert_eq!(ann.expect("PlayerJoined")["player"]["name"], "Bob");
     // A spectator on the node that does not own the room.
-    sam.send_json(r#"{"type":"JoinAsSpectator","data":{"game_name":"g","room_code":"MEET01","spectator_name":"Sam"}}"#);
+    sam.send_json(
+        r#"{"type":"JoinAsSpectator","data":{"game_name":"g","room_code":"MEET01","spectator_name":"Sam"}}"#,
+    );
     assert_eq!(sam.expect("SpectatorJoined")["room_code"], "MEET01");
     ann.expect("NewSpectatorJoined");
     bob.expect("NewSpectatorJoined");
@@ -70,6 +74,32 @@ fn players_on_two_nodes_meet_in_one_room_and_hear_each_other_in_order() {
             seen.1 += 1;
         }
     }
+    // Each node's metrics show its side of the cluster.
+    let metrics = |addr| {
+        serde_json::from_str::<serde_json::Value>(&support::http(addr, "GET", "/metrics", &[]).body).unwrap()
+    };
+    // The live set is polled at each heartbeat: node a learns of b within a few.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let on_a = loop {
+        let on_a = metrics(a.addr);
+        if on_a["cluster"]["nodesAlive"] == 2 || Instant::now() > deadline {
+            break on_a;
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    let on_b = metrics(b.addr);
+    assert_eq!(on_a["cluster"]["nodeId"], "a", "{}", on_a["cluster"]);
+    assert_eq!(on_a["cluster"]["nodesAlive"], 2, "{}", on_a["cluster"]);
+    assert_eq!(on_a["cluster"]["roomsOwned"], 1);
+    assert_eq!(on_a["cluster"]["connectionsForwardedIn"], 2);
+    assert_eq!(on_b["cluster"]["connectionsForwardedOut"], 2);
+    assert_eq!(on_b["cluster"]["roomsOwned"], 0);
+    assert_eq!(on_b["cluster"]["redis"]["up"], 1);
+    assert!(on_b["cluster"]["redis"]["messagesSent"].as_u64().unwrap() >= 102, "{}", on_b["cluster"]);
+    let prom = support::http(b.addr, "GET", "/metrics/prom", &[]).body;
+    assert!(prom.contains("signal_fish_cluster_node_info{node_id=\"b\"} 1"), "{prom}");
+    assert!(prom.contains("signal_fish_cluster_connections_forwarded_out 2"), "{prom}");
+    assert_eq!(support::http(b.addr, "GET", "/v2/health", &[]).status, 200);
     // Leaving through the forwarding node.
     bob.send_json(r#"{"type":"LeaveRoom"}"#);
     bob.expect("RoomLeft");
@@ -202,7 +232,8 @@ fn a_node_starting_while_redis_is_down_fails_with_the_url_or_waits_as_configured
     assert!(text.contains("cannot join the cluster") && text.contains(&redis.url()), "{text}");
     // With a wait, it starts once Redis is up.
     config.cluster.startup_wait_secs = 20;
-    let starter = thread::spawn(move || Server::bind(config, "127.0.0.1:0".parse().unwrap()).map(|s| s.local_addr()));
+    let starter =
+        thread::spawn(move || Server::bind(config, "127.0.0.1:0".parse().unwrap()).map(|s| s.local_addr()));
     thread::sleep(Duration::from_millis(500));
     redis.restart_same_port();
     assert!(starter.join().unwrap().is_ok());

@@ -62,6 +62,7 @@ use room::{Presence, Room, RoomKey};
 use timers::{Timer, TimerTable};
 
 pub use checkpoint::{EngineCheckpoint, RestoreError, CHECKPOINT_FORMAT};
+pub use cluster::ClusterStats;
 pub use inspect::RoomSummary;
 pub use invariants::InvariantViolation;
 #[cfg(feature = "testkit")]

@@ -126,6 +126,13 @@ impl Engine {
             step_latency: &host.step_latency,
             transport: host.transport,
             recorder: host.recorder,
+            cluster: host.cluster.as_ref().map(|stats| crate::metrics::ClusterView {
+                host: stats,
+                engine: self.cluster_stats(),
+                rooms_owned: self.rooms.len() as u64,
+                forwarded_out: self.forwarded_count() as u64,
+                forwarded_in: self.adopted_count() as u64,
+            }),
         }
     }
 

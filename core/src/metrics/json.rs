@@ -137,6 +137,35 @@ fn latency_json(view: &MetricsView<'_>) -> Value {
     })
 }
 
+/// The `cluster` section (null in single-node mode).
+fn cluster_json(view: &super::ClusterView<'_>) -> Value {
+    let (h, e) = (view.host, &view.engine);
+    json!({
+        "nodeId": h.node_id,
+        "nodesAlive": h.nodes_alive,
+        "roomsOwned": view.rooms_owned,
+        "connectionsForwardedOut": view.forwarded_out,
+        "connectionsForwardedIn": view.forwarded_in,
+        "handovers": e.handovers,
+        "adopted": e.adopted,
+        "handoversRefused": e.handovers_refused,
+        "directoryQueries": e.queries,
+        "directoryUnavailable": e.directory_unavailable,
+        "linksLost": e.links_lost,
+        "redis": {
+            "up": h.redis_up,
+            "ops": h.redis_ops_total,
+            "errors": h.redis_errors_total,
+            "rttLastUs": h.redis_rtt_last_us,
+            "rttMaxUs": h.redis_rtt_max_us,
+            "rttMeanUs": h.redis_rtt_mean_us,
+            "messagesSent": h.messages_sent_total,
+            "messagesReceived": h.messages_received_total,
+            "linkGaps": h.link_gaps_total,
+        },
+    })
+}
+
 /// Renders the JSON metrics document.
 pub fn render_json(input: &JsonMetricsInput<'_>) -> String {
     let c = input.view.counters;
@@ -248,6 +277,10 @@ pub fn render_json(input: &JsonMetricsInput<'_>) -> String {
         "timeRange": input.time_range,
         "timestamp": input.now.to_rfc3339_offset(),
     });
+    // Only in cluster mode: a single node's document is as it always was.
+    if let Some(cluster) = &input.view.cluster {
+        doc["cluster"] = cluster_json(cluster);
+    }
     if input.include_snapshot {
         let snapshot = json!({
             "timestamp": input.now.to_rfc3339_z(),

@@ -103,6 +103,37 @@ pub struct HostReport {
     pub step_latency: Histogram,
     /// The flight recorder's figures (zero when it is off).
     pub recorder: RecorderStats,
+    /// Cluster mode's figures, when it is on (DECISIONS D58).
+    #[serde(default)]
+    pub cluster: Option<ClusterHostStats>,
+}
+
+/// What the host knows of the cluster: this node's name, the live nodes, and its link
+/// to Redis.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterHostStats {
+    /// This node's id.
+    pub node_id: String,
+    /// Live nodes, this one included, as last reported by the directory.
+    pub nodes_alive: u64,
+    /// 1 while Redis answers, else 0.
+    pub redis_up: u64,
+    /// Redis operations since start.
+    pub redis_ops_total: u64,
+    /// Redis operations that failed (unreachable, timed out, refused).
+    pub redis_errors_total: u64,
+    /// Round-trip time of the latest Redis operation, in microseconds.
+    pub redis_rtt_last_us: u64,
+    /// Longest Redis round trip since start, in microseconds.
+    pub redis_rtt_max_us: u64,
+    /// Mean Redis round trip since start, in microseconds.
+    pub redis_rtt_mean_us: u64,
+    /// Messages sent to other nodes.
+    pub messages_sent_total: u64,
+    /// Messages received from other nodes.
+    pub messages_received_total: u64,
+    /// Links found broken (a gap, a restarted sender, a lost subscription).
+    pub link_gaps_total: u64,
 }
 
 /// The flight recorder's figures, reported by the host (`recorder.*`).
@@ -175,4 +206,21 @@ pub struct MetricsView<'a> {
     pub transport: TransportStats,
     /// Flight recorder figures.
     pub recorder: RecorderStats,
+    /// Cluster figures, when cluster mode is on.
+    pub cluster: Option<ClusterView<'a>>,
+}
+
+/// Cluster mode's figures for rendering: the host's and the engine's.
+#[derive(Clone, Debug)]
+pub struct ClusterView<'a> {
+    /// The host's figures.
+    pub host: &'a ClusterHostStats,
+    /// The engine's cluster counters.
+    pub engine: crate::engine::ClusterStats,
+    /// Rooms this node owns.
+    pub rooms_owned: u64,
+    /// Connections whose socket is here, served by another node.
+    pub forwarded_out: u64,
+    /// Connections served here whose socket is on another node.
+    pub forwarded_in: u64,
 }

@@ -307,7 +307,87 @@ pub fn render_prometheus(view: &MetricsView<'_>) -> String {
     }
     let _ = writeln!(out, "{name}_sum {}", h.sum_micros() as f64 / 1e6);
     let _ = writeln!(out, "{name}_count {}", h.count());
+    if let Some(cluster) = &view.cluster {
+        render_cluster(cluster, &mut out);
+    }
     out
+}
+
+/// Cluster mode's series (only in cluster mode). The node id is the one label: an info
+/// series, so every other series stays label-free.
+fn render_cluster(view: &super::ClusterView<'_>, out: &mut String) {
+    let (h, e) = (view.host, &view.engine);
+    let name = "signal_fish_cluster_node_info";
+    // Validation keeps node ids to letters, digits, `-`, `_` and `.`: nothing to escape.
+    let _ = writeln!(
+        out,
+        "# HELP {name} This node's id in the cluster\n# TYPE {name} gauge\n{name}{{node_id=\"{}\"}} 1",
+        h.node_id
+    );
+    let series: [(&str, &str, &str, u64); 14] = [
+        (
+            "signal_fish_cluster_nodes_alive",
+            "gauge",
+            "Live nodes in the cluster, this one included",
+            h.nodes_alive,
+        ),
+        ("signal_fish_cluster_rooms_owned", "gauge", "Rooms this node owns", view.rooms_owned),
+        (
+            "signal_fish_cluster_connections_forwarded_out",
+            "gauge",
+            "Connections whose socket is here, served by another node",
+            view.forwarded_out,
+        ),
+        (
+            "signal_fish_cluster_connections_forwarded_in",
+            "gauge",
+            "Connections served here whose socket is on another node",
+            view.forwarded_in,
+        ),
+        ("signal_fish_cluster_handovers_total", "counter", "Connections handed to another node", e.handovers),
+        ("signal_fish_cluster_adopted_total", "counter", "Connections adopted from another node", e.adopted),
+        ("signal_fish_cluster_directory_queries_total", "counter", "Room directory queries", e.queries),
+        (
+            "signal_fish_cluster_directory_unavailable_total",
+            "counter",
+            "Room directory queries answered unavailable",
+            e.directory_unavailable,
+        ),
+        (
+            "signal_fish_cluster_links_lost_total",
+            "counter",
+            "Connections closed because their link to another node was lost",
+            e.links_lost,
+        ),
+        ("signal_fish_cluster_redis_up", "gauge", "1 while Redis answers", h.redis_up),
+        ("signal_fish_cluster_redis_ops_total", "counter", "Redis operations", h.redis_ops_total),
+        (
+            "signal_fish_cluster_redis_errors_total",
+            "counter",
+            "Redis operations that failed",
+            h.redis_errors_total,
+        ),
+        (
+            "signal_fish_cluster_redis_rtt_last_seconds",
+            "gauge",
+            "Round trip of the latest Redis operation",
+            h.redis_rtt_last_us,
+        ),
+        (
+            "signal_fish_cluster_link_gaps_total",
+            "counter",
+            "Links between nodes found broken",
+            h.link_gaps_total,
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        if name.ends_with("_seconds") {
+            let _ =
+                writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", value as f64 / 1e6);
+        } else {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -325,6 +405,7 @@ mod tests {
             step_latency: &histogram,
             transport: TransportStats::default(),
             recorder: RecorderStats::default(),
+            cluster: None,
         };
         let text = render_prometheus(&view);
         assert!(text.starts_with(

@@ -236,7 +236,8 @@ impl Driver {
 
     /// What Redis reported, as engine events.
     fn on_cluster_event(&mut self, event: signal_fish_redis::LinkEvent) {
-        let reclaim = matches!(event, signal_fish_redis::LinkEvent::LeaseLost | signal_fish_redis::LinkEvent::RedisUp);
+        let reclaim =
+            matches!(event, signal_fish_redis::LinkEvent::LeaseLost | signal_fish_redis::LinkEvent::RedisUp);
         let Some(link) = self.routes.cluster.as_mut() else { return };
         let events = link.translate(event);
         if reclaim {
@@ -282,6 +283,7 @@ impl Driver {
                     transport: self.shared.counters.snapshot(self.shared.unfinished.total()),
                     step_latency: self.step_latency.clone(),
                     recorder: self.recorder.as_ref().map(Recorder::stats).unwrap_or_default(),
+                    cluster: self.routes.cluster.as_ref().map(ClusterLink::host_stats),
                 });
                 self.routes.http.insert(request.id, reply);
                 self.step(Event::Http(request));
@@ -312,7 +314,9 @@ impl Driver {
         // Cluster mode: a request the link could not queue is answered now (bounded: each
         // answer is for a query or message of the steps just taken).
         for _ in 0..MAX_DRAIN {
-            let Some(event) = self.routes.cluster.as_mut().and_then(ClusterLink::take_immediate) else { break };
+            let Some(event) = self.routes.cluster.as_mut().and_then(ClusterLink::take_immediate) else {
+                break;
+            };
             match self.recorder.as_mut().and_then(Recorder::encoder) {
                 Some(encoder) => self.host.step_observed(event, now, &mut self.routes, encoder),
                 None => self.host.step(event, now, &mut self.routes),
