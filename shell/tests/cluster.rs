@@ -196,7 +196,7 @@ fn a_redis_outage_refuses_new_joins_by_name_keeps_local_rooms_and_recovers() {
     redis.stop();
     // The forwarded member's link ran through Redis: it is closed, not left half alive.
     assert_eq!(bob.expect_close_within(Duration::from_secs(5)).0, 1001);
-    assert_eq!(ann.expect("PlayerLeft")["player_id"].is_string(), true);
+    assert!(ann.expect("PlayerLeft")["player_id"].is_string());
     amy.expect("PlayerLeft");
     // The room on node a goes on.
     ann.send_json(r#"{"type":"GameData","data":{"data":"still here"}}"#);
@@ -227,7 +227,9 @@ fn a_node_starting_while_redis_is_down_fails_with_the_url_or_waits_as_configured
     let Some(mut redis) = RedisServer::start() else { return };
     let mut config = node_config(&redis, "early");
     redis.stop();
-    let error = Server::bind(config.clone(), "127.0.0.1:0".parse().unwrap()).err().expect("refused");
+    let Err(error) = Server::bind(config.clone(), "127.0.0.1:0".parse().unwrap()) else {
+        panic!("a node started with Redis down and no wait");
+    };
     let text = error.to_string();
     assert!(text.contains("cannot join the cluster") && text.contains(&redis.url()), "{text}");
     // With a wait, it starts once Redis is up.
