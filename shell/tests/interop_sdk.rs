@@ -194,10 +194,33 @@ async fn sdk_0_14_room_lifecycle_without_protocol_violations() {
     let mut server = TestServer::start(config);
     let tap = Tap::start(server.addr).await;
     let url = format!("ws://{}/v2/ws", tap.addr);
+    lifecycle_0_14([url.clone(), url.clone(), url]).await;
+
+    // The recording replays to exactly what the server sent each SDK.
+    server.shutdown();
+    let received = tap.finish().await;
+    assert_eq!(received.len(), 3, "three SDK connections went through the tap");
+    let replayed = replay_dir(&recording);
+    assert_eq!(replayed.len(), received.len(), "one recorded connection per SDK connection");
+    // The tap kept every frame the server wrote, so they must all be there. (The SDKs
+    // closed their connections: the server's answering close frame is the transport's,
+    // not an engine action, so closes are not compared.)
+    for (i, (want, got)) in replayed.iter().zip(&received).enumerate() {
+        assert!(got.frames.len() > 5, "connection {i} received the session");
+        assert_eq!(want.frames, got.frames, "connection {i}: the replay differs from what the SDK was sent");
+    }
+    let _ = std::fs::remove_dir_all(&recording);
+}
+
+/// SDK 0.14 through a room's whole life, each peer on its own URL (one server, or
+/// nodes of a cluster): create, join by code, spectate, authority release and claim,
+/// game data both ways, ready (game starts), leave.
+async fn lifecycle_0_14(urls: [String; 3]) {
+    let [alice_url, bob_url, carol_url] = urls;
     let game = "interop-014";
 
     // Create: the creator holds authority; no reconnection token on a plain v2 connection.
-    let mut alice = Peer14::connect("alice", &url).await;
+    let mut alice = Peer14::connect("alice", &alice_url).await;
     alice.client.join_room(sfc014::JoinRoomParams::new(game, "alice").with_max_players(2)).unwrap();
     let (room_id, room_code, alice_id) = expect!(alice, E14::RoomJoined {
         room_id, room_code, player_id, game_name, max_players, supports_authority,
@@ -217,7 +240,7 @@ async fn sdk_0_14_room_lifecycle_without_protocol_violations() {
     assert_eq!(room_code.len(), 6, "default room code length");
 
     // Join by code: the room is full, so everyone moves to the lobby.
-    let mut bob = Peer14::connect("bob", &url).await;
+    let mut bob = Peer14::connect("bob", &bob_url).await;
     bob.client
         .join_room(sfc014::JoinRoomParams::new(game, "bob").with_room_code(room_code.to_lowercase()))
         .unwrap();
@@ -242,7 +265,7 @@ async fn sdk_0_14_room_lifecycle_without_protocol_violations() {
     }
 
     // Spectate: the watcher sees the roster; the players hear about the watcher.
-    let mut carol = Peer14::connect("carol", &url).await;
+    let mut carol = Peer14::connect("carol", &carol_url).await;
     carol.client.join_as_spectator(game.to_owned(), room_code.clone(), "carol".to_owned()).unwrap();
     let carol_id = expect!(carol, E14::SpectatorJoined {
         room_id: watched, spectator_id, current_players, current_spectators, lobby_state, reason, ..
@@ -348,21 +371,6 @@ async fn sdk_0_14_room_lifecycle_without_protocol_violations() {
     for peer in [&mut alice, &mut bob, &mut carol] {
         peer.client.shutdown().await;
     }
-
-    // The recording replays to exactly what the server sent each SDK.
-    server.shutdown();
-    let received = tap.finish().await;
-    assert_eq!(received.len(), 3, "three SDK connections went through the tap");
-    let replayed = replay_dir(&recording);
-    assert_eq!(replayed.len(), received.len(), "one recorded connection per SDK connection");
-    // The tap kept every frame the server wrote, so they must all be there. (The SDKs
-    // closed their connections: the server's answering close frame is the transport's,
-    // not an engine action, so closes are not compared.)
-    for (i, (want, got)) in replayed.iter().zip(&received).enumerate() {
-        assert!(got.frames.len() > 5, "connection {i} received the session");
-        assert_eq!(want.frames, got.frames, "connection {i}: the replay differs from what the SDK was sent");
-    }
-    let _ = std::fs::remove_dir_all(&recording);
 }
 
 /// The bytes a server sent one connection, appended as they pass.
@@ -530,10 +538,10 @@ impl Relay {
 }
 
 /// Waits (bounded) until the server's JSON metrics satisfy `check`.
-async fn metrics_until(server: &TestServer, what: &str, check: impl Fn(&Value) -> bool) {
+async fn metrics_until(server: SocketAddr, what: &str, check: impl Fn(&Value) -> bool) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let reply = http(server.addr, "GET", "/metrics", &[]);
+        let reply = http(server, "GET", "/metrics", &[]);
         assert_eq!(reply.status, 200);
         let metrics: Value = serde_json::from_str(&reply.body).expect("metrics JSON");
         if check(&metrics) {
@@ -549,12 +557,21 @@ async fn metrics_until(server: &TestServer, what: &str, check: impl Fn(&Value) -
 #[tokio::test]
 async fn sdk_0_10_reconnects_with_its_token_and_receives_missed_events() {
     let server = TestServer::start(test_config());
+    reconnect_0_10([server.addr; 3], true).await;
+}
+
+/// SDK 0.10's reconnect: alpha on `nodes[0]` (which makes the room) behind a relay the
+/// test cuts, bravo on `nodes[1]`, the resumed connection on `nodes[2]` (one server three
+/// times, or three nodes of a cluster). With `one_server`, the server's connection count
+/// is checked too (on a cluster bravo's connection is counted by two nodes).
+async fn reconnect_0_10(nodes: [SocketAddr; 3], one_server: bool) {
+    let owner = nodes[0];
     let opted_in = "/v2/ws?reconnection_token=true";
     let game = "interop-010";
 
     // Alpha (0.10) opts in and connects through a relay the test can cut. Its default
     // join sends `max_players: null` and `supports_authority: null`: server defaults.
-    let relay = Relay::start(server.addr).await;
+    let relay = Relay::start(owner).await;
     let mut alpha = Peer10::connect("alpha", &format!("ws://{}{opted_in}", relay.addr)).await;
     alpha.client.join_room(sfc010::JoinRoomParams::new(game, "alpha")).unwrap();
     let (room_id, room_code, alpha_id, token) = expect!(alpha, E10::RoomJoined {
@@ -571,7 +588,7 @@ async fn sdk_0_10_reconnects_with_its_token_and_receives_missed_events() {
 
     // Bravo uses the strict 0.14 SDK on a plain connection: no token for it, and the
     // whole disconnect/reconnect must look valid from its side too.
-    let mut bravo = Peer14::connect("bravo", &server.url("/v2/ws")).await;
+    let mut bravo = Peer14::connect("bravo", &format!("ws://{}/v2/ws", nodes[1])).await;
     bravo
         .client
         .join_room(sfc014::JoinRoomParams::new(game, "bravo").with_room_code(room_code.clone()))
@@ -594,9 +611,9 @@ async fn sdk_0_10_reconnects_with_its_token_and_receives_missed_events() {
         E10::Disconnected { .. } => {}
         other => panic!("alpha: expected Disconnected after the cut, got {other:?}"),
     }
-    metrics_until(&server, "alpha's reserved seat", |m| {
+    metrics_until(owner, "alpha's reserved seat", |m| {
         m["serverMetrics"]["reconnection"]["sessionsActive"] == 1
-            && m["serverMetrics"]["connections"]["active"] == 1
+            && (!one_server || m["serverMetrics"]["connections"]["active"] == 1)
     })
     .await;
 
@@ -608,7 +625,7 @@ async fn sdk_0_10_reconnects_with_its_token_and_receives_missed_events() {
     bravo.settle().await;
 
     // A fresh 0.10 client resumes alpha's seat with the token.
-    let mut again = Peer10::connect("alpha (reconnected)", &server.url(opted_in)).await;
+    let mut again = Peer10::connect("alpha (reconnected)", &format!("ws://{}{opted_in}", nodes[2])).await;
     again.client.reconnect(alpha_id, room_id, token.clone()).unwrap();
     let fresh_token = expect!(again, E10::Reconnected {
         room_id: resumed_room, room_code: resumed_code, player_id, is_authority, current_players,
@@ -642,7 +659,7 @@ async fn sdk_0_10_reconnects_with_its_token_and_receives_missed_events() {
         => assert_eq!((from_player, data), (bravo_id, json!({"turn": 4}))));
 
     // The consumed token does not open the seat again.
-    let mut replay = Peer10::connect("replayer", &server.url(opted_in)).await;
+    let mut replay = Peer10::connect("replayer", &format!("ws://{}{opted_in}", nodes[2])).await;
     replay.client.reconnect(alpha_id, room_id, token).unwrap();
     expect!(replay, E10::ReconnectionFailed { error_code, .. }
         => assert_eq!(error_code, sfc010::ErrorCode::ReconnectionTokenInvalid));
@@ -796,4 +813,37 @@ async fn sdk_0_14_reports_a_v2_reconnection_token_as_a_violation() {
     let again = strict.client.join_room(sfc014::JoinRoomParams::new("interop-token", "again"));
     assert!(matches!(again, Err(sfc014::SignalFishError::RoomOperationPending)), "{again:?}");
     strict.client.shutdown().await;
+}
+
+/// A cluster of three nodes on a throwaway redis-server (DECISIONS D58), for the SDK
+/// tests across nodes. `None` (with one loud line) when redis-server is not installed
+/// outside CI.
+fn cluster_of_three() -> Option<(signal_fish_redis::testing::RedisServer, [TestServer; 3])> {
+    let redis = signal_fish_redis::testing::RedisServer::start()?;
+    let node = |id: &str| {
+        let mut config = test_config();
+        config.cluster.redis_url = Some(redis.url());
+        config.cluster.node_id = Some(id.to_owned());
+        TestServer::start(config)
+    };
+    let nodes = [node("a"), node("b"), node("c")];
+    Some((redis, nodes))
+}
+
+/// SDK 0.14 through the whole room life with each peer on another node of a cluster:
+/// the creator on a, the player who joins by code on b, the spectator on c. The SDK's
+/// strict validation sees exactly what one server sends.
+#[tokio::test]
+async fn sdk_0_14_room_lifecycle_across_three_cluster_nodes() {
+    let Some((_redis, nodes)) = cluster_of_three() else { return };
+    let urls = nodes.each_ref().map(|n| format!("ws://{}/v2/ws", n.addr));
+    lifecycle_0_14(urls).await;
+}
+
+/// SDK 0.10 on a cluster: the room on node a, the other player on b, and the dropped
+/// player resumes its seat with its token through a third node, c.
+#[tokio::test]
+async fn sdk_0_10_reconnects_through_a_third_cluster_node() {
+    let Some((_redis, nodes)) = cluster_of_three() else { return };
+    reconnect_0_10(nodes.each_ref().map(|n| n.addr), false).await;
 }

@@ -688,3 +688,53 @@ fn input_size(input: &ClientInput) -> usize {
 pub(super) fn known_close_reason(reason: &str) -> &'static str {
     close_code::REASONS.iter().copied().find(|r| *r == reason).unwrap_or("closed by the room's node")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::close_code;
+
+    /// Every close reason written in the engine's sources is in `close_code::REASONS`, so
+    /// a close decided on another node reaches the client with its own text.
+    #[test]
+    fn every_close_reason_of_the_engine_is_listed() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
+        let mut found = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, _) in text.match_indices("close_code::") {
+                // A close code's name, a comma, then the reason's literal.
+                let rest = &text[i..];
+                let Some(comma) = rest.find(',') else { continue };
+                let after = rest[comma + 1..].trim_start();
+                if !rest[..comma]
+                    .chars()
+                    .skip("close_code::".len())
+                    .all(|c| c.is_ascii_uppercase() || c == '_')
+                {
+                    continue;
+                }
+                if let Some(literal) = after.strip_prefix('"') {
+                    let reason = &literal[..literal.find('"').unwrap()];
+                    found += 1;
+                    assert!(
+                        close_code::REASONS.contains(&reason),
+                        "{}: close reason {reason:?} is not in close_code::REASONS",
+                        path.display()
+                    );
+                }
+            }
+            for (i, _) in text.match_indices("reason: \"") {
+                let literal = &text[i + "reason: \"".len()..];
+                let reason = &literal[..literal.find('"').unwrap()];
+                found += 1;
+                assert!(
+                    close_code::REASONS.contains(&reason),
+                    "{}: close reason {reason:?} is not in close_code::REASONS",
+                    path.display()
+                );
+            }
+        }
+        assert!(found >= 15, "the scan found only {found} close reasons");
+    }
+}

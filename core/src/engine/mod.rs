@@ -86,7 +86,6 @@ pub mod close_code {
     pub const REASONS: &[&str] = &[
         "authentication required",
         "authentication timeout",
-        "global connection cap exceeded",
         "invalid app id",
         "mesh mode disabled",
         "mesh room full",
@@ -101,6 +100,11 @@ pub mod close_code {
         "too many connections",
         "too many messages while joining",
         "hand-over not understood",
+        "rate limit exceeded",
+        "session resumed on another connection",
+        "unsupported protocol version",
+        "mesh next above max_peers_per_room",
+        "mesh next must be at least 1",
     ];
 }
 
