@@ -16,7 +16,12 @@
 #
 #   MATCHBOX_SERVER=/path/to/matchbox_server bench/scripts/measure.sh mesh
 #
-# runs mesh and mesh-matchbox alternately (signal-fish, matchbox, signal-fish, …), RUNS
+# relay-cluster and fixed-rate-cluster run relay and fixed-rate against two nodes of a
+# cluster (DECISIONS D58) sharing one redis-server (needs redis-server on PATH), all three
+# pinned to core 0: clients alternate between the nodes, so every room spans both, and
+# the CPU figures are those of both nodes and Redis together.
+#
+# MATCHBOX_SERVER=... runs mesh and mesh-matchbox alternately (signal-fish, matchbox, signal-fish, …), RUNS
 # pairs, so that drift of the machine favours neither, then the medians of each.
 #
 # Environment: SERVER and BENCH (binaries; default target/release/…, or under
@@ -57,6 +62,7 @@ if [ -n "$MATCHBOX_SERVER" ] && ! [ -x "$MATCHBOX_SERVER" ]; then
 fi
 for scenario in "${scenarios[@]}"; do
     case $scenario in
+        *-cluster) command -v redis-server >/dev/null || { echo "error: $scenario needs redis-server (apt-get install redis-server)" >&2; exit 1; } ;;
         mesh-matchbox) [ -x "$MATCHBOX_SERVER" ] || { echo "error: mesh-matchbox needs MATCHBOX_SERVER=/path/to/matchbox_server" >&2; exit 1; } ;;
     esac
     case $scenario in
@@ -89,12 +95,25 @@ if [ -n "$TLS" ]; then
     bench_args=(--tls-ca "$OUT/tls-ca.pem")
 fi
 server_pid=""
+# A cluster's other node and its Redis, for the *-cluster scenarios.
+NODE_B_PORT=$((PORT + 10))
+REDIS_PORT=$((PORT + 20))
+extra_pids=()
 stop_server() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-        server_pid=""
-    fi
+    for pid in $server_pid "${extra_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    server_pid=""
+    extra_pids=()
+}
+wait_for_port() {
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "error: nothing listened on port $1 within 5 s (see $OUT/*.log)" >&2
+    exit 1
 }
 trap stop_server EXIT
 # Starts the server a scenario runs against, pinned to core 0, and waits until it
@@ -111,24 +130,35 @@ start_server() {
             taskset -c 0 "$MATCHBOX_SERVER" "127.0.0.1:$MESH_PORT" >>"$OUT/matchbox_server.log" 2>&1 &
             port=$MESH_PORT
             ;;
+        *-cluster)
+            taskset -c 0 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >>"$OUT/redis.log" 2>&1 &
+            extra_pids+=($!)
+            wait_for_port "$REDIS_PORT"
+            local url="redis://127.0.0.1:$REDIS_PORT"
+            # shellcheck disable=SC2086
+            SIGNAL_FISH_PORT=$NODE_B_PORT SIGNAL_FISH_CLUSTER__REDIS_URL=$url SIGNAL_FISH_CLUSTER__NODE_ID=b \
+                taskset -c 0 "$SERVER" $SERVER_ARGS >>"$OUT/server-b.log" 2>&1 &
+            extra_pids+=($!)
+            wait_for_port "$NODE_B_PORT"
+            # shellcheck disable=SC2086
+            SIGNAL_FISH_CLUSTER__REDIS_URL=$url SIGNAL_FISH_CLUSTER__NODE_ID=a \
+                taskset -c 0 "$SERVER" $SERVER_ARGS >>"$OUT/server.log" 2>&1 &
+            ;;
         *)
             # shellcheck disable=SC2086
             taskset -c 0 "$SERVER" $SERVER_ARGS >>"$OUT/server.log" 2>&1 &
             ;;
     esac
     server_pid=$!
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "error: the server did not listen on port $port within 5 s (see $OUT/*.log)" >&2
-    exit 1
+    wait_for_port "$port"
 }
 
 # The generator's command line of a scenario.
 command_of() {
     case $1 in
         fixed-rate-60hz) echo "fixed-rate --clients 500 --hz 60" ;;
+        relay-cluster) echo "relay" ;;
+        fixed-rate-cluster) echo "fixed-rate" ;;
         mesh | mesh-matchbox) echo "mesh" ;;
         *) echo "$1" ;;
     esac
@@ -147,8 +177,8 @@ target_of() {
 headline() {
     local cost='.server_cpu_us_per_message, .server_syscalls_per_message, .server_context_switches_per_message'
     case $1 in
-        relay) echo ".deliveries_per_server_cpu_sec, .lost, .duplicated, .reordered, .latency.p99_us, $cost" ;;
-        fixed-rate | fixed-rate-60hz)
+        relay | relay-cluster) echo ".deliveries_per_server_cpu_sec, .lost, .duplicated, .reordered, .latency.p50_us, .latency.p99_us, $cost" ;;
+        fixed-rate | fixed-rate-60hz | fixed-rate-cluster)
             echo ".latency.p99_us, .latency.p50_us, .achieved_hz_per_client, .lost, $cost" ;;
         join-storm) echo '.joins_per_server_cpu_sec, .connect_to_joined.p99_us, .joins_per_sec, .join_failed, .server_cpu_us_per_join, .server_syscalls_per_join' ;;
         idle) echo '.rss_per_connection_bytes, .server_cpu_percent, .rss_total_per_connection_bytes, .closed_during_hold' ;;
@@ -162,8 +192,15 @@ run_once() {
     local scenario=$1 run=$2
     start_server "$scenario"
     echo "== $scenario run $run/$RUNS, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    local cluster_args=()
+    case $scenario in
+        *-cluster)
+            cluster_args=(--also-server "127.0.0.1:$NODE_B_PORT")
+            for pid in "${extra_pids[@]}"; do cluster_args+=(--also-pid "$pid"); done
+            ;;
+    esac
     # shellcheck disable=SC2046 # the command is words
-    taskset -c 1 "$BENCH" --server "$(target_of "$scenario")" --server-pid "$server_pid" "${bench_args[@]}" $(command_of "$scenario") \
+    taskset -c 1 "$BENCH" --server "$(target_of "$scenario")" --server-pid "$server_pid" "${bench_args[@]}" "${cluster_args[@]}" $(command_of "$scenario") \
         | tee "$OUT/$scenario-$run.txt"
     tail -n 1 "$OUT/$scenario-$run.txt" >>"$OUT/$scenario.jsonl"
     stop_server

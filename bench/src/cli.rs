@@ -34,6 +34,12 @@ pub struct Args {
     /// server process id: its CPU time and memory are read from /proc/PID
     #[argh(option)]
     pub server_pid: Option<u32>,
+    /// another node of a cluster (repeat for more): clients are spread round robin over --server and these, so rooms span nodes
+    #[argh(option)]
+    pub also_server: Vec<SocketAddr>,
+    /// another process whose CPU time and memory count with --server-pid's (repeat: the other nodes, Redis)
+    #[argh(option)]
+    pub also_pid: Vec<u32>,
     /// second octet N of the 127.N.0.0/16 block client sockets bind to (default: from the run tag)
     #[argh(option)]
     pub source_net: Option<u8>,
@@ -310,6 +316,10 @@ pub fn run(args: &Args) -> Result<Summary, BenchError> {
         crate::net::use_tls(ca)?;
     }
     let mut ctx = RunContext::new(args.server, args.server_pid, args.source_net, args.clients_per_ip)?;
+    if !args.also_pid.is_empty() && args.server_pid.is_none() {
+        return Err(BenchError::new("--also-pid needs --server-pid".to_owned()));
+    }
+    ctx.add_nodes(&args.also_server, &args.also_pid)?;
     if args.count_syscalls {
         if args.server_pid.is_none() {
             return Err(BenchError::new("--count-syscalls needs --server-pid".to_owned()));

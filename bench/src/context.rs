@@ -29,6 +29,10 @@ pub struct RunContext {
     pub tag: String,
     /// Count the server's system calls in measured windows (`perf stat`).
     pub count_syscalls: bool,
+    /// Other nodes of a cluster: connection `i` goes to `[server, nodes…][i % n]`.
+    pub nodes: Vec<SocketAddr>,
+    /// Other processes whose CPU and memory count as the server's (nodes, Redis).
+    pub also: Vec<ServerProcess>,
 }
 
 impl RunContext {
@@ -47,7 +51,25 @@ impl RunContext {
         let tag = format!("{:08x}", seed as u32);
         let net = source_net.unwrap_or(2 + ((seed >> 32) % 250) as u8);
         let sources = Sources::new(net, clients_per_ip)?;
-        Ok(RunContext { server, process, sources, tag, count_syscalls: false })
+        Ok(RunContext { server, process, sources, tag, count_syscalls: false, nodes: Vec::new(), also: Vec::new() })
+    }
+
+    /// Adds the other nodes of a cluster and the other processes to measure.
+    pub fn add_nodes(&mut self, nodes: &[SocketAddr], pids: &[u32]) -> Result<(), BenchError> {
+        for &node in nodes {
+            check_target(node)?;
+        }
+        self.nodes = nodes.to_vec();
+        self.also = pids.iter().map(|&pid| ServerProcess::open(pid)).collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    /// The server connection `index` goes to: round robin over the cluster's nodes.
+    pub fn server_for(&self, index: usize) -> SocketAddr {
+        match index % (1 + self.nodes.len()) {
+            0 => self.server,
+            k => self.nodes[k - 1],
+        }
     }
 
     /// The game name of room `room` (rooms are spread over several games so no game
@@ -61,14 +83,18 @@ impl RunContext {
         format!("{:06}", room % MAX_ROOMS)
     }
 
-    /// Server CPU time so far in nanoseconds, when a process is measured.
+    /// Server CPU time so far in nanoseconds, when a process is measured (with
+    /// `--also-pid`, all of them together).
     pub fn cpu_ns(&self) -> Option<u64> {
-        self.process.and_then(|p| p.cpu_ns().ok())
+        let first = self.process.and_then(|p| p.cpu_ns().ok())?;
+        self.also.iter().try_fold(first, |sum, p| Some(sum + p.cpu_ns().ok()?))
     }
 
-    /// Server resident memory in bytes, when a process is measured.
+    /// Server resident memory in bytes, when a process is measured (with `--also-pid`,
+    /// all of them together).
     pub fn rss_bytes(&self) -> Option<u64> {
-        self.process.and_then(|p| p.rss_bytes().ok())
+        let first = self.process.and_then(|p| p.rss_bytes().ok())?;
+        self.also.iter().try_fold(first, |sum, p| Some(sum + p.rss_bytes().ok()?))
     }
 
     /// The fields every JSON summary starts with.
@@ -76,6 +102,8 @@ impl RunContext {
         json!({
             "scenario": scenario,
             "server": self.server.to_string(),
+            "also_servers": self.nodes.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            "also_pids": self.also.iter().map(|p| p.pid()).collect::<Vec<_>>(),
             "server_pid": self.process.map(|p| p.pid()),
             "source_net": format!("127.{}.0.0/16", self.sources.net()),
             "clients_per_ip": self.sources.per_ip(),

@@ -122,7 +122,7 @@ pub async fn join_all(ctx: &RunContext, plan: &JoinPlan) -> JoinOutcome {
 /// One client: connect, upgrade, `JoinRoom`, wait for the answer.
 async fn join_one(ctx: &RunContext, plan: &JoinPlan, index: usize) -> Result<Ws, String> {
     let attempt = async {
-        let mut ws = net::open(ctx.sources.addr(index), ctx.server, plan.read_buffer).await?;
+        let mut ws = net::open(ctx.sources.addr(index), ctx.server_for(index), plan.read_buffer).await?;
         let room = index / usize::from(plan.room_size);
         let join = wire::join_room(
             &ctx.game_name(room),

@@ -145,10 +145,11 @@ pub struct Engine {
     counters: Counters,
     /// Dashboard samples, live gauges and the metrics render budget.
     reporting: Reporting,
+    shutting_down: bool,
     /// Cluster mode's hand-overs and directory queries (`cluster.rs`); empty otherwise.
+    /// Last, and defaulted, so checkpoints written before cluster mode still restore.
     #[serde(default)]
     cluster: cluster::ClusterState,
-    shutting_down: bool,
 }
 
 /// The CORS policy of a deserialised engine until `restore` rebuilds it from the
@@ -266,8 +267,8 @@ impl Engine {
                 population: Population::default(),
                 metrics_renders: AdmissionWindow::default(),
             },
-            cluster: cluster::ClusterState::default(),
             shutting_down: false,
+            cluster: cluster::ClusterState::default(),
         };
         engine.take_dashboard_sample();
         Ok(engine)
