@@ -51,7 +51,15 @@ impl RunContext {
         let tag = format!("{:08x}", seed as u32);
         let net = source_net.unwrap_or(2 + ((seed >> 32) % 250) as u8);
         let sources = Sources::new(net, clients_per_ip)?;
-        Ok(RunContext { server, process, sources, tag, count_syscalls: false, nodes: Vec::new(), also: Vec::new() })
+        Ok(RunContext {
+            server,
+            process,
+            sources,
+            tag,
+            count_syscalls: false,
+            nodes: Vec::new(),
+            also: Vec::new(),
+        })
     }
 
     /// Adds the other nodes of a cluster and the other processes to measure.

@@ -330,7 +330,8 @@ async fn connect_for_id(
     index: usize,
     path: &str,
 ) -> Result<(Ws, String), String> {
-    let mut ws = net::open_path(ctx.sources.addr(index), ctx.server_for(index), plan.read_buffer, path).await?;
+    let mut ws =
+        net::open_path(ctx.sources.addr(index), ctx.server_for(index), plan.read_buffer, path).await?;
     for _ in 0..MAX_MESSAGES_BEFORE_ID {
         match ws.next().await {
             None => return Err("EOF".to_owned()),

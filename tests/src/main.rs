@@ -69,6 +69,9 @@ struct SwarmArgs {
     /// also write passing seeds as scenarios, to see what the workloads do
     #[argh(switch)]
     record: bool,
+    /// run each seed on a simulated cluster of this many nodes (clients spread round robin) and on one engine, and require the same transcripts (DECISIONS D58); failing seeds are printed, not written
+    #[argh(option)]
+    nodes: Option<usize>,
 }
 
 /// Write (or with --check, verify) scenarios/COVERAGE.md: which scenarios exercise each
@@ -243,6 +246,9 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 fn run_swarm(args: SwarmArgs) -> ExitCode {
+    if let Some(nodes) = args.nodes {
+        return run_cluster_swarm(&args, nodes);
+    }
     let threads =
         args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let options = SwarmOptions {
@@ -265,6 +271,40 @@ fn run_swarm(args: SwarmArgs) -> ExitCode {
     );
     println!("{} passed, {} failed", report.seeds_run - report.failures.len() as u64, report.failures.len());
     if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `swarm --nodes N`: each seed on a simulated cluster against one engine (one thread;
+/// seeds are quick).
+fn run_cluster_swarm(args: &SwarmArgs, nodes: usize) -> ExitCode {
+    if !(2..=16).contains(&nodes) {
+        eprintln!("error: --nodes takes 2 to 16 (got {nodes})");
+        return ExitCode::from(2);
+    }
+    let began = Instant::now();
+    let (mut failed, mut steps) = (0usize, 0u64);
+    for seed in args.start..args.start.saturating_add(args.seeds) {
+        match swarm::run_cluster_seed(seed, args.steps, nodes) {
+            Ok(run) => steps += run.steps,
+            Err(problem) => {
+                failed += 1;
+                println!("seed {seed} failed: {problem}");
+                if failed >= args.max_failures {
+                    break;
+                }
+            }
+        }
+    }
+    println!(
+        "swarm on {nodes} nodes: seeds {}.. x {} steps in {:.1}s ({steps} engine steps); {failed} failed",
+        args.start,
+        args.steps,
+        began.elapsed().as_secs_f64()
+    );
+    if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

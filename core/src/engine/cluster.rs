@@ -24,6 +24,7 @@ use crate::cluster::{
 };
 use crate::event::{Action, CloseCause, ConnId};
 use crate::protocol::ErrorCode;
+use crate::Instant;
 
 /// Ids of adopted connections start here; hosts number their own sockets below it.
 pub const ADOPTED_IDS: u64 = 1 << 62;
@@ -36,7 +37,7 @@ const MAX_HELD_BYTES: usize = 1 << 20;
 const MAX_GENERATED_CLAIMS: u8 = 4;
 /// Times one connection may be handed on (a player that leaves a room and joins one on
 /// yet another node adds a hop; each hop is a link that can break).
-pub const MAX_HOPS: u8 = 4;
+pub const MAX_HOPS: u8 = 16;
 
 /// Cluster state of one engine. Empty when cluster mode is off.
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -126,6 +127,9 @@ struct HandOverState {
     /// The asking message first, then what was held.
     inputs: Vec<ClientInput>,
     hops: u8,
+    /// Microseconds since the client was last heard from: instants of one engine mean
+    /// nothing to another (each host's clock has its own origin), durations do.
+    idle_micros: u64,
 }
 
 impl Engine {
@@ -340,7 +344,8 @@ impl Engine {
         let mut inputs = Vec::with_capacity(1 + pending.held.len());
         inputs.push(pending.asked);
         inputs.extend(pending.held);
-        let state = HandOverState { connection: c.clone(), inputs, hops };
+        let idle_micros = self.clock.now.saturating_duration_since(c.last_inbound).as_micros() as u64;
+        let state = HandOverState { connection: c.clone(), inputs, hops, idle_micros };
         let state = HandedOver(serde_json::to_value(&state).expect("connections serialise"));
         c.role = Role::Forwarded;
         // The owner watches the connection's liveness from now on.
@@ -394,7 +399,7 @@ impl Engine {
         if self.cluster.by_origin.contains_key(&(from.clone(), edge_conn)) {
             return;
         }
-        let Ok(HandOverState { mut connection, inputs, hops }) =
+        let Ok(HandOverState { mut connection, inputs, hops, idle_micros }) =
             serde_json::from_value::<HandOverState>(state.0)
         else {
             self.cluster.stats.handovers_refused += 1;

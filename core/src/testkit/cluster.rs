@@ -27,8 +27,85 @@ const MAX_SETTLE_STEPS: usize = 1 << 20;
 pub struct Transcript {
     /// Messages, in order.
     pub messages: Vec<String>,
+    /// The same messages as sent.
+    pub frames: Vec<Outbound>,
     /// The close code, once closed by the server.
     pub closed: Option<u16>,
+}
+
+/// One client's transcript made comparable: JSON values, with generated ids, codes and
+/// tokens replaced by names in order of first appearance (over all transcripts), and
+/// wall-clock stamps zeroed (a join through the directory happens a round trip later).
+pub type Comparable = (Vec<serde_json::Value>, Option<u16>);
+
+/// [`Comparable`] forms of `transcripts`, sharing one naming.
+pub fn comparable(transcripts: &[Transcript]) -> Vec<Comparable> {
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    transcripts
+        .iter()
+        .map(|t| {
+            let messages = t
+                .messages
+                .iter()
+                .map(|m| {
+                    let mut value = serde_json::from_str(m).unwrap_or(serde_json::Value::String(m.clone()));
+                    scrub(&mut value, &mut names, None);
+                    value
+                })
+                .collect();
+            (messages, t.closed)
+        })
+        .collect()
+}
+
+/// Where two sets of comparable transcripts first differ, by client and message.
+pub fn first_difference(left: &[Comparable], right: &[Comparable]) -> Option<String> {
+    if left.len() != right.len() {
+        return Some(format!("{} clients against {}", left.len(), right.len()));
+    }
+    for (client, (l, r)) in left.iter().zip(right).enumerate() {
+        for (i, (lm, rm)) in l.0.iter().zip(&r.0).enumerate() {
+            if lm != rm {
+                return Some(format!("client {client}, message {i}:\n  left:  {lm}\n  right: {rm}"));
+            }
+        }
+        if l.0.len() != r.0.len() {
+            let (ll, rl) = (l.0.len(), r.0.len());
+            return Some(format!(
+                "client {client}: {ll} messages against {rl}; next: {:?} / {:?}",
+                l.0.get(rl),
+                r.0.get(ll)
+            ));
+        }
+        if l.1 != r.1 {
+            return Some(format!("client {client}: closed {:?} against {:?}", l.1, r.1));
+        }
+    }
+    None
+}
+
+/// Keys whose values an engine draws from its seed (beyond UUIDs).
+const DRAWN: &[&str] = &["room_code", "reconnection_token", "auth_token"];
+
+fn scrub(value: &mut serde_json::Value, names: &mut BTreeMap<String, String>, key: Option<&str>) {
+    use serde_json::Value;
+    let rename = |s: &mut String, names: &mut BTreeMap<String, String>| {
+        let next = format!("#{}", names.len());
+        *s = names.entry(s.clone()).or_insert(next).clone();
+    };
+    match value {
+        Value::String(s) if Uuid::parse_str(s).is_ok() || key.is_some_and(|k| DRAWN.contains(&k)) => {
+            rename(s, names)
+        }
+        _ if key.is_some_and(|k| k.ends_with("_at") || k.contains("time")) => *value = Value::from(0),
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub(v, names, None)),
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                scrub(v, names, Some(k));
+            }
+        }
+        _ => {}
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -131,12 +208,18 @@ impl SimCluster {
 
     /// Opens a v2 connection on `node` from `ip`.
     pub fn open(&mut self, node: usize, conn: ConnId, ip: [u8; 4]) -> Result<(), String> {
-        let event = Event::Opened {
-            conn,
-            peer_ip: std::net::IpAddr::from(ip),
-            target: "/v2/ws".to_owned(),
-            endpoint: Endpoint::V2,
-        };
+        self.open_at(node, conn, std::net::IpAddr::from(ip), "/v2/ws")
+    }
+
+    /// Opens a connection on `node` from `ip` to `target` (`/v3/ws`, an opt-in query…).
+    pub fn open_at(
+        &mut self,
+        node: usize,
+        conn: ConnId,
+        ip: std::net::IpAddr,
+        target: &str,
+    ) -> Result<(), String> {
+        let event = Event::Opened { conn, peer_ip: ip, target: target.to_owned(), endpoint: Endpoint::V2 };
         self.step(node, event)
     }
 
@@ -231,6 +314,7 @@ impl SimCluster {
                     return Err(format!("node {node} sent to {conn} after closing it"));
                 }
                 transcript.messages.push(text);
+                transcript.frames.push(message);
             }
             Action::Close { conn, code, .. } => {
                 let transcript = self.transcripts.entry((node, conn)).or_default();

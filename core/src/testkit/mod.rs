@@ -17,7 +17,7 @@ mod op_runner;
 mod virtual_host;
 
 pub use clients::{Clients, GARBAGE_BINARY};
-pub use cluster::{SimCluster, Transcript};
+pub use cluster::{comparable, first_difference, Comparable, SimCluster, Transcript};
 pub use generate::{connect_op, ops_from_bytes, weighted_op, ByteChoices, Choices};
 pub use input::{connect_target, Input};
 pub use op::{Op, FIXED_CODES, GAMES, HTTP_REQUESTS, IPS};

@@ -3,6 +3,7 @@
 //!
 //! Each seed runs twice and the two traces must be identical.
 
+mod cluster;
 mod exec;
 mod shrink;
 mod workload;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+pub use cluster::{run_cluster_seed, ClusterRun};
 pub use exec::{run_ops, Execution};
 pub use shrink::{failure_kind, shrink};
 pub use workload::{Op, Workload};
