@@ -417,9 +417,11 @@ impl Engine {
         self.cluster.next_adopted += 1;
         connection.role = Role::Idle;
         connection.auth_deadline = None;
-        connection.last_inbound = self.clock.now;
-        connection.liveness_at =
-            self.clock.now + std::time::Duration::from_secs(self.config.server.ping_timeout);
+        // The client's silence so far counts here as it did on its edge.
+        let silent_since = self.clock.now.as_micros().saturating_sub(idle_micros);
+        connection.last_inbound = Instant::from_micros(silent_since);
+        let timeout = std::time::Duration::from_secs(self.config.server.ping_timeout);
+        connection.liveness_at = (connection.last_inbound + timeout).max(self.clock.now);
         let state = self.sources.ips.entry(connection.ip).or_default();
         state.connections += 1;
         if let Some(at) = state.purge_at.take() {
@@ -511,37 +513,11 @@ impl Engine {
         self.cluster.departed.retain(|_, o| !lost(&o.node));
     }
 
-    /// Tells the directory a room was made under a claimed code.
-    pub(super) fn publish_room_created(
-        &self,
-        game: &str,
-        code: &str,
-        room_id: uuid::Uuid,
-        out: &mut Vec<Action>,
-    ) {
+    /// Tells the directory of a room made or removed (in cluster mode; `update` is only
+    /// built then).
+    pub(super) fn publish(&self, update: impl FnOnce() -> DirectoryUpdate, out: &mut Vec<Action>) {
         if self.clustered() {
-            out.push(Action::Publish(DirectoryUpdate::RoomCreated {
-                game: game.to_owned(),
-                code: code.to_owned(),
-                room_id,
-            }));
-        }
-    }
-
-    /// Tells the directory a room is gone.
-    pub(super) fn publish_room_removed(
-        &self,
-        game: &str,
-        code: &str,
-        room_id: uuid::Uuid,
-        out: &mut Vec<Action>,
-    ) {
-        if self.clustered() {
-            out.push(Action::Publish(DirectoryUpdate::RoomRemoved {
-                game: game.to_owned(),
-                code: code.to_owned(),
-                room_id: Some(room_id),
-            }));
+            out.push(Action::Publish(update()));
         }
     }
 

@@ -10,6 +10,7 @@ use super::replay::ReplayBuffer;
 use super::room::{Presence, RoomKey};
 use super::timers::Timer;
 use super::{Engine, TombstoneReason};
+use crate::cluster::DirectoryUpdate;
 use crate::event::{Action, CloseCause, ConnId};
 use crate::protocol::{LobbyState, ServerMessage, SpectatorStateChangeReason};
 use crate::Instant;
@@ -243,7 +244,12 @@ impl Engine {
             }
         }
         self.counters.rooms_deleted_total += 1;
-        self.publish_room_removed(&room.game, &room.code, room.id, out);
+        let update = || DirectoryUpdate::RoomRemoved {
+            game: room.game.clone(),
+            code: room.code.clone(),
+            room_id: Some(room.id),
+        };
+        self.publish(update, out);
         self.quarantine_code(room.game, room.code);
     }
 }

@@ -10,7 +10,7 @@ use super::limits::RoomOperation;
 use super::room::{Presence, Room, RoomKey, Seat};
 use super::timers::Timer;
 use super::{Engine, CODE_QUARANTINE, MAX_QUARANTINED_CODES, ROOM_CODE_ATTEMPTS};
-use crate::cluster::DirectoryQuery;
+use crate::cluster::{DirectoryQuery, DirectoryUpdate};
 use crate::event::{Action, ConnId};
 use crate::protocol::{ErrorCode, JoinRoom, LobbyState, ProtocolVersion, ServerMessage, Stamp};
 use crate::validation::{normalize_room_code, validate_game_name, validate_player_name};
@@ -242,7 +242,11 @@ impl Engine {
             player_admissions: AdmissionWindow::default(),
         };
         self.timers.schedule(expiry_at, Timer::RoomExpiry(key));
-        self.publish_room_created(&request.game_name, &code, room.id, out);
+        let (game, room_id) = (&request.game_name, room.id);
+        self.publish(
+            || DirectoryUpdate::RoomCreated { game: game.clone(), code: code.clone(), room_id },
+            out,
+        );
         self.directory.by_code.insert((request.game_name.clone(), code), key);
         *self.directory.per_game.entry(request.game_name).or_default() += 1;
         if let Some(index) = app {

@@ -87,16 +87,7 @@ fn forget_why_a_seat_is_gone(message: &mut serde_json::Value) {
 /// Defaults with the drawn timers, and every per-node limit far away.
 fn cluster_config(rng: &mut SplitMix64) -> Config {
     let patch = json!({
-        "server": {
-            "ping_timeout": *rng.pick(&[2u64, 5, 30]),
-            "reconnection_window": *rng.pick(&[1u64, 3, 20]),
-            "event_buffer_size": *rng.pick(&[1u64, 3, 100]),
-            "empty_room_timeout": *rng.pick(&[0u64, 2, 30]),
-            "inactive_room_timeout": *rng.pick(&[4u64, 60]),
-            "enable_reconnection": rng.chance(90),
-            "default_max_players": *rng.pick(&[2u64, 3, 4]),
-            "max_spectators_per_room": *rng.pick(&[0u64, 1, 2, 32]),
-        },
+        "server": super::workload::drawn_server_settings(rng),
         "rate_limit": { "max_room_creations": 100_000, "max_join_attempts": 100_000 },
         "security": { "max_connections_per_ip": 100_000 },
     });

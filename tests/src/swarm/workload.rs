@@ -36,22 +36,33 @@ impl Workload {
     }
 }
 
+/// The `server` settings every swarm draws: timers, reconnection and room sizes (drawn
+/// in this order, so a seed's workload stays what it was).
+pub(super) fn drawn_server_settings(rng: &mut SplitMix64) -> serde_json::Map<String, serde_json::Value> {
+    let drawn = json!({
+        "ping_timeout": *rng.pick(&[2u64, 5, 30]),
+        "reconnection_window": *rng.pick(&[1u64, 3, 20]),
+        "event_buffer_size": *rng.pick(&[1u64, 3, 100]),
+        "empty_room_timeout": *rng.pick(&[0u64, 2, 30]),
+        "inactive_room_timeout": *rng.pick(&[4u64, 60]),
+        "enable_reconnection": rng.chance(90),
+        "default_max_players": *rng.pick(&[2u64, 3, 4]),
+        "max_spectators_per_room": *rng.pick(&[0u64, 1, 2, 32]),
+    });
+    match drawn {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!("an object literal"),
+    }
+}
+
 fn random_config(rng: &mut SplitMix64) -> serde_json::Value {
     let auth = rng.chance(15);
+    let mut server = drawn_server_settings(rng);
+    server.insert("max_rooms".to_owned(), json!(*rng.pick(&[2u64, 4, 10000])));
+    server.insert("max_rooms_per_game".to_owned(), json!(*rng.pick(&[1u64, 3, 1000])));
+    server.insert("max_connections".to_owned(), json!(*rng.pick(&[4u64, 10000])));
     let mut config = json!({
-        "server": {
-            "ping_timeout": *rng.pick(&[2u64, 5, 30]),
-            "reconnection_window": *rng.pick(&[1u64, 3, 20]),
-            "event_buffer_size": *rng.pick(&[1u64, 3, 100]),
-            "empty_room_timeout": *rng.pick(&[0u64, 2, 30]),
-            "inactive_room_timeout": *rng.pick(&[4u64, 60]),
-            "enable_reconnection": rng.chance(90),
-            "default_max_players": *rng.pick(&[2u64, 3, 4]),
-            "max_spectators_per_room": *rng.pick(&[0u64, 1, 2, 32]),
-            "max_rooms": *rng.pick(&[2u64, 4, 10000]),
-            "max_rooms_per_game": *rng.pick(&[1u64, 3, 1000]),
-            "max_connections": *rng.pick(&[4u64, 10000]),
-        },
+        "server": server,
         "rate_limit": {
             "max_room_creations": *rng.pick(&[2u64, 5]),
             "max_join_attempts": *rng.pick(&[4u64, 20]),
