@@ -100,7 +100,10 @@ NODE_B_PORT=$((PORT + 10))
 REDIS_PORT=$((PORT + 20))
 extra_pids=()
 stop_server() {
-    for pid in $server_pid "${extra_pids[@]}"; do
+    # The nodes before Redis (extra_pids holds Redis first), so they can leave the cluster.
+    local pids=($server_pid)
+    for ((i = ${#extra_pids[@]} - 1; i >= 0; i--)); do pids+=("${extra_pids[i]}"); done
+    for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done

@@ -395,6 +395,26 @@ impl Directory {
         int(&reply).ok_or_else(|| LinkError::protocol("publish", format!("{reply:?}")))
     }
 
+    /// PUBLISHes every `(channel, frame)` in one pipelined round trip; returns how many
+    /// subscribers received each.
+    pub fn publish_many(&mut self, frames: &[(String, Vec<u8>)]) -> Result<Vec<i64>, LinkError> {
+        let mut pipe = redis::pipe();
+        for (channel, frame) in frames {
+            pipe.cmd("PUBLISH").arg(channel).arg(frame);
+        }
+        let replies = run(&mut self.conn, &self.stats, "publish", |c| pipe.query::<Vec<Value>>(c))?;
+        if replies.len() != frames.len() {
+            return Err(LinkError::protocol(
+                "publish",
+                format!("{} replies to {} frames", replies.len(), frames.len()),
+            ));
+        }
+        replies
+            .iter()
+            .map(|r| int(r).ok_or_else(|| LinkError::protocol("publish", format!("{r:?}"))))
+            .collect()
+    }
+
     /// PING, to check the connection.
     pub fn ping(&mut self) -> Result<(), LinkError> {
         let cmd = redis::cmd("PING");

@@ -29,6 +29,9 @@ use crate::keys::{validate_node_id, Keys};
 use crate::settings::{Backoff, LinkSettings};
 use crate::stats::LinkStats;
 
+/// Most queued requests handled per wake-up (and so most sends in one pipeline).
+const MAX_BATCH: usize = 512;
+
 /// The subscription connection's read timeout: how often its thread looks at the
 /// shutdown flag while the inbox is quiet.
 const SUB_POLL: Duration = Duration::from_millis(100);
@@ -526,7 +529,7 @@ impl Worker {
         while !self.shared.shutting_down() {
             self.timers();
             match self.wait() {
-                Woke::Request(envelope) => self.handle(envelope),
+                Woke::Request(envelope) => self.handle_with_followers(envelope),
                 Woke::Deadline => {}
                 Woke::Closed => break,
             }
@@ -680,6 +683,93 @@ impl Worker {
         }
     }
 
+    /// Handles `first` and whatever else is queued already, in order: consecutive sends
+    /// go out as one pipelined round trip (a busy room sends many messages at once; one
+    /// round trip each would cap the carrier at a few thousand a second).
+    fn handle_with_followers(&mut self, first: Envelope) {
+        let mut sends: Vec<Envelope> = Vec::new();
+        let mut next = Some(first);
+        for _ in 0..MAX_BATCH {
+            let Some(envelope) = next.take() else { break };
+            if matches!(envelope.request, Request::Send { .. }) {
+                sends.push(envelope);
+            } else {
+                self.send_batch(std::mem::take(&mut sends));
+                self.handle(envelope);
+            }
+            next = self.rx.try_recv().ok();
+        }
+        self.send_batch(sends);
+        if let Some(envelope) = next {
+            self.handle(envelope);
+        }
+    }
+
+    /// Sends queued `Send` requests in one pipeline and answers each.
+    fn send_batch(&mut self, sends: Vec<Envelope>) {
+        if sends.is_empty() {
+            return;
+        }
+        if sends.len() == 1 {
+            return sends.into_iter().for_each(|e| self.handle(e));
+        }
+        let was_connected = self.dir.is_connected();
+        let mut framed: Vec<(u64, String, String, Vec<u8>)> = Vec::with_capacity(sends.len());
+        for envelope in sends {
+            let Request::Send { to, payload } = envelope.request else {
+                unreachable!("only sends are batched")
+            };
+            if let Err(e) = self.check_send(&to, &payload) {
+                self.shared.emit(LinkEvent::Answer { id: envelope.id, result: Err(e) });
+                continue;
+            }
+            let seq = self.send_seq.entry(to.clone()).or_insert(0);
+            *seq += 1;
+            let frame = frame::encode(self.keys.node_id(), self.incarnation, *seq, &payload);
+            framed.push((envelope.id, to.clone(), self.keys.inbox(&to), frame));
+        }
+        let frames: Vec<(String, Vec<u8>)> =
+            framed.iter().map(|(_, _, ch, f)| (ch.clone(), f.clone())).collect();
+        match self.dir.publish_many(&frames) {
+            Ok(counts) => {
+                for ((id, to, _, _), count) in framed.into_iter().zip(counts) {
+                    let result = if count == 0 {
+                        self.shared.stats.not_listening();
+                        Err(LinkError::NotListening { node_id: to })
+                    } else {
+                        self.shared.stats.sent();
+                        Ok(Reply::Sent)
+                    };
+                    self.shared.emit(LinkEvent::Answer { id, result });
+                }
+            }
+            Err(e) => {
+                for (id, ..) in framed {
+                    self.shared.emit(LinkEvent::Answer { id, result: Err(e.clone()) });
+                }
+                if matches!(e, LinkError::Unavailable { .. }) && was_connected {
+                    self.failed(e);
+                }
+            }
+        }
+    }
+
+    /// Whether a send may go out: its size, its target's name, the connection.
+    fn check_send(&self, to: &str, payload: &[u8]) -> Result<(), LinkError> {
+        if payload.len() > self.settings.max_payload {
+            self.shared.stats.payload_refused();
+            return Err(LinkError::PayloadTooLarge { size: payload.len(), max: self.settings.max_payload });
+        }
+        validate_node_id(to)?;
+        if !self.dir.is_connected() {
+            return Err(LinkError::Unavailable {
+                op: "publish",
+                detail: "not connected to redis (reconnecting)".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     fn handle(&mut self, envelope: Envelope) {
         let was_connected = self.dir.is_connected();
         let dir = &mut self.dir;
@@ -707,18 +797,8 @@ impl Worker {
     }
 
     fn send(&mut self, to: &str, payload: &[u8]) -> Result<Reply, LinkError> {
+        self.check_send(to, payload)?;
         let stats = &self.shared.stats;
-        if payload.len() > self.settings.max_payload {
-            stats.payload_refused();
-            return Err(LinkError::PayloadTooLarge { size: payload.len(), max: self.settings.max_payload });
-        }
-        validate_node_id(to)?;
-        if !self.dir.is_connected() {
-            return Err(LinkError::Unavailable {
-                op: "publish",
-                detail: "not connected to redis (reconnecting)".to_owned(),
-            });
-        }
         // The sequence number is spent even if the PUBLISH fails: the receiver then
         // sees a gap and closes what depended on the lost frame.
         let seq = self.send_seq.entry(to.to_owned()).or_insert(0);

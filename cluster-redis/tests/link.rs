@@ -143,7 +143,8 @@ fn the_carrier_delivers_in_order_without_loss() {
     assert_eq!(sent, N);
     let (sa, sb) = (a.stats().snapshot(), b.stats().snapshot());
     assert_eq!((sa.messages_sent, sb.messages_received, sb.gaps, sb.duplicates_dropped), (N, N, 0, 0));
-    assert!(sa.ops >= N && sa.rtt_total_us > 0 && sa.rtt_max_us > 0, "{sa:?}");
+    // Queued sends share pipelined round trips: at most one operation per message.
+    assert!(sa.ops >= 1 && sa.ops <= N + 16 && sa.rtt_total_us > 0 && sa.rtt_max_us > 0, "{sa:?}");
     a.shutdown().unwrap();
     b.shutdown().unwrap();
 }

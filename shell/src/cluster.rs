@@ -25,6 +25,8 @@ const UNANSWERED: u64 = 1 << 63;
 /// Most bytes of one node-to-node message (a hand-over carries the held inputs, at most
 /// 1 MiB, plus the connection's state).
 const MAX_PAYLOAD: usize = 2 << 20;
+/// Requests (and events) queued between the driver and the Redis threads at most.
+const MAX_QUEUED_REQUESTS: usize = 16_384;
 
 /// See the module documentation.
 pub(crate) struct ClusterLink {
@@ -61,6 +63,10 @@ impl ClusterLink {
         settings.heartbeat_interval = Duration::from_millis(config.heartbeat_ms);
         settings.op_timeout = Duration::from_millis(config.redis_timeout_ms);
         settings.max_payload = MAX_PAYLOAD;
+        // A burst of game data to remote members queues one send each: room for bursts
+        // (the worker pipelines what is queued), still bounded.
+        settings.max_queued_requests = MAX_QUEUED_REQUESTS;
+        settings.max_queued_events = MAX_QUEUED_REQUESTS;
         settings.wait_for_redis =
             (config.startup_wait_secs > 0).then(|| Duration::from_secs(config.startup_wait_secs));
         let (link, events) = RedisLink::start(settings)
