@@ -286,3 +286,40 @@ proptest! {
         }
     }
 }
+
+/// What another node sends that makes no sense is refused by name or ignored, and never
+/// creates or touches a connection: a hand-over whose state is not an engine's, input
+/// for a connection this node does not serve, output for one it did not hand over.
+#[test]
+fn nonsense_from_another_node_is_refused_or_ignored() {
+    use signal_fish_core::cluster::{ClientOutput, NodeId, NodeMessage};
+    use signal_fish_core::{Action, Engine, Event, Instant};
+
+    let mut config = Config::default();
+    config.cluster.redis_url = Some("redis://simulated".to_owned());
+    let mut engine = Engine::new(config, [5; 32], Instant::ZERO, 1_700_000_000_000);
+    let from = NodeId("other".to_owned());
+    let garbage: NodeMessage =
+        serde_json::from_str(r#"{"Adopt":{"conn":5,"state":{"not":"a connection"}}}"#).unwrap();
+    let actions =
+        engine.step(Event::FromNode { from: from.clone(), message: garbage }, Instant::from_micros(1));
+    let refused = NodeMessage::Output {
+        conn: ConnId(5),
+        output: ClientOutput::Close { code: 1011, reason: "hand-over not understood".to_owned() },
+    };
+    assert_eq!(actions, [Action::ToNode { to: from.clone(), message: refused }]);
+    assert_eq!(engine.cluster_stats().handovers_refused, 1);
+    assert_eq!((engine.connection_count(), engine.adopted_count()), (0, 0));
+
+    let input: NodeMessage =
+        serde_json::from_str(r#"{"Input":{"conn":9,"input":{"Text":"{\"type\":\"Ping\"}"}}}"#).unwrap();
+    let output = NodeMessage::Output {
+        conn: ConnId(9),
+        output: ClientOutput::Close { code: 1000, reason: "x".to_owned() },
+    };
+    for message in [input, output] {
+        let actions = engine.step(Event::FromNode { from: from.clone(), message }, Instant::from_micros(2));
+        assert!(actions.is_empty(), "{actions:?}");
+    }
+    engine.check_invariants().unwrap();
+}

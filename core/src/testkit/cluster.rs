@@ -6,6 +6,7 @@
 //! It stands in for Redis in tests, so everything cluster mode does is explored
 //! deterministically before the real directory confirms it over sockets.
 
+use core::net::IpAddr;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -208,17 +209,11 @@ impl SimCluster {
 
     /// Opens a v2 connection on `node` from `ip`.
     pub fn open(&mut self, node: usize, conn: ConnId, ip: [u8; 4]) -> Result<(), String> {
-        self.open_at(node, conn, std::net::IpAddr::from(ip), "/v2/ws")
+        self.open_at(node, conn, IpAddr::from(ip), "/v2/ws")
     }
 
     /// Opens a connection on `node` from `ip` to `target` (`/v3/ws`, an opt-in query…).
-    pub fn open_at(
-        &mut self,
-        node: usize,
-        conn: ConnId,
-        ip: std::net::IpAddr,
-        target: &str,
-    ) -> Result<(), String> {
+    pub fn open_at(&mut self, node: usize, conn: ConnId, ip: IpAddr, target: &str) -> Result<(), String> {
         let event = Event::Opened { conn, peer_ip: ip, target: target.to_owned(), endpoint: Endpoint::V2 };
         self.step(node, event)
     }
