@@ -200,14 +200,9 @@ impl Echo {
 
     fn send(&mut self, conn: ConnId, frame: Outbound) {
         let Some(outbox) = self.conns.get(&conn) else { return };
-        match outbox.push(frame) {
-            Push::Full(_) => {
-                outbox.close(QUEUE_FULL.0, QUEUE_FULL.1);
-                self.conns.remove(&conn);
-            }
-            // One message at a time here: each is written before the next is read.
-            Push::Deferred => outbox.flush(),
-            Push::Queued | Push::Gone => {}
+        if let Push::Full(_) = outbox.push(frame) {
+            outbox.close(QUEUE_FULL.0, QUEUE_FULL.1);
+            self.conns.remove(&conn);
         }
     }
 }

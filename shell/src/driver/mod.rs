@@ -82,9 +82,6 @@ pub(crate) struct Driver {
 /// waiting for an answer.
 struct Routes {
     conns: HashMap<ConnId, Arc<Outbox>>,
-    /// Outboxes with deferred pushes, flushed at the end of the drain (each listed once:
-    /// bounded by the connections).
-    unflushed: Vec<Arc<Outbox>>,
     http: HashMap<u64, Sender<HttpResponse>>,
     /// Cluster mode: the directory and the other nodes.
     cluster: Option<ClusterLink>,
@@ -92,15 +89,10 @@ struct Routes {
 
 impl Transport for Routes {
     fn send(&mut self, conn: ConnId, frame: Outbound) -> Result<(), Outbound> {
-        let Some(outbox) = self.conns.get(&conn) else { return Ok(()) };
-        match outbox.push(frame) {
-            Push::Full(frame) => Err(frame),
-            Push::Deferred => {
-                self.unflushed.push(outbox.clone());
-                Ok(())
-            }
+        match self.conns.get(&conn).map(|outbox| outbox.push(frame)) {
+            Some(Push::Full(frame)) => Err(frame),
             // Queued, or the connection is closing or gone (its end reaches the engine).
-            Push::Queued | Push::Gone => Ok(()),
+            _ => Ok(()),
         }
     }
 
@@ -144,7 +136,7 @@ impl Driver {
             clock,
             inbox,
             shared,
-            routes: Routes { conns: HashMap::new(), unflushed: Vec::new(), http: HashMap::new(), cluster },
+            routes: Routes { conns: HashMap::new(), http: HashMap::new(), cluster },
             wake_at: None,
             timer: Timer::never(),
             shutdown_deadline: None,
@@ -216,10 +208,6 @@ impl Driver {
             }
             if self.wake_at.is_some_and(|at| self.now() >= at) {
                 self.step(Event::Tick);
-            }
-            // Run to completion: the drain's frames are written before the driver waits.
-            for outbox in self.routes.unflushed.drain(..) {
-                outbox.flush();
             }
             if let Some(recorder) = &mut self.recorder {
                 recorder.hand_over_due(self.step_start);

@@ -6,26 +6,13 @@
 //! already queued is dropped — and the driver tells the engine the client is backlogged.
 //! The reader uses it too, for what the protocol answers by itself: a pong for each ping,
 //! and the close frame answering the client's.
-//!
-//! Direct flush (run to completion): an outbox that knows its socket does not wake its
-//! writer for a push. The push says [`Push::Deferred`] the first time, the driver lists
-//! the outbox, and at the end of its drain calls [`Outbox::flush`], which writes
-//! everything queued itself when the writer is idle (waiting for work, nothing taken,
-//! no close, no pongs). Anything else goes to the writer as before: when the writer is
-//! busy, or when the socket did not take everything (the rest is handed to the writer
-//! first, [`Next::Rest`]). Frames still leave in push order, and one drain's frames for
-//! one connection still leave in one write.
 
 use std::collections::VecDeque;
-use std::net::TcpStream as StdTcpStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use signal_fish_core::Outbound;
-use smol::Async;
 
 use super::stats::TransportCounters;
-use crate::codec;
-use crate::socket::send_now::{with_output, write_now};
 use crate::sync::notify::{Doorbell, Flag};
 
 /// Pongs a connection may have waiting for the writer. Every ping is answered, in order,
@@ -39,9 +26,6 @@ pub(crate) const MAX_PENDING_PONGS: usize = 16;
 pub(crate) enum Push {
     /// The frame is queued.
     Queued,
-    /// The frame is queued and waits for [`Outbox::flush`], which the pusher must call
-    /// once it has pushed what it has (the first push since the last flush says so).
-    Deferred,
     /// The queue is at its byte bound; the frame was not queued and is given back.
     Full(Outbound),
     /// The connection is closing or gone; the frame was discarded.
@@ -63,14 +47,6 @@ pub(crate) enum Next {
         pongs: VecDeque<Vec<u8>>,
         /// Whether more frames are queued behind these (the next batch is ready).
         more: bool,
-    },
-    /// What a direct flush could not write (the socket took part of it): write it when
-    /// the socket is writable, before anything else.
-    Rest {
-        /// The encoded bytes left.
-        rest: Vec<u8>,
-        /// Payload bytes of the frames they belong to.
-        bytes: usize,
     },
     /// Everything queued is written (or discarded, for an answer): send this close frame.
     Close {
@@ -100,14 +76,6 @@ struct State {
     close: Option<CloseRequest>,
     close_taken: bool,
     stopped: bool,
-    /// The writer waits for work with nothing taken: a direct flush may write.
-    writer_idle: bool,
-    /// A push was deferred and [`Outbox::flush`] has not run since.
-    flush_due: bool,
-    /// Left by a direct flush for the writer (see [`Next::Rest`]).
-    rest: Option<(Vec<u8>, usize)>,
-    /// A direct flush failed: the socket is broken, and the writer stops.
-    broken: bool,
 }
 
 /// See the module documentation.
@@ -120,15 +88,10 @@ pub(crate) struct Outbox {
     doorbell: Doorbell,
     /// Set when a close was requested or the transport is gone (awaited by the writer).
     closing: Flag,
-    /// The connection's socket, for direct flushes; `None`: every frame goes through
-    /// the writer.
-    socket: Option<Arc<Async<StdTcpStream>>>,
-    /// Frames per write (`websocket.batch_size`, or 1).
-    batch: usize,
 }
 
 impl Outbox {
-    /// An empty queue holding at most `limit` bytes, drained by the writer only.
+    /// An empty queue holding at most `limit` bytes.
     pub(crate) fn new(limit: usize, counters: Arc<TransportCounters>) -> Outbox {
         Outbox {
             state: Mutex::new(State::default()),
@@ -136,21 +99,7 @@ impl Outbox {
             counters,
             doorbell: Doorbell::default(),
             closing: Flag::default(),
-            socket: None,
-            batch: 1,
         }
-    }
-
-    /// An empty queue holding at most `limit` bytes whose pushes are deferred to
-    /// [`Outbox::flush`], which writes to `socket` directly (`batch` frames per write)
-    /// while the writer is idle.
-    pub(crate) fn with_direct_flush(
-        limit: usize,
-        counters: Arc<TransportCounters>,
-        socket: Arc<Async<StdTcpStream>>,
-        batch: usize,
-    ) -> Outbox {
-        Outbox { socket: Some(socket), batch: batch.max(1), ..Outbox::new(limit, counters) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -176,71 +125,10 @@ impl Outbox {
         }
         state.bytes += len;
         state.frames.push_back(frame);
-        if self.socket.is_some() {
-            let first = !std::mem::replace(&mut state.flush_due, true);
-            drop(state);
-            self.counters.queued(len);
-            return if first { Push::Deferred } else { Push::Queued };
-        }
         drop(state);
         self.counters.queued(len);
         self.ring();
         Push::Queued
-    }
-
-    /// Writes what deferred pushes queued: directly, when the writer is idle and nothing
-    /// else is waiting to go first; otherwise by waking the writer. Never waits.
-    pub(crate) fn flush(&self) {
-        let Some(socket) = &self.socket else { return };
-        let mut state = self.lock();
-        state.flush_due = false;
-        if state.frames.is_empty() {
-            // Taken back (a backlogged client), or discarded by a stop or close.
-            return;
-        }
-        let direct = state.writer_idle
-            && state.pongs.is_empty()
-            && state.close.is_none()
-            && !state.stopped
-            && !state.broken
-            && state.rest.is_none();
-        if !direct {
-            drop(state);
-            self.ring();
-            return;
-        }
-        // The lock is held through the writes: the writer cannot take frames meanwhile.
-        while !state.frames.is_empty() {
-            let count = state.frames.len().min(self.batch);
-            let mut bytes = 0;
-            let written = with_output(|out| {
-                for frame in state.frames.drain(..count) {
-                    bytes += frame.len();
-                    codec::data_frame(out, &frame);
-                }
-                let more = !state.frames.is_empty();
-                write_now(socket.get_ref(), out, more)
-            });
-            state.bytes -= bytes;
-            match written {
-                Ok(None) => self.counters.dequeued(bytes, true),
-                Ok(Some(rest)) => {
-                    state.rest = Some((rest, bytes));
-                    state.writer_idle = false;
-                    drop(state);
-                    self.ring();
-                    return;
-                }
-                Err(_) => {
-                    self.counters.dequeued(bytes, false);
-                    state.broken = true;
-                    state.writer_idle = false;
-                    drop(state);
-                    self.ring();
-                    return;
-                }
-            }
-        }
     }
 
     /// Asks the writer to answer a ping with a pong carrying `payload` (at most 125
@@ -324,13 +212,8 @@ impl Outbox {
         loop {
             {
                 let mut state = self.lock();
-                // Idle again only when it finds nothing to do, below.
-                state.writer_idle = false;
-                if state.stopped || state.broken {
+                if state.stopped {
                     return Next::Stopped;
-                }
-                if let Some((rest, bytes)) = state.rest.take() {
-                    return Next::Rest { rest, bytes };
                 }
                 if !state.frames.is_empty() || !state.pongs.is_empty() {
                     let count = state.frames.len().min(max.max(1));
@@ -357,7 +240,6 @@ impl Outbox {
                     state.close_taken = true;
                     return next;
                 }
-                state.writer_idle = true;
             }
             self.doorbell.wait().await;
         }
@@ -514,130 +396,6 @@ mod tests {
         let expected: VecDeque<Vec<u8>> =
             (1000 - MAX_PENDING_PONGS as u32..1000).map(|i| i.to_be_bytes().to_vec()).collect();
         assert_eq!(pongs, expected);
-    }
-
-    /// A connected pair of loopback sockets: the server's side (non-blocking, as the
-    /// server's are) and the client's.
-    fn socket_pair() -> (Arc<Async<StdTcpStream>>, StdTcpStream) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let client = StdTcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-        let (server, _) = listener.accept().expect("accept");
-        (Arc::new(Async::new(server).expect("non-blocking")), client)
-    }
-
-    /// Encoded frames, as the client must receive them.
-    fn encoded(frames: &[Outbound]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for frame in frames {
-            codec::data_frame(&mut out, frame);
-        }
-        out
-    }
-
-    fn read_exactly(client: &mut StdTcpStream, len: usize) -> Vec<u8> {
-        use std::io::Read as _;
-        let mut got = vec![0; len];
-        client.read_exact(&mut got).expect("read");
-        got
-    }
-
-    /// Lets the writer reach its wait for work (then it is idle), as its task does.
-    fn writer_waits(outbox: &Outbox) {
-        let waiting = smol::block_on(smol::future::poll_once(outbox.next(3, &mut |_: &Outbound| {})));
-        assert!(waiting.is_none(), "the writer had work: {waiting:?}");
-    }
-
-    #[test]
-    fn an_idle_writers_frames_are_written_by_the_flush_in_push_order() {
-        let (socket, mut client) = socket_pair();
-        let counters = Arc::new(TransportCounters::default());
-        let outbox = Outbox::with_direct_flush(1000, counters.clone(), socket, 2);
-        writer_waits(&outbox);
-        let sent = [frame(3), frame(5), frame(7)];
-        assert_eq!(outbox.push(sent[0].clone()), Push::Deferred);
-        assert_eq!(outbox.push(sent[1].clone()), Push::Queued, "listed once until the flush");
-        assert_eq!(outbox.push(sent[2].clone()), Push::Queued);
-        outbox.flush();
-        let expected = encoded(&sent);
-        assert_eq!(read_exactly(&mut client, expected.len()), expected);
-        assert_eq!(outbox.queued_bytes(), 0);
-        assert_eq!(counters.snapshot(0).outbound_queue_bytes, 0);
-        assert_eq!(counters.snapshot(0).bytes_written_total, 15);
-        // The writer was not needed: it still has nothing to do.
-        writer_waits(&outbox);
-        // The next push is deferred again.
-        assert_eq!(outbox.push(frame(1)), Push::Deferred);
-    }
-
-    #[test]
-    fn a_busy_writer_or_a_close_gets_the_frames_from_the_writer() {
-        let (socket, mut client) = socket_pair();
-        let outbox = Outbox::with_direct_flush(1000, Arc::default(), socket, 8);
-        // The writer has not reached its wait (it is writing, or not started).
-        assert_eq!(outbox.push(frame(4)), Push::Deferred);
-        outbox.flush();
-        let mut out = Vec::new();
-        assert_eq!(next(&outbox, 8, &mut out), frames(4, false));
-        // A close asked for after the push: the frame goes first, then the close.
-        writer_waits(&outbox);
-        assert_eq!(outbox.push(frame(6)), Push::Deferred);
-        outbox.close(1000, "done");
-        outbox.flush();
-        assert_eq!(next(&outbox, 8, &mut out), frames(6, false));
-        assert!(matches!(next(&outbox, 8, &mut out), Next::Close { answer: false, .. }));
-        assert_eq!(out.iter().map(Outbound::len).collect::<Vec<_>>(), [4, 6]);
-        // Nothing was written directly.
-        client.set_nonblocking(true).expect("non-blocking");
-        let mut byte = [0u8; 1];
-        let read = std::io::Read::read(&mut client, &mut byte);
-        assert_eq!(read.map_err(|e| e.kind()), Err(std::io::ErrorKind::WouldBlock));
-    }
-
-    #[test]
-    fn what_the_socket_did_not_take_goes_to_the_writer_before_later_frames() {
-        let (socket, mut client) = socket_pair();
-        socket2::SockRef::from(socket.get_ref()).set_send_buffer_size(4096).expect("SO_SNDBUF");
-        let outbox = Outbox::with_direct_flush(usize::MAX, Arc::default(), socket, 8);
-        writer_waits(&outbox);
-        let big = frame(8 * 1024 * 1024);
-        assert_eq!(outbox.push(big.clone()), Push::Deferred);
-        outbox.flush();
-        // Later frames wait behind the rest, for the writer.
-        assert_eq!(outbox.push(frame(2)), Push::Deferred);
-        outbox.flush();
-        let mut out = Vec::new();
-        let Next::Rest { rest, bytes } = next(&outbox, 8, &mut out) else { panic!("no rest first") };
-        assert_eq!(bytes, big.len());
-        let expected = encoded(&[big]);
-        assert!(!rest.is_empty() && rest.len() < expected.len());
-        assert_eq!(&expected[expected.len() - rest.len()..], &rest[..]);
-        assert_eq!(next(&outbox, 8, &mut out), frames(2, false));
-        // What went out directly is the start of the frame.
-        let head = read_exactly(&mut client, expected.len() - rest.len());
-        assert_eq!(&expected[..head.len()], &head[..]);
-    }
-
-    #[test]
-    fn a_failed_direct_write_stops_the_writer() {
-        let (socket, client) = socket_pair();
-        // The client resets the connection.
-        socket2::SockRef::from(&client).set_linger(Some(std::time::Duration::ZERO)).expect("SO_LINGER");
-        drop(client);
-        let counters = Arc::new(TransportCounters::default());
-        let outbox = Outbox::with_direct_flush(1000, counters.clone(), socket, 8);
-        writer_waits(&outbox);
-        // The reset may reach the socket a moment after the close; a few writes see it.
-        let mut out = Vec::new();
-        for _ in 0..100 {
-            assert_eq!(outbox.push(frame(5)), Push::Deferred);
-            outbox.flush();
-            if outbox.lock().broken {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert_eq!(next(&outbox, 8, &mut out), Next::Stopped);
-        assert_eq!(counters.snapshot(0).outbound_queue_bytes, 0);
     }
 
     #[test]

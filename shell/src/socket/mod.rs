@@ -1,10 +1,8 @@
 //! Reading and writing accepted TCP sockets, for every task that does: the per-thread
 //! read buffer (`scratch.rs`), writing a whole buffer within a time limit
-//! (`deadline_write.rs`), writing encoded frames without waiting through the per-thread
-//! output buffer (`send_now.rs`), and closing without losing the last bytes written
+//! (`deadline_write.rs`), and closing without losing the last bytes written
 //! (`linger.rs`).
 
 pub(crate) mod deadline_write;
 pub(crate) mod linger;
 pub(crate) mod scratch;
-pub(crate) mod send_now;

@@ -113,10 +113,7 @@ pub(crate) async fn serve(
     let target = std::mem::take(&mut head.target);
     drop(head);
     let conn = shared.new_conn_id();
-    let socket = tcp.clone().into();
-    let outbox =
-        Outbox::with_direct_flush(shared.max_queue_bytes, shared.counters.clone(), socket, shared.batch_size);
-    let outbox = Arc::new(outbox);
+    let outbox = Arc::new(Outbox::new(shared.max_queue_bytes, shared.counters.clone()));
     let opened = Inbound::Opened { conn, peer_ip: client_ip, target, endpoint, outbox: outbox.clone() };
     if shared.inbox.send(opened).await.is_err() {
         return;

@@ -1,11 +1,9 @@
 //! A connection's writer: the outbox to the socket, then the end of the connection.
 //!
 //! Every batch taken from the outbox is encoded into one per-thread buffer and written
-//! with one system call (DECISIONS D20, `socket::send_now`). While the writer waits for
-//! work, the driver writes new frames itself at the end of its drain (the outbox's
-//! direct flush), so a connection that keeps up costs its writer no wake-up per
-//! message; the writer takes over whatever that write left: the rest of a blocked
-//! write, a close, pongs.
+//! with one system call (DECISIONS D20): most writes complete at once, so a connection
+//! holds no write buffer either; only what the socket did not take is copied out and
+//! written when the socket is writable again.
 //!
 //! A batch holds at most `websocket.batch_size` frames. When more are queued behind it,
 //! its write tells the kernel so (`MSG_MORE`, on Linux): the writes of one drain then
@@ -13,6 +11,8 @@
 //! The last write of a drain, a close frame, or the rest of a blocked write pushes
 //! everything out.
 
+use std::cell::RefCell;
+use std::io;
 use std::net::TcpStream as StdTcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,13 +29,20 @@ use crate::codec;
 use crate::driver::outbox::Next;
 use crate::driver::shared::{LiveGuard, Shared};
 use crate::socket::linger::linger;
-use crate::socket::send_now::{with_output, write_now};
 
 /// After our close frame, how long we wait for the client's.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
 /// After a close was requested, how long the connection may take to finish writing
 /// (a client that does not read cannot hold a task forever).
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Capacity of the per-thread output buffer kept after a write; a larger batch (large
+/// frames) gets its memory back.
+const KEEP_OUTPUT_BYTES: usize = 256 * 1024;
+
+thread_local! {
+    static OUTPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// How the writer finished.
 enum WriterEnd {
     /// A close frame went out; whether the client's input ended in order after it.
@@ -77,30 +84,22 @@ pub(super) async fn run(
 }
 
 async fn write_loop(raw: &Async<StdTcpStream>, link: &Link, batch: usize) -> WriterEnd {
-    let mut encode = |frame: &Outbound| with_output(|out| codec::data_frame(out, frame));
+    let mut encode = |frame: &Outbound| OUTPUT.with_borrow_mut(|out| codec::data_frame(out, frame));
     loop {
         match link.outbox.next(batch, &mut encode).await {
             Next::Frames { bytes, pongs, more } => {
                 // No await since `next` returned: the frames are still in the buffer.
-                let rest = with_output(|out| {
+                let rest = OUTPUT.with_borrow_mut(|out| {
                     for payload in &pongs {
                         codec::pong(out, payload);
                     }
-                    write_now(raw.get_ref(), out, more)
+                    write_now(raw, out, more)
                 });
                 let written = match rest {
                     Ok(None) => true,
                     Ok(Some(rest)) => (&*raw).write_all(&rest).await.is_ok(),
                     Err(_) => false,
                 };
-                link.outbox.taken_done(bytes, written);
-                if !written {
-                    return WriterEnd::Failed;
-                }
-            }
-            Next::Rest { rest, bytes } => {
-                // What a direct flush could not write goes first, once writable.
-                let written = (&*raw).write_all(&rest).await.is_ok();
                 link.outbox.taken_done(bytes, written);
                 if !written {
                     return WriterEnd::Failed;
@@ -126,4 +125,42 @@ async fn write_loop(raw: &Async<StdTcpStream>, link: &Link, batch: usize) -> Wri
             Next::Stopped => return WriterEnd::Stopped,
         }
     }
+}
+
+/// Writes `out` without waiting and empties it; with `more`, the kernel may hold it
+/// back for the next write. Returns what the socket did not take (to be written once it
+/// is writable), or the error.
+fn write_now(raw: &Async<StdTcpStream>, out: &mut Vec<u8>, more: bool) -> io::Result<Option<Vec<u8>>> {
+    let mut written = 0;
+    let result = loop {
+        if written == out.len() {
+            break Ok(None);
+        }
+        match send(raw.get_ref(), &out[written..], more) {
+            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(Some(out[written..].to_vec())),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    out.clear();
+    if out.capacity() > KEEP_OUTPUT_BYTES {
+        out.shrink_to(KEEP_OUTPUT_BYTES / 4);
+    }
+    result
+}
+
+/// One `send`: with `more`, flagged `MSG_MORE` where the platform has it.
+#[cfg(target_os = "linux")]
+fn send(stream: &StdTcpStream, bytes: &[u8], more: bool) -> io::Result<usize> {
+    let flags = if more { libc::MSG_MORE | libc::MSG_NOSIGNAL } else { libc::MSG_NOSIGNAL };
+    socket2::SockRef::from(stream).send_with_flags(bytes, flags)
+}
+
+/// One `send`: with `more`, flagged `MSG_MORE` where the platform has it.
+#[cfg(not(target_os = "linux"))]
+fn send(mut stream: &StdTcpStream, bytes: &[u8], _more: bool) -> io::Result<usize> {
+    use std::io::Write as _;
+    stream.write(bytes)
 }
