@@ -8,8 +8,10 @@
 #   bench/scripts/measure.sh                  # all scenarios but mesh
 #   bench/scripts/measure.sh relay idle       # some of them
 #
-# Scenarios: relay, fixed-rate (1,000 clients x 20 Hz in rooms of 4), fixed-rate-60hz
-# (500 clients x 60 Hz in rooms of 4), join-storm, idle, mesh (1,000 matchbox peers in
+# Scenarios: relay, fixed-rate (1,000 clients x 20 Hz in rooms of 4, room-mates' send
+# times scattered over the period), fixed-rate-60hz (500 clients x 60 Hz in rooms of 4),
+# fixed-rate-by-room (fixed-rate with room-mates sending next to each other, the layout
+# of the figures measured before --stagger existed), join-storm, idle, mesh (1,000 matchbox peers in
 # rooms of 4 at 10 Hz against the server's matchbox full-mesh port, PORT + 1, with
 # SIGNAL_FISH_MESH__ENABLED=true), mesh-matchbox (the same against matchbox's own
 # matchbox_server, started as `$MATCHBOX_SERVER 127.0.0.1:<PORT + 1>`).
@@ -160,6 +162,7 @@ start_server() {
 command_of() {
     case $1 in
         fixed-rate-60hz) echo "fixed-rate --clients 500 --hz 60" ;;
+        fixed-rate-by-room) echo "fixed-rate --stagger by-room" ;;
         relay-cluster) echo "relay" ;;
         fixed-rate-cluster) echo "fixed-rate" ;;
         mesh | mesh-matchbox) echo "mesh" ;;
@@ -181,7 +184,7 @@ headline() {
     local cost='.server_cpu_us_per_message, .server_syscalls_per_message, .server_context_switches_per_message'
     case $1 in
         relay | relay-cluster) echo ".deliveries_per_server_cpu_sec, .lost, .duplicated, .reordered, .latency.p50_us, .latency.p99_us, $cost" ;;
-        fixed-rate | fixed-rate-60hz | fixed-rate-cluster)
+        fixed-rate | fixed-rate-60hz | fixed-rate-by-room | fixed-rate-cluster)
             echo ".latency.p99_us, .latency.p50_us, .achieved_hz_per_client, .lost, $cost" ;;
         join-storm) echo '.joins_per_server_cpu_sec, .connect_to_joined.p99_us, .joins_per_sec, .join_failed, .server_cpu_us_per_join, .server_syscalls_per_join' ;;
         idle) echo '.rss_per_connection_bytes, .server_cpu_percent, .rss_total_per_connection_bytes, .closed_during_hold' ;;

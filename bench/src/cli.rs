@@ -16,6 +16,7 @@ use crate::scenario::phases::TrafficPhases;
 use crate::scenario::relay::RelayOptions;
 use crate::scenario::soak::SoakOptions;
 use crate::scenario::{self, MAX_PHASE};
+use crate::traffic::Stagger;
 
 /// Benchmark a Signal Fish v2 server over real WebSockets on loopback. Prints
 /// human-readable lines and one JSON summary line per run.
@@ -160,6 +161,11 @@ pub struct FixedRateArgs {
     /// seconds one join may take (default 10)
     #[argh(option, default = "10.0")]
     pub join_timeout_secs: f64,
+    /// where each sender starts in the period: scattered (room-mates far apart, as
+    /// independent players are; the default) or by-room (room-mates next to each other,
+    /// the layout of figures measured before this option)
+    #[argh(option, default = "String::from(\"scattered\")")]
+    pub stagger: String,
 }
 
 /// N joined connections held S seconds: server RSS per connection and server CPU while
@@ -286,6 +292,15 @@ pub fn secs(flag: &str, value: f64) -> Result<Duration, BenchError> {
     Ok(Duration::from_secs_f64(value))
 }
 
+/// `--stagger` of `fixed-rate`, naming the flag and the accepted values otherwise.
+fn stagger(value: &str) -> Result<Stagger, BenchError> {
+    match value {
+        "scattered" => Ok(Stagger::Scattered),
+        "by-room" => Ok(Stagger::ByRoom),
+        other => Err(BenchError::new(format!("--stagger {other}: must be scattered or by-room"))),
+    }
+}
+
 /// The traffic-phase flags `relay` and `fixed-rate` both take (argh has no flattening).
 struct TrafficPhaseArgs {
     warmup_secs: f64,
@@ -359,6 +374,7 @@ pub fn run(args: &Args) -> Result<Summary, BenchError> {
                 clients: a.clients,
                 room_size: a.room_size,
                 hz: a.hz,
+                stagger: stagger(&a.stagger)?,
                 phases: TrafficPhaseArgs {
                     warmup_secs: a.warmup_secs,
                     secs: a.secs,
@@ -432,7 +448,7 @@ mod tests {
         let ScenarioArgs::JoinStorm(j) = parse(&["join-storm"]).unwrap().scenario else { panic!() };
         assert_eq!((j.clients, j.room_size, j.in_flight), (2000, 8, 200));
         let ScenarioArgs::FixedRate(f) = parse(&["fixed-rate"]).unwrap().scenario else { panic!() };
-        assert_eq!((f.clients, f.room_size, f.hz), (1000, 4, 20.0));
+        assert_eq!((f.clients, f.room_size, f.hz, f.stagger.as_str()), (1000, 4, 20.0, "scattered"));
         let ScenarioArgs::Idle(i) = parse(&["idle"]).unwrap().scenario else { panic!() };
         assert_eq!(i.clients, 5000);
         let ScenarioArgs::Soak(s) = parse(&["soak"]).unwrap().scenario else { panic!() };
@@ -456,6 +472,8 @@ mod tests {
         assert!(run(&args).unwrap_err().0.contains("--room-size 1"));
         let args = parse(&["fixed-rate", "--hz", "0"]).unwrap();
         assert!(run(&args).unwrap_err().0.contains("--hz 0"));
+        let args = parse(&["fixed-rate", "--stagger", "random"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--stagger random: must be scattered or by-room"));
         let args = parse(&["--clients-per-ip", "0", "idle"]).unwrap();
         assert!(run(&args).unwrap_err().0.contains("--clients-per-ip 0"));
         let args = parse(&["join-storm", "--in-flight", "0"]).unwrap();

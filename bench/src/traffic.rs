@@ -38,8 +38,48 @@ pub const MAX_LISTED_SENDERS: usize = 20;
 pub enum Pace {
     /// Flat out, at most this many messages not yet received by every room-mate.
     Window(u64),
-    /// This many messages per second per sender, evenly spaced.
-    Rate(f64),
+    /// This many messages per second per sender, evenly spaced, each sender starting at
+    /// its own point of the period (see [`Stagger`]).
+    Rate(f64, Stagger),
+}
+
+/// Where in the period each fixed-rate sender starts. The senders' start points always
+/// cover the period evenly; what differs is who sits next to whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stagger {
+    /// Room-mates far apart in the period, as independent players' ticks are: a
+    /// recipient's messages rarely meet in one server wake-up.
+    Scattered,
+    /// Senders in order, room by room: room-mates send within a few slots of each
+    /// other, so the server often finds a recipient's messages together (the layout of
+    /// the figures measured before `--stagger` existed).
+    ByRoom,
+}
+
+impl Stagger {
+    /// Sender `i`'s slot among `n` equal slots of the period: a permutation of `0..n`.
+    /// Scattered steps by a stride near n × 0.618 that shares no factor with `n`, so
+    /// consecutive senders (room-mates) land about 0.38–0.62 of a period apart.
+    pub fn slot(self, i: usize, n: usize) -> usize {
+        let n = n.max(1);
+        match self {
+            Stagger::ByRoom => i % n,
+            Stagger::Scattered => {
+                let mut stride = ((n as f64 * 0.618) as usize).max(1);
+                while gcd(stride, n) != 1 {
+                    stride += 1;
+                }
+                ((i % n) * stride) % n
+            }
+        }
+    }
+}
+
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// The traffic phase.
@@ -232,7 +272,7 @@ pub async fn run(
 fn plan_offset(pace: Pace, i: usize, n: usize) -> Duration {
     match pace {
         Pace::Window(_) => Duration::ZERO,
-        Pace::Rate(hz) => Duration::from_secs_f64(i as f64 / n.max(1) as f64 / hz),
+        Pace::Rate(hz, stagger) => Duration::from_secs_f64(stagger.slot(i, n) as f64 / n.max(1) as f64 / hz),
     }
 }
 
@@ -278,7 +318,7 @@ async fn send(
                 return;
             }
         },
-        Pace::Rate(hz) => {
+        Pace::Rate(hz, _) => {
             let period = Duration::from_secs_f64(1.0 / hz);
             let mut timer = Timer::at(first);
             for k in 0u32.. {
@@ -329,5 +369,34 @@ fn on_probe(room: &Room, pos: usize, probe: Probe, totals: &Totals, seats: &Seat
     }
     if (totals.measure_from_us..totals.measure_to_us).contains(&probe.sent_us) {
         totals.latency.borrow_mut().record(now.saturating_sub(probe.sent_us));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stagger_gives_each_sender_its_own_slot() {
+        for n in [1, 2, 4, 7, 500, 1000, 1024, 4096] {
+            for stagger in [Stagger::Scattered, Stagger::ByRoom] {
+                let mut slots: Vec<usize> = (0..n).map(|i| stagger.slot(i, n)).collect();
+                slots.sort_unstable();
+                assert_eq!(slots, (0..n).collect::<Vec<_>>(), "{stagger:?} over {n} senders");
+            }
+        }
+    }
+
+    #[test]
+    fn scattered_room_mates_are_far_apart_in_the_period() {
+        for n in [500, 1000, 1024, 2000] {
+            for i in 0..n - 1 {
+                let (a, b) = (Stagger::Scattered.slot(i, n), Stagger::Scattered.slot(i + 1, n));
+                let gap = a.abs_diff(b);
+                let circular = gap.min(n - gap);
+                assert!(circular * 4 >= n, "senders {i} and {} of {n}: slots {a} and {b}", i + 1);
+            }
+        }
+        assert_eq!(Stagger::ByRoom.slot(5, 1000), 5);
     }
 }

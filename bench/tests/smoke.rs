@@ -14,6 +14,7 @@ use signal_fish_bench::scenario::mesh::{self, MeshOptions};
 use signal_fish_bench::scenario::phases::TrafficPhases;
 use signal_fish_bench::scenario::relay::{self, RelayOptions};
 use signal_fish_bench::scenario::soak::{self, SoakOptions};
+use signal_fish_bench::traffic::Stagger;
 use signal_fish_bench::{RunContext, Summary};
 use signal_fish_server::{Config, Server, ShutdownHandle};
 
@@ -134,24 +135,28 @@ fn relay_smoke() {
 #[test]
 fn fixed_rate_smoke() {
     let server = TestServer::start();
-    let opts = FixedRateOptions {
-        clients: 30,
-        room_size: 3,
-        hz: 40.0,
-        phases: TrafficPhases {
-            warmup: Duration::from_millis(300),
-            duration: Duration::from_secs(1),
-            drain: Duration::from_secs(5),
-            pad: 0,
-            join_in_flight: 10,
-            join_timeout: Duration::from_secs(5),
-        },
-    };
-    let json = json_line(&fixed_rate::run(&server.context(), &opts).expect("fixed-rate runs"));
-    assert_eq!(json["scenario"], "fixed-rate");
-    assert_eq!(json["joined"], 30, "{json}");
-    assert_clean_traffic(&json);
-    assert!(number(&json, "achieved_hz_per_client") > 0.0, "{json}");
+    for (stagger, name) in [(Stagger::Scattered, "scattered"), (Stagger::ByRoom, "by-room")] {
+        let opts = FixedRateOptions {
+            clients: 30,
+            room_size: 3,
+            hz: 40.0,
+            stagger,
+            phases: TrafficPhases {
+                warmup: Duration::from_millis(300),
+                duration: Duration::from_secs(1),
+                drain: Duration::from_secs(5),
+                pad: 0,
+                join_in_flight: 10,
+                join_timeout: Duration::from_secs(5),
+            },
+        };
+        let json = json_line(&fixed_rate::run(&server.context(), &opts).expect("fixed-rate runs"));
+        assert_eq!(json["scenario"], "fixed-rate");
+        assert_eq!(json["stagger"], name, "{json}");
+        assert_eq!(json["joined"], 30, "{json}");
+        assert_clean_traffic(&json);
+        assert!(number(&json, "achieved_hz_per_client") > 0.0, "{json}");
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use super::{banner, check_population, check_range};
 use crate::context::RunContext;
 use crate::error::BenchError;
 use crate::report::{self, counts_human, round1, Summary};
-use crate::traffic::Pace;
+use crate::traffic::{Pace, Stagger};
 
 /// Highest per-client rate accepted.
 pub const MAX_HZ: f64 = 1000.0;
@@ -21,6 +21,8 @@ pub struct FixedRateOptions {
     pub room_size: u8,
     /// Messages per second per client (H).
     pub hz: f64,
+    /// Where each sender starts in the period.
+    pub stagger: Stagger,
     /// Warm-up, measurement, drain, payload and joining.
     pub phases: TrafficPhases,
 }
@@ -34,13 +36,21 @@ pub fn run(ctx: &RunContext, opts: &FixedRateOptions) -> Result<Summary, BenchEr
     }
     opts.phases.check()?;
 
+    let stagger = match opts.stagger {
+        Stagger::Scattered => "scattered",
+        Stagger::ByRoom => "by-room",
+    };
     let mut summary = Summary { human: Vec::new(), json: ctx.json_header("fixed-rate") };
     summary.human.push(banner(
         ctx,
         "fixed-rate",
-        &format!("{} clients in rooms of {} at {} Hz", opts.clients, opts.room_size, opts.hz),
+        &format!(
+            "{} clients in rooms of {} at {} Hz, {stagger} start points",
+            opts.clients, opts.room_size, opts.hz
+        ),
     ));
-    let (join, traffic) = opts.phases.run(ctx, opts.clients, opts.room_size, Pace::Rate(opts.hz));
+    let (join, traffic) =
+        opts.phases.run(ctx, opts.clients, opts.room_size, Pace::Rate(opts.hz, opts.stagger));
     let joined = join.joined;
     summary.human.push(format!(
         "joined {joined} of {} (failures: {})",
@@ -56,6 +66,7 @@ pub fn run(ctx: &RunContext, opts: &FixedRateOptions) -> Result<Summary, BenchEr
     summary.set("clients", json!(opts.clients));
     summary.set("room_size", json!(opts.room_size));
     summary.set("target_hz", json!(opts.hz));
+    summary.set("stagger", json!(stagger));
     summary.set("achieved_hz_per_client", json!((achieved * 100.0).round() / 100.0));
     summary.set("achieved_messages_per_sec", json!(round1(achieved * traffic.clients as f64)));
     summary.set("payload_bytes", json!(opts.phases.pad));
