@@ -109,22 +109,22 @@ fn assert_clean_traffic(json: &Value) {
     );
 }
 
+/// A smoke run's traffic: 0.3 s of warm-up, 1 s measured, up to 5 s of drain.
+fn short_phases(pad: usize, join_in_flight: usize) -> TrafficPhases {
+    TrafficPhases {
+        warmup: Duration::from_millis(300),
+        duration: Duration::from_secs(1),
+        drain: Duration::from_secs(5),
+        pad,
+        join_in_flight,
+        join_timeout: Duration::from_secs(5),
+    }
+}
+
 #[test]
 fn relay_smoke() {
     let server = TestServer::start();
-    let opts = RelayOptions {
-        rooms: 6,
-        room_size: 4,
-        window: 8,
-        phases: TrafficPhases {
-            warmup: Duration::from_millis(300),
-            duration: Duration::from_secs(1),
-            drain: Duration::from_secs(5),
-            pad: 16,
-            join_in_flight: 8,
-            join_timeout: Duration::from_secs(5),
-        },
-    };
+    let opts = RelayOptions { rooms: 6, room_size: 4, window: 8, phases: short_phases(16, 8) };
     let json = json_line(&relay::run(&server.context(), &opts).expect("relay runs"));
     assert_eq!(json["scenario"], "relay");
     assert_eq!(json["joined"], 24, "{json}");
@@ -136,20 +136,8 @@ fn relay_smoke() {
 fn fixed_rate_smoke() {
     let server = TestServer::start();
     for (stagger, name) in [(Stagger::Scattered, "scattered"), (Stagger::ByRoom, "by-room")] {
-        let opts = FixedRateOptions {
-            clients: 30,
-            room_size: 3,
-            hz: 40.0,
-            stagger,
-            phases: TrafficPhases {
-                warmup: Duration::from_millis(300),
-                duration: Duration::from_secs(1),
-                drain: Duration::from_secs(5),
-                pad: 0,
-                join_in_flight: 10,
-                join_timeout: Duration::from_secs(5),
-            },
-        };
+        let opts =
+            FixedRateOptions { clients: 30, room_size: 3, hz: 40.0, stagger, phases: short_phases(0, 10) };
         let json = json_line(&fixed_rate::run(&server.context(), &opts).expect("fixed-rate runs"));
         assert_eq!(json["scenario"], "fixed-rate");
         assert_eq!(json["stagger"], name, "{json}");
