@@ -59,7 +59,9 @@ pub enum Stagger {
 impl Stagger {
     /// Sender `i`'s slot among `n` equal slots of the period: a permutation of `0..n`.
     /// Scattered steps by a stride near n × 0.618 that shares no factor with `n`, so
-    /// consecutive senders (room-mates) land about 0.38–0.62 of a period apart.
+    /// consecutive senders land 0.38–0.62 of a period apart, and with 100 senders or more
+    /// any two of one room of 4 at least 0.14 apart (multiples of the golden ratio stay
+    /// well spread).
     pub fn slot(self, i: usize, n: usize) -> usize {
         let n = n.max(1);
         match self {
@@ -395,6 +397,19 @@ mod tests {
                 let gap = a.abs_diff(b);
                 let circular = gap.min(n - gap);
                 assert!(circular * 4 >= n, "senders {i} and {} of {n}: slots {a} and {b}", i + 1);
+            }
+        }
+        // Any two players of one room of 4 (senders 4r..4r+3).
+        for n in [100, 500, 1000, 2000] {
+            for room in 0..n / 4 {
+                let slots: Vec<usize> =
+                    (4 * room..4 * room + 4).map(|i| Stagger::Scattered.slot(i, n)).collect();
+                for (k, a) in slots.iter().enumerate() {
+                    for b in &slots[k + 1..] {
+                        let gap = a.abs_diff(*b).min(n - a.abs_diff(*b));
+                        assert!(gap * 100 >= n * 14, "room {room} of {n} senders: slots {slots:?}");
+                    }
+                }
             }
         }
         assert_eq!(Stagger::ByRoom.slot(5, 1000), 5);
