@@ -294,11 +294,8 @@ pub fn secs(flag: &str, value: f64) -> Result<Duration, BenchError> {
 
 /// `--stagger` of `fixed-rate`, naming the flag and the accepted values otherwise.
 fn stagger(value: &str) -> Result<Stagger, BenchError> {
-    match value {
-        "scattered" => Ok(Stagger::Scattered),
-        "by-room" => Ok(Stagger::ByRoom),
-        other => Err(BenchError::new(format!("--stagger {other}: must be scattered or by-room"))),
-    }
+    Stagger::from_name(value)
+        .ok_or_else(|| BenchError::new(format!("--stagger {value}: must be scattered or by-room")))
 }
 
 /// The traffic-phase flags `relay` and `fixed-rate` both take (argh has no flattening).

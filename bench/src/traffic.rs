@@ -57,6 +57,19 @@ pub enum Stagger {
 }
 
 impl Stagger {
+    /// The name `--stagger` takes and the JSON summary reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stagger::Scattered => "scattered",
+            Stagger::ByRoom => "by-room",
+        }
+    }
+
+    /// The stagger called `name`, if any.
+    pub fn from_name(name: &str) -> Option<Stagger> {
+        [Stagger::Scattered, Stagger::ByRoom].into_iter().find(|s| s.name() == name)
+    }
+
     /// Sender `i`'s slot among `n` equal slots of the period: a permutation of `0..n`.
     /// Scattered steps by a stride near n × 0.618 that shares no factor with `n`, so
     /// consecutive senders land 0.38–0.62 of a period apart, and with 100 senders or more
@@ -413,5 +426,14 @@ mod tests {
             }
         }
         assert_eq!(Stagger::ByRoom.slot(5, 1000), 5);
+    }
+
+    #[test]
+    fn each_stagger_is_found_by_its_name() {
+        for stagger in [Stagger::Scattered, Stagger::ByRoom] {
+            assert_eq!(Stagger::from_name(stagger.name()), Some(stagger));
+        }
+        assert_eq!(Stagger::from_name("by-room"), Some(Stagger::ByRoom));
+        assert_eq!(Stagger::from_name("random"), None);
     }
 }

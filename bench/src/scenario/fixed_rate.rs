@@ -36,10 +36,7 @@ pub fn run(ctx: &RunContext, opts: &FixedRateOptions) -> Result<Summary, BenchEr
     }
     opts.phases.check()?;
 
-    let stagger = match opts.stagger {
-        Stagger::Scattered => "scattered",
-        Stagger::ByRoom => "by-room",
-    };
+    let stagger = opts.stagger.name();
     let mut summary = Summary { human: Vec::new(), json: ctx.json_header("fixed-rate") };
     summary.human.push(banner(
         ctx,
