@@ -11,10 +11,10 @@
 # Scenarios: relay, fixed-rate (1,000 clients x 20 Hz in rooms of 4, room-mates' send
 # times scattered over the period), fixed-rate-60hz (500 clients x 60 Hz in rooms of 4),
 # fixed-rate-by-room (fixed-rate with room-mates sending next to each other, the layout
-# of the figures measured before --stagger existed), join-storm, idle, mesh (1,000 matchbox peers in
-# rooms of 4 at 10 Hz against the server's matchbox full-mesh port, PORT + 1, with
-# SIGNAL_FISH_MESH__ENABLED=true), mesh-matchbox (the same against matchbox's own
-# matchbox_server, started as `$MATCHBOX_SERVER 127.0.0.1:<PORT + 1>`).
+# of the figures measured before --stagger existed), join-storm, idle, mesh (1,000
+# matchbox peers in rooms of 4 at 10 Hz against the server's matchbox full-mesh port,
+# PORT + 1, with SIGNAL_FISH_MESH__ENABLED=true), mesh-matchbox (the same against
+# matchbox's own matchbox_server, started as `$MATCHBOX_SERVER 127.0.0.1:<PORT + 1>`).
 #
 #   MATCHBOX_SERVER=/path/to/matchbox_server bench/scripts/measure.sh mesh
 #
@@ -23,8 +23,9 @@
 # pinned to core 0: clients alternate between the nodes, so every room spans both, and
 # the CPU figures are those of both nodes and Redis together.
 #
-# MATCHBOX_SERVER=... runs mesh and mesh-matchbox alternately (signal-fish, matchbox, signal-fish, …), RUNS
-# pairs, so that drift of the machine favours neither, then the medians of each.
+# MATCHBOX_SERVER=... runs mesh and mesh-matchbox alternately (signal-fish, matchbox,
+# signal-fish, …), RUNS pairs, so that drift of the machine favours neither, then the
+# medians of each.
 #
 # Environment: SERVER and BENCH (binaries; default target/release/…, or under
 # $CARGO_TARGET_DIR), PORT (default 39536), RUNS (default 3), OUT (results directory,
