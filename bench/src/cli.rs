@@ -471,6 +471,10 @@ mod tests {
         assert!(run(&args).unwrap_err().0.contains("--hz 0"));
         let args = parse(&["fixed-rate", "--stagger", "random"]).unwrap();
         assert!(run(&args).unwrap_err().0.contains("--stagger random: must be scattered or by-room"));
+        let args = parse(&["--also-server", "10.0.0.2:3536", "relay"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--also-server 10.0.0.2:3536: only IPv4 loopback"));
+        let args = parse(&["--also-pid", "1", "relay"]).unwrap();
+        assert!(run(&args).unwrap_err().0.contains("--also-pid needs --server-pid"));
         let args = parse(&["--clients-per-ip", "0", "idle"]).unwrap();
         assert!(run(&args).unwrap_err().0.contains("--clients-per-ip 0"));
         let args = parse(&["join-storm", "--in-flight", "0"]).unwrap();

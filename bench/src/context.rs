@@ -45,8 +45,8 @@ impl RunContext {
         source_net: Option<u8>,
         clients_per_ip: usize,
     ) -> Result<RunContext, BenchError> {
-        check_target(server)?;
-        let process = server_pid.map(ServerProcess::open).transpose()?;
+        check_target("--server", server)?;
+        let process = server_pid.map(|pid| ServerProcess::open("--server-pid", pid)).transpose()?;
         let seed = run_seed();
         let tag = format!("{:08x}", seed as u32);
         let net = source_net.unwrap_or(2 + ((seed >> 32) % 250) as u8);
@@ -65,10 +65,11 @@ impl RunContext {
     /// Adds the other nodes of a cluster and the other processes to measure.
     pub fn add_nodes(&mut self, nodes: &[SocketAddr], pids: &[u32]) -> Result<(), BenchError> {
         for &node in nodes {
-            check_target(node)?;
+            check_target("--also-server", node)?;
         }
         self.nodes = nodes.to_vec();
-        self.also = pids.iter().map(|&pid| ServerProcess::open(pid)).collect::<Result<_, _>>()?;
+        self.also =
+            pids.iter().map(|&pid| ServerProcess::open("--also-pid", pid)).collect::<Result<_, _>>()?;
         Ok(())
     }
 

@@ -52,7 +52,7 @@ pub struct Usage {
 }
 
 fn generator_ns() -> Option<u64> {
-    ServerProcess::open(std::process::id()).ok().and_then(|p| p.cpu_ns().ok())
+    ServerProcess::open("pid", std::process::id()).ok().and_then(|p| p.cpu_ns().ok())
 }
 
 impl Meter {

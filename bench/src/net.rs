@@ -120,12 +120,13 @@ const EINPROGRESS: i32 = 115;
 const ADDRESSES_PER_BLOCK: usize = 256 * 254;
 
 /// Accepts only IPv4 loopback targets (127.0.0.0/8): the tool must never load a
-/// machine other than the one it runs on.
-pub fn check_target(addr: SocketAddr) -> Result<(), BenchError> {
+/// machine other than the one it runs on. The error names `flag`, the option that gave
+/// the address.
+pub fn check_target(flag: &str, addr: SocketAddr) -> Result<(), BenchError> {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_loopback() => Ok(()),
         _ => Err(BenchError::new(format!(
-            "--server {addr}: only IPv4 loopback targets (127.0.0.0/8) are allowed"
+            "{flag} {addr}: only IPv4 loopback targets (127.0.0.0/8) are allowed"
         ))),
     }
 }
@@ -316,11 +317,12 @@ mod tests {
 
     #[test]
     fn only_loopback_targets() {
-        assert!(check_target("127.0.0.1:3536".parse().unwrap()).is_ok());
-        assert!(check_target("127.9.8.7:1".parse().unwrap()).is_ok());
+        assert!(check_target("--server", "127.0.0.1:3536".parse().unwrap()).is_ok());
+        assert!(check_target("--server", "127.9.8.7:1".parse().unwrap()).is_ok());
         for bad in ["10.0.0.1:3536", "0.0.0.0:3536", "[::1]:3536", "192.168.1.1:80"] {
-            let error = check_target(bad.parse().unwrap()).unwrap_err();
+            let error = check_target("--also-server", bad.parse().unwrap()).unwrap_err();
             assert!(error.0.contains("loopback"), "{error}");
+            assert!(error.0.starts_with(&format!("--also-server {bad}:")), "{error}");
         }
     }
 

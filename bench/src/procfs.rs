@@ -16,12 +16,13 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Checks that `/proc/PID` can be read.
-    pub fn open(pid: u32) -> Result<ServerProcess, BenchError> {
+    /// Checks that `/proc/PID` can be read; the error names `flag`, the option that gave
+    /// the pid.
+    pub fn open(flag: &str, pid: u32) -> Result<ServerProcess, BenchError> {
         let process = ServerProcess { pid };
         process
             .cpu_ns()
-            .map_err(|e| BenchError::new(format!("--server-pid {pid}: cannot read /proc/{pid}: {e}")))?;
+            .map_err(|e| BenchError::new(format!("{flag} {pid}: cannot read /proc/{pid}: {e}")))?;
         Ok(process)
     }
 
@@ -134,7 +135,7 @@ mod tests {
 
     #[test]
     fn reads_this_process() {
-        let me = ServerProcess::open(std::process::id()).expect("own /proc entry");
+        let me = ServerProcess::open("pid", std::process::id()).expect("own /proc entry");
         let before = me.cpu_ns().unwrap();
         // Spin (at most 2 s) until this thread's work shows; other test threads may end
         // meanwhile and take their time out of the sum.
@@ -171,7 +172,7 @@ mod tests {
         let mut plain = spawn("exec sleep 5");
         let mut more = spawn("exec 7</dev/null 8</dev/null 9</dev/null; exec sleep 5");
         let count = |child: &Child| {
-            ServerProcess::open(child.id())
+            ServerProcess::open("pid", child.id())
                 .and_then(|p| p.open_fds().map_err(|e| crate::error::BenchError::new(e.to_string())))
         };
         let started = std::time::Instant::now();
@@ -194,7 +195,9 @@ mod tests {
 
     #[test]
     fn a_missing_process_is_named() {
-        let error = ServerProcess::open(u32::MAX).unwrap_err();
+        let error = ServerProcess::open("--server-pid", u32::MAX).unwrap_err();
         assert!(error.0.contains("--server-pid 4294967295"), "{error}");
+        let error = ServerProcess::open("--also-pid", u32::MAX).unwrap_err();
+        assert!(error.0.contains("--also-pid 4294967295: cannot read /proc/4294967295"), "{error}");
     }
 }
