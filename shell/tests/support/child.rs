@@ -97,7 +97,7 @@ impl ChildServer {
 
     /// The process, for `/proc` readings (memory, CPU time).
     pub fn process(&self) -> ServerProcess {
-        ServerProcess::open(self.pid()).expect("the server process is running")
+        ServerProcess::open("pid", self.pid()).expect("the server process is running")
     }
 
     /// Resident memory (`VmRSS`) in bytes.
