@@ -56,7 +56,11 @@
 //!   build from others (a code's owner's lease), which Redis Cluster does not allow.
 //!   Redis 6.2 or newer (scripts use `TIME` with effect replication); tested with 7.0.
 //! * Redis without persistence forgets every lease on restart: the link then registers
-//!   afresh and emits `LeaseLost` (claims must be made again).
+//!   afresh and emits `LeaseLost` (claims must be made again). A loss reported before
+//!   the link could register again (Redis away or refusing for a whole lease) is
+//!   followed by `LeaseRegained` once it has.
+//! * A release Redis did not carry out is tried again after each successful heartbeat
+//!   (at most 16,384 kept), so a room removed during an outage does not keep its code.
 //! * `register_node` (fresh) and `release_all` walk the node's owned set in one script:
 //!   O(owned keys), a few ms for ten thousand.
 //! * A payload is at most `max_payload` bytes (default 1 MiB); Redis's

@@ -14,7 +14,7 @@
 //! Answers and node messages come from different threads: their relative order is not
 //! defined. Events of one kind from one thread keep their order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -31,6 +31,9 @@ use crate::stats::LinkStats;
 
 /// Most queued requests handled per wake-up (and so most sends in one pipeline).
 const MAX_BATCH: usize = 512;
+/// Releases that failed (Redis down or refusing) kept to be tried again; past this the
+/// oldest is given up, with a warning (its key then lives until the node's lease ends).
+const MAX_PENDING_RELEASES: usize = 16_384;
 
 /// The subscription connection's read timeout: how often its thread looks at the
 /// shutdown flag while the inbox is quiet.
@@ -54,7 +57,9 @@ pub enum Request {
         /// Room code.
         code: String,
     },
-    /// [`Directory::release_code`] → [`Reply::Released`].
+    /// [`Directory::release_code`] → [`Reply::Released`]. One that Redis did not carry
+    /// out (down, or an error reply) is answered with the error and also tried again
+    /// after the link's next successful heartbeat or reconnect.
     ReleaseCode {
         /// Game name.
         game: String,
@@ -71,7 +76,8 @@ pub enum Request {
         /// Room id.
         room_id: String,
     },
-    /// [`Directory::release_room`] → [`Reply::Released`].
+    /// [`Directory::release_room`] → [`Reply::Released`]; tried again like
+    /// [`Request::ReleaseCode`] when Redis did not carry it out.
     ReleaseRoom {
         /// Room id.
         room_id: String,
@@ -134,8 +140,12 @@ pub enum LinkEvent {
     },
     /// This node's lease ran out (no successful heartbeat for a lease, or Redis lost
     /// it): treat every claim it made as lost. The link registers again by itself (a
-    /// fresh lease without the old claims) as soon as Redis answers.
+    /// fresh lease without the old claims) as soon as Redis answers: `LeaseRegained`
+    /// says when.
     LeaseLost,
+    /// After a `LeaseLost`, the node holds a fresh lease again: claims made from now on
+    /// hold, so make again those the node still needs.
+    LeaseRegained,
     /// Redis became unreachable (emitted once per change of state): requests fail with
     /// `Unavailable` until `RedisUp`.
     RedisDown {
@@ -284,7 +294,8 @@ impl std::fmt::Debug for RedisLink {
 impl RedisLink {
     /// Connects, registers the node (see `LinkSettings::wait_for_redis`), subscribes to
     /// its inbox and starts the threads. Returns the handle and the event stream. The
-    /// first event is `NodesChanged` with the live nodes.
+    /// worker's first event is `NodesChanged` with the live nodes (the subscriber's may
+    /// come before it: a node message, a broken link, Redis down).
     pub fn start(settings: LinkSettings) -> Result<(RedisLink, Receiver<LinkEvent>), LinkError> {
         settings.validate()?;
         let keys = settings.keys()?;
@@ -342,6 +353,7 @@ impl RedisLink {
             next_reconnect: now,
             last_lease_ok: now,
             lease_lost_reported: false,
+            pending_releases: VecDeque::new(),
             last_live: None,
             send_seq: HashMap::new(),
             dir,
@@ -520,6 +532,9 @@ struct Worker {
     next_reconnect: Instant,
     last_lease_ok: Instant,
     lease_lost_reported: bool,
+    /// Releases to try again (oldest first): a claim whose release failed would
+    /// otherwise be renewed by every heartbeat for the rest of the node's life.
+    pending_releases: VecDeque<Request>,
     last_live: Option<Vec<String>>,
 }
 
@@ -605,8 +620,11 @@ impl Worker {
                 self.next_heartbeat = Instant::now() + self.settings.heartbeat_interval;
                 self.shared.set(Part::Directory, true, None);
                 self.poll_live();
+                self.retry_releases();
             }
-            Err(e) => self.failed(e),
+            // An error reply too (LOADING, READONLY, NOPERM…): the node is not
+            // registered, so the directory stays down and the link tries again later.
+            Err(e) => self.connection_down(e),
         }
     }
 
@@ -614,7 +632,8 @@ impl Worker {
     /// so Redis agrees with what the caller was told.
     fn register(&mut self) -> Result<(), LinkError> {
         let started = Instant::now();
-        if self.lease_lost_reported {
+        let loss_reported = self.lease_lost_reported;
+        if loss_reported {
             self.dir.release_all()?;
         }
         match self.dir.register_node()? {
@@ -623,9 +642,16 @@ impl Worker {
                 if released > 0 {
                     tracing::info!(released, "dropped the claims of the expired lease");
                 }
+                // Releasing what Redis no longer holds for this node is moot.
+                self.pending_releases.clear();
                 self.lease_lost();
             }
             Registration::Renewed => {}
+        }
+        if loss_reported {
+            // The loss was told while claims could not be made: now they can.
+            tracing::info!("registered again with a fresh lease");
+            self.shared.emit(LinkEvent::LeaseRegained);
         }
         self.lease_lost_reported = false;
         self.last_lease_ok = started;
@@ -639,6 +665,7 @@ impl Worker {
             Ok(Heartbeat::Alive) => {
                 self.last_lease_ok = started;
                 self.poll_live();
+                self.retry_releases();
             }
             Ok(Heartbeat::Expired | Heartbeat::TakenOver) => {
                 self.lease_lost();
@@ -668,18 +695,60 @@ impl Worker {
     /// drop the connection, report the link down and schedule a reconnect.
     fn failed(&mut self, error: LinkError) {
         match error {
-            LinkError::Unavailable { .. } | LinkError::NodeIdTaken { .. } => {
-                self.dir.disconnect();
-                let delay = self.backoff.next_delay();
-                self.next_reconnect = Instant::now() + delay;
-                tracing::debug!(%error, ?delay, "redis directory connection lost, reconnecting later");
-                self.shared.set(Part::Directory, false, Some(&error));
-            }
+            LinkError::Unavailable { .. } | LinkError::NodeIdTaken { .. } => self.connection_down(error),
             LinkError::LeaseLost { .. } => {
                 self.lease_lost();
                 self.next_heartbeat = Instant::now();
             }
             other => tracing::warn!(error = %other, "redis operation failed"),
+        }
+    }
+
+    /// Drops the directory connection, reports it down and schedules a reconnect.
+    fn connection_down(&mut self, error: LinkError) {
+        self.dir.disconnect();
+        let delay = self.backoff.next_delay();
+        self.next_reconnect = Instant::now() + delay;
+        tracing::debug!(%error, ?delay, "redis directory connection lost, reconnecting later");
+        self.shared.set(Part::Directory, false, Some(&error));
+    }
+
+    /// Keeps a release that Redis did not carry out, to try it again after the next
+    /// successful heartbeat or reconnect.
+    fn keep_release(&mut self, request: Request, error: &LinkError) {
+        if !matches!(error, LinkError::Unavailable { .. } | LinkError::Redis { .. }) {
+            return;
+        }
+        if self.pending_releases.len() == MAX_PENDING_RELEASES {
+            if let Some(given_up) = self.pending_releases.pop_front() {
+                tracing::warn!(?given_up, "too many failed releases kept: the oldest is given up");
+            }
+        }
+        self.pending_releases.push_back(request);
+    }
+
+    /// Tries the kept releases again, oldest first, until one fails to reach Redis.
+    fn retry_releases(&mut self) {
+        while let Some(request) = self.pending_releases.pop_front() {
+            let result = match &request {
+                Request::ReleaseCode { game, code } => self.dir.release_code(game, code),
+                Request::ReleaseRoom { room_id } => self.dir.release_room(room_id),
+                _ => unreachable!("only releases are kept"),
+            };
+            match result {
+                Ok(_) => {}
+                Err(e @ LinkError::Unavailable { .. }) => {
+                    self.pending_releases.push_front(request);
+                    return self.failed(e);
+                }
+                Err(e @ LinkError::Redis { .. }) => {
+                    // Still refused: keep it, and wait for the next heartbeat.
+                    tracing::debug!(error = %e, "a kept release was refused again");
+                    self.pending_releases.push_front(request);
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, ?request, "a kept release failed for good"),
+            }
         }
     }
 
@@ -697,7 +766,8 @@ impl Worker {
                 self.send_batch(std::mem::take(&mut sends));
                 self.handle(envelope);
             }
-            next = self.rx.try_recv().ok();
+            // After `shutdown` the rest is answered `ShuttingDown`, not carried out.
+            next = if self.shared.shutting_down() { None } else { self.rx.try_recv().ok() };
         }
         self.send_batch(sends);
         if let Some(envelope) = next {
@@ -772,6 +842,8 @@ impl Worker {
 
     fn handle(&mut self, envelope: Envelope) {
         let was_connected = self.dir.is_connected();
+        let release = matches!(envelope.request, Request::ReleaseCode { .. } | Request::ReleaseRoom { .. })
+            .then(|| envelope.request.clone());
         let dir = &mut self.dir;
         let result = match envelope.request {
             Request::ClaimCode { game, code } => dir.claim_code(&game, &code).map(Reply::Owner),
@@ -790,6 +862,9 @@ impl Worker {
             Err(e @ LinkError::LeaseLost { .. }) => Some(e.clone()),
             _ => None,
         };
+        if let (Some(release), Err(e)) = (release, &result) {
+            self.keep_release(release, e);
+        }
         self.shared.emit(LinkEvent::Answer { id: envelope.id, result });
         if let Some(e) = failure {
             self.failed(e);

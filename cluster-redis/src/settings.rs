@@ -21,8 +21,8 @@ pub struct LinkSettings {
     pub node_id: String,
     /// How long the node's lease key lives without a heartbeat (default 10 s).
     pub lease: Duration,
-    /// How often the link renews the lease and polls the live nodes (default 2 s; must
-    /// be under half the lease).
+    /// How often the link renews the lease and polls the live nodes (default 2 s; at most
+    /// half the lease).
     pub heartbeat_interval: Duration,
     /// Connect, read and write timeout of every Redis operation (default 500 ms).
     pub op_timeout: Duration,

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long a started server has to answer PING.
+/// How long a started server has to answer (with its own pid).
 const READY_WITHIN: Duration = Duration::from_secs(10);
 
 /// A `redis-server` child process bound to 127.0.0.1 on a free port, without
@@ -20,7 +20,7 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts a server and waits (bounded) until it answers PING.
+    /// Starts a server and waits (bounded) until it answers.
     ///
     /// If `redis-server` is not installed: with `CI=true` this panics, saying how to
     /// install it; otherwise it prints one `SKIPPED` line and returns `None` (the test
@@ -69,7 +69,7 @@ impl RedisServer {
     }
 
     /// Starts the server again on the same port (empty: no persistence) and waits until
-    /// it answers PING.
+    /// it answers.
     pub fn restart_same_port(&mut self) {
         self.stop();
         let deadline = Instant::now() + READY_WITHIN;
@@ -109,9 +109,19 @@ impl RedisServer {
             .map_err(|e| format!("spawn redis-server: {e}"))?;
         let deadline = Instant::now() + READY_WITHIN;
         loop {
-            if ping(self.port) {
-                self.child = Some(child);
-                return Ok(());
+            // The pid, not a PONG: another test's server may have won the port, and
+            // two tests sharing one Redis would see each other's keys.
+            match server_pid(self.port) {
+                Some(pid) if pid == child.id() => {
+                    self.child = Some(child);
+                    return Ok(());
+                }
+                Some(other) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("port {} is held by another redis-server (pid {other})", self.port));
+                }
+                None => {}
             }
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!("redis-server exited at start ({status}), port {} taken?", self.port));
@@ -119,7 +129,7 @@ impl RedisServer {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("redis-server did not answer PING within {READY_WITHIN:?}"));
+                return Err(format!("redis-server did not answer within {READY_WITHIN:?}"));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -147,15 +157,24 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-fn ping(port: u16) -> bool {
+/// The process id the Redis server on `port` reports (`INFO server`), when one answers.
+fn server_pid(port: u16) -> Option<u32> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream.write_all(b"PING\r\n").is_err() {
-        return false;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    // The section is about 1 KiB; read until the pid's line is complete, at most 16 KiB.
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 2048];
+    while reply.len() < 16 * 1024 {
+        let n = stream.read(&mut chunk).ok().filter(|&n| n > 0)?;
+        reply.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        if let Some(rest) = text.split("process_id:").nth(1) {
+            if let Some((pid, _)) = rest.split_once("\r\n") {
+                return pid.trim().parse().ok();
+            }
+        }
     }
-    let mut buf = [0u8; 7];
-    matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+    None
 }

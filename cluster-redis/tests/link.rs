@@ -381,3 +381,69 @@ fn a_full_request_queue_is_refused() {
     assert_eq!(answered, 200 - refused);
     a.shutdown().unwrap();
 }
+
+/// A connection as a user of its own, so the test can take rights from the link's
+/// (default) user while Redis stays up: Redis then answers the link with errors.
+fn admin(server: &RedisServer) -> redis::Connection {
+    let mut c = redis::Client::open(server.url()).unwrap().get_connection().unwrap();
+    let rules = ["SETUSER", "admin", "on", "nopass", "~*", "&*", "+@all"];
+    let _: () = redis::cmd("ACL").arg(&rules).query(&mut c).unwrap();
+    let url = format!("redis://admin:any@127.0.0.1:{}/", server.port());
+    redis::Client::open(url).unwrap().get_connection().unwrap()
+}
+
+/// Lets the link's user run its scripts, or answers each with `NOPERM`.
+fn allow_scripts(admin: &mut redis::Connection, allowed: bool) {
+    let rules = if allowed { ["+eval", "+evalsha"] } else { ["-eval", "-evalsha"] };
+    let _: () = redis::cmd("ACL").arg("SETUSER").arg("default").arg(&rules).query(admin).unwrap();
+}
+
+#[test]
+fn a_lease_lost_while_redis_refuses_is_regained_once_it_answers() {
+    let Some(server) = RedisServer::start() else { return };
+    let (a, mut ae) = start(&server.url(), "node-a");
+    let mut admin = admin(&server);
+    // Redis answers every script with an error for longer than the lease (1.5 s): the
+    // connection stays up, the heartbeats fail, the lease runs out.
+    allow_scripts(&mut admin, false);
+    ae.until(Duration::from_secs(4), "LeaseLost", |e| *e == LinkEvent::LeaseLost);
+    let claim = Request::ClaimCode { game: "g".into(), code: "EARLY".into() };
+    let refused = ask(&a, &mut ae, 1, claim);
+    assert!(matches!(&refused, Err(LinkError::Redis { .. })), "{refused:?}");
+    allow_scripts(&mut admin, true);
+    // The claims a node makes again on LeaseLost failed; it must be told when they hold.
+    ae.until(Duration::from_secs(4), "LeaseRegained", |e| *e == LinkEvent::LeaseRegained);
+    let claim = Request::ClaimCode { game: "g".into(), code: "LATER".into() };
+    assert_eq!(ask(&a, &mut ae, 2, claim), Ok(Reply::Owner(Owner::Mine)));
+    assert_eq!(ae.count(|e| *e == LinkEvent::LeaseLost), 1, "{:?}", ae.log);
+    assert_eq!(ae.count(|e| matches!(e, LinkEvent::RedisDown { .. })), 0, "{:?}", ae.log);
+    a.shutdown().unwrap();
+}
+
+#[test]
+fn a_release_redis_refused_is_carried_out_once_it_answers() {
+    let Some(server) = RedisServer::start() else { return };
+    let (a, mut ae) = start(&server.url(), "node-a");
+    let mut admin = admin(&server);
+    let claim = Request::ClaimCode { game: "g".into(), code: "GONE".into() };
+    assert_eq!(ask(&a, &mut ae, 1, claim), Ok(Reply::Owner(Owner::Mine)));
+    allow_scripts(&mut admin, false);
+    let release = Request::ReleaseCode { game: "g".into(), code: "GONE".into() };
+    let refused = ask(&a, &mut ae, 2, release);
+    assert!(matches!(&refused, Err(LinkError::Redis { .. })), "{refused:?}");
+    let owner: Option<String> = redis::cmd("GET").arg("t:link:code:1:g:GONE").query(&mut admin).unwrap();
+    assert_eq!(owner.as_deref(), Some("node-a"));
+    allow_scripts(&mut admin, true);
+    // Well within the lease: the heartbeats would keep the code's key alive for good.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let owner: Option<String> = redis::cmd("GET").arg("t:link:code:1:g:GONE").query(&mut admin).unwrap();
+        if owner.is_none() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the refused release was not carried out: {owner:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(ae.count(|e| *e == LinkEvent::LeaseLost), 0, "{:?}", ae.log);
+    a.shutdown().unwrap();
+}

@@ -241,6 +241,8 @@ impl ClusterLink {
                 self.down = true;
                 vec![Event::NodeLost { node: None }]
             }
+            // The driver claims the node's rooms again; nothing for the engine.
+            LinkEvent::LeaseRegained => Vec::new(),
             LinkEvent::RedisUp => {
                 if self.down {
                     tracing::info!("Redis reachable again");

@@ -236,8 +236,17 @@ impl Driver {
 
     /// What Redis reported, as engine events.
     fn on_cluster_event(&mut self, event: signal_fish_redis::LinkEvent) {
-        let reclaim =
-            matches!(event, signal_fish_redis::LinkEvent::LeaseLost | signal_fish_redis::LinkEvent::RedisUp);
+        // Claims are void after a lost lease and hold again once the lease is regained
+        // (at once, when the loss is found at re-registration). After an outage the
+        // subscription may be back before the directory connection has noticed it was
+        // cut: claiming then makes it notice (and register) before other nodes take
+        // this node's codes.
+        let reclaim = matches!(
+            event,
+            signal_fish_redis::LinkEvent::LeaseLost
+                | signal_fish_redis::LinkEvent::LeaseRegained
+                | signal_fish_redis::LinkEvent::RedisUp
+        );
         let Some(link) = self.routes.cluster.as_mut() else { return };
         let events = link.translate(event);
         if reclaim {
