@@ -165,6 +165,38 @@ fn generated_codes_are_claimed_and_remote_players_join_by_them() {
 }
 
 #[test]
+fn a_client_handed_on_twice_leaves_nothing_behind_on_any_node_when_it_closes() {
+    let mut cluster = SimCluster::new(3, Config::default(), 11, Duration::from_millis(2));
+    for (node, conn) in [(0, 1), (1, 2), (2, 3)] {
+        cluster.open(node, ConnId(conn), [10, 0, 0, conn as u8]).unwrap();
+    }
+    cluster.text(1, ConnId(2), &join("ONNODE", "Bob", 4)).unwrap();
+    cluster.text(2, ConnId(3), &join("TWONOD", "Cid", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    // Ann's socket is on node 0: her room is on node 1, then, leaving it, on node 2, so
+    // node 1 passes her inputs on to node 2.
+    cluster.text(0, ConnId(1), &join("ONNODE", "Ann", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    cluster.text(0, ConnId(1), LEAVE).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    cluster.text(0, ConnId(1), &join("TWONOD", "Ann", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    assert_eq!(cluster.engine(2).rooms()[0].players.len(), 2);
+    assert_eq!(cluster.engine(1).forwarded_count(), 1, "node 1 passes Ann on");
+    cluster.close(0, ConnId(1)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    for node in 0..3 {
+        let engine = cluster.engine(node);
+        assert_eq!(
+            (engine.connection_count(), engine.forwarded_count(), engine.adopted_count()),
+            (1 - usize::from(node == 0), 0, 0),
+            "node {node} still holds Ann's connection"
+        );
+    }
+    assert_eq!(cluster.engine(2).rooms()[0].players.len(), 1);
+}
+
+#[test]
 fn a_killed_node_closes_its_remote_members_after_the_lease_and_frees_its_codes() {
     let lease = Duration::from_secs(5);
     let mut cluster = SimCluster::new(2, Config::default(), 5, Duration::from_millis(2));

@@ -359,7 +359,13 @@ impl Engine {
             NodeMessage::Adopt { conn, state } => self.adopt(from, conn, state, out),
             NodeMessage::Input { conn, input } => {
                 let Some(&local) = self.cluster.by_origin.get(&(from, conn)) else { return };
-                if self.divert_input(local, input.clone(), out).is_err() {
+                // The socket ended: this node lets go of the connection too, even if it
+                // had handed it on (dropping it tells the next node, which answers a
+                // close with nothing).
+                if let ClientInput::Closed(cause) = input {
+                    return self.on_closed(local, cause, out);
+                }
+                if let Err(input) = self.divert_input(local, input, out) {
                     self.dispatch_input(local, input, out);
                 }
             }
