@@ -69,9 +69,10 @@ impl ClusterLink {
         settings.max_queued_events = MAX_QUEUED_REQUESTS;
         settings.wait_for_redis =
             (config.startup_wait_secs > 0).then(|| Duration::from_secs(config.startup_wait_secs));
+        let shown = config.redis_url_shown().unwrap_or_default();
         let (link, events) = RedisLink::start(settings)
-            .map_err(|e| ClusterStartError(format!("cannot join the cluster through {url}: {e}")))?;
-        tracing::info!(node = %node, redis = %url, "joined the cluster");
+            .map_err(|e| ClusterStartError(format!("cannot join the cluster through {shown}: {e}")))?;
+        tracing::info!(node = %node, redis = %shown, "joined the cluster");
         Ok(ClusterLink {
             link,
             events,

@@ -694,6 +694,22 @@ impl ClusterConfig {
     pub fn enabled(&self) -> bool {
         self.redis_url.is_some()
     }
+
+    /// `redis_url` as logs and errors may show it: its password replaced by `***`.
+    pub fn redis_url_shown(&self) -> Option<String> {
+        self.redis_url.as_deref().map(hide_password)
+    }
+}
+
+/// `url` with the password of its `user:password@` part (if any) replaced by `***`.
+fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let Some(at) = authority.rfind('@') else { return url.to_owned() };
+    match authority[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 impl Config {
@@ -707,6 +723,22 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redis_url_is_shown_without_its_password() {
+        for (url, shown) in [
+            ("redis://u:s3cret@h:6379/2", "redis://u:***@h:6379/2"),
+            ("redis://:s3cret@h:6379", "redis://:***@h:6379"),
+            ("redis://u:p@ss@h", "redis://u:***@h"),
+            ("redis://user@h:6379", "redis://user@h:6379"),
+            ("redis://h:6379/0", "redis://h:6379/0"),
+            ("h:6379", "h:6379"),
+        ] {
+            let config = ClusterConfig { redis_url: Some(url.to_owned()), ..ClusterConfig::default() };
+            assert_eq!(config.redis_url_shown().as_deref(), Some(shown), "{url}");
+        }
+        assert_eq!(ClusterConfig::default().redis_url_shown(), None);
+    }
 
     #[test]
     fn empty_document_gives_seed_defaults() {

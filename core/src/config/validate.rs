@@ -375,7 +375,7 @@ fn validate_cluster(cluster: &super::ClusterConfig, c: &mut Checker) {
         if let Err(problem) = redis_url_problem(url) {
             c.fail(
                 "cluster.redis_url",
-                quoted(url),
+                quoted(&super::hide_password(url)),
                 format!("{problem}: redis://[user:password@]host:port[/db], or null for a single node"),
             );
         }
@@ -666,6 +666,10 @@ mod tests {
             assert_eq!(errors[0].key, "cluster.redis_url");
             assert!(errors[0].to_string().contains("redis://[user:password@]host:port"), "{}", errors[0]);
         }
+        // The password never shows, not even in the error about its URL.
+        config.cluster.redis_url = Some("redis://u:s3cret@h:99999".to_owned());
+        let error = errors_of(&config)[0].to_string();
+        assert!(error.contains("redis://u:***@h:99999") && !error.contains("s3cret"), "{error}");
         config.cluster.redis_url = None;
         config.cluster.node_id = Some("node a".to_owned());
         config.cluster.lease_ms = 2_000;
