@@ -197,6 +197,25 @@ fn a_client_handed_on_twice_leaves_nothing_behind_on_any_node_when_it_closes() {
 }
 
 #[test]
+fn a_hand_over_past_the_owners_caps_is_refused_as_a_connection_would_be() {
+    let mut config = Config::default();
+    config.security.max_connections_per_ip = 1;
+    let mut cluster = SimCluster::new(2, config, 13, Duration::from_millis(2));
+    // Two players behind one address, one socket on each node: each edge admits its one.
+    cluster.open(0, ConnId(1), [10, 0, 0, 7]).unwrap();
+    cluster.open(1, ConnId(2), [10, 0, 0, 7]).unwrap();
+    cluster.text(1, ConnId(2), &join("CAPPED", "Bob", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    cluster.text(0, ConnId(1), &join("CAPPED", "Ann", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    // Node 1 would hold two connections from that address: it refuses Ann's.
+    assert_eq!(cluster.transcript(0, ConnId(1)).closed, Some(close_code::POLICY));
+    assert_eq!((cluster.engine(1).adopted_count(), cluster.engine(0).forwarded_count()), (0, 0));
+    assert_eq!(cluster.engine(1).rooms()[0].players.len(), 1);
+    assert_eq!(cluster.engine(0).connection_count(), 0);
+}
+
+#[test]
 fn a_killed_node_closes_its_remote_members_after_the_lease_and_frees_its_codes() {
     let lease = Duration::from_secs(5);
     let mut cluster = SimCluster::new(2, Config::default(), 5, Duration::from_millis(2));

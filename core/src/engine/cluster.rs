@@ -385,18 +385,17 @@ impl Engine {
     }
 
     fn adopt(&mut self, from: NodeId, edge_conn: ConnId, state: HandedOver, out: &mut Vec<Action>) {
-        let refuse = |reason: &str, out: &mut Vec<Action>| {
+        let refuse_with = |code: u16, reason: &str, out: &mut Vec<Action>| {
             out.push(Action::ToNode {
                 to: from.clone(),
                 message: NodeMessage::Output {
                     conn: edge_conn,
-                    output: ClientOutput::Close {
-                        code: close_code::INTERNAL_ERROR,
-                        reason: reason.to_owned(),
-                    },
+                    output: ClientOutput::Close { code, reason: reason.to_owned() },
                 },
             });
         };
+        let refuse =
+            |reason: &str, out: &mut Vec<Action>| refuse_with(close_code::INTERNAL_ERROR, reason, out);
         if self.cluster.by_origin.contains_key(&(from.clone(), edge_conn)) {
             return;
         }
@@ -413,6 +412,18 @@ impl Engine {
             self.cluster.stats.handovers_refused += 1;
             refuse(if self.shutting_down { "server shutting down" } else { "hand-over not understood" }, out);
             return;
+        }
+        // A connection served here counts against this node's caps as one of its own
+        // sockets would (the edge counts its socket too): the caps bound what a node
+        // holds, whoever holds the sockets.
+        let from_ip = self.sources.ips.get(&connection.ip).map_or(0, |s| s.connections);
+        if self.conns.len() >= self.config.server.max_connections {
+            self.cluster.stats.handovers_refused += 1;
+            return refuse_with(close_code::TRY_AGAIN_LATER, "server at capacity", out);
+        }
+        if from_ip >= self.config.security.max_connections_per_ip {
+            self.cluster.stats.handovers_refused += 1;
+            return refuse_with(close_code::POLICY, "too many connections", out);
         }
         let conn = ConnId(ADOPTED_IDS + self.cluster.next_adopted);
         self.cluster.next_adopted += 1;
