@@ -766,8 +766,10 @@ impl Worker {
                 self.send_batch(std::mem::take(&mut sends));
                 self.handle(envelope);
             }
-            // After `shutdown` the rest is answered `ShuttingDown`, not carried out.
-            next = if self.shared.shutting_down() { None } else { self.rx.try_recv().ok() };
+            // After `shutdown` the rest is answered `ShuttingDown`, not carried out; a
+            // heartbeat that falls due goes first (slow round trips must not starve it).
+            let heartbeat_due = self.dir.is_connected() && Instant::now() >= self.next_heartbeat;
+            next = if self.shared.shutting_down() || heartbeat_due { None } else { self.rx.try_recv().ok() };
         }
         self.send_batch(sends);
         if let Some(envelope) = next {

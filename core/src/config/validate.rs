@@ -409,6 +409,15 @@ fn validate_cluster(cluster: &super::ClusterConfig, c: &mut Checker) {
         );
     }
     c.range("cluster.redis_timeout_ms", cluster.redis_timeout_ms, 10, 60_000);
+    // One slow operation holds up the heartbeat behind it: it must leave the lease
+    // time for a heartbeat after it.
+    if cluster.redis_timeout_ms.saturating_mul(3) > cluster.lease_ms {
+        c.fail(
+            "cluster.redis_timeout_ms",
+            cluster.redis_timeout_ms,
+            format!("at most a third of cluster.lease_ms ({})", cluster.lease_ms / 3),
+        );
+    }
     c.range("cluster.startup_wait_secs", cluster.startup_wait_secs, 0, 3_600);
 }
 
@@ -674,9 +683,20 @@ mod tests {
         config.cluster.node_id = Some("node a".to_owned());
         config.cluster.lease_ms = 2_000;
         config.cluster.heartbeat_ms = 1_000;
+        config.cluster.redis_timeout_ms = 500;
         config.cluster.key_prefix = String::new();
         let keys: Vec<_> = errors_of(&config).into_iter().map(|e| e.key).collect();
         assert_eq!(keys, ["cluster.node_id", "cluster.key_prefix", "cluster.heartbeat_ms"]);
+        let mut config = Config::default();
+        config.cluster.lease_ms = 2_000;
+        config.cluster.heartbeat_ms = 500;
+        config.cluster.redis_timeout_ms = 700;
+        let errors = errors_of(&config);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].key, "cluster.redis_timeout_ms");
+        assert!(errors[0].to_string().contains("at most a third of cluster.lease_ms (666)"), "{}", errors[0]);
+        config.cluster.redis_timeout_ms = 666;
+        assert!(config.validate().is_ok());
     }
 
     #[test]
