@@ -216,6 +216,26 @@ fn a_hand_over_past_the_owners_caps_is_refused_as_a_connection_would_be() {
 }
 
 #[test]
+fn a_claim_given_back_by_one_join_stays_with_another_join_waiting_for_it() {
+    let mut cluster = SimCluster::new(2, Config::default(), 17, Duration::from_millis(2));
+    for (node, conn) in [(0, 1), (0, 2), (1, 3)] {
+        cluster.open(node, ConnId(conn), [10, 0, 0, conn as u8]).unwrap();
+    }
+    // Two clients of node 0 ask for one new code at once; the first goes away before
+    // the directory answers, so its claim is unused; the second makes the room.
+    cluster.text(0, ConnId(1), &join("SHARED", "Ann", 4)).unwrap();
+    cluster.text(0, ConnId(2), &join("SHARED", "Bob", 4)).unwrap();
+    cluster.close(0, ConnId(1)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    assert_eq!(cluster.engine(0).rooms()[0].players.len(), 1);
+    // The code is still node 0's: a client of node 1 joins that room, not a new one.
+    cluster.text(1, ConnId(3), &join("SHARED", "Cid", 4)).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    assert_eq!(cluster.engine(1).rooms().len(), 0, "node 1 made a second room SHARED");
+    assert_eq!(cluster.engine(0).rooms()[0].players.len(), 2);
+}
+
+#[test]
 fn a_killed_node_closes_its_remote_members_after_the_lease_and_frees_its_codes() {
     let lease = Duration::from_secs(5);
     let mut cluster = SimCluster::new(2, Config::default(), 5, Duration::from_millis(2));

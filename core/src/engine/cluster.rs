@@ -533,10 +533,13 @@ impl Engine {
         }
     }
 
-    /// Releases a claimed code no room here holds.
+    /// Releases a claimed code no room here holds and no other join here waits for (the
+    /// directory grants one node's claim to each of its joins; the first to make the
+    /// room keeps it).
     fn give_back_unused_claim(&self, query: &DirectoryQuery, out: &mut Vec<Action>) {
         if let DirectoryQuery::Claim { game, code } = query {
-            if !self.directory.by_code.contains_key(&(game.clone(), code.clone())) {
+            let awaited = self.cluster.resolving.values().any(|pending| pending.query == *query);
+            if !awaited && !self.directory.by_code.contains_key(&(game.clone(), code.clone())) {
                 out.push(Action::Publish(DirectoryUpdate::RoomRemoved {
                     game: game.clone(),
                     code: code.clone(),

@@ -375,8 +375,9 @@ impl SimCluster {
 
     fn apply_update(&mut self, node: usize, update: DirectoryUpdate) {
         match update {
-            DirectoryUpdate::RoomCreated { game, code, room_id } => {
-                self.codes.insert((game, code), node);
+            // As the server's link does: the code was claimed by the join's query, only
+            // the room id is recorded now.
+            DirectoryUpdate::RoomCreated { room_id, .. } => {
                 self.rooms.insert(room_id, node);
             }
             DirectoryUpdate::RoomRemoved { game, code, room_id } => {
