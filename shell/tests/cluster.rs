@@ -156,6 +156,7 @@ fn a_killed_node_is_noticed_within_its_lease_and_its_codes_come_free() {
             ("SIGNAL_FISH_CLUSTER__NODE_ID", node.to_owned()),
             ("SIGNAL_FISH_CLUSTER__LEASE_MS", "2000".to_owned()),
             ("SIGNAL_FISH_CLUSTER__HEARTBEAT_MS", "300".to_owned()),
+            ("SIGNAL_FISH_CLUSTER__REDIS_TIMEOUT_MS", "300".to_owned()),
         ]
     };
     let owner_env = env("owner");

@@ -162,6 +162,7 @@ impl Driver {
         // The receiver as a stream keeps its registration across waits.
         let mut messages = pin!(self.inbox.clone());
         let mut cluster_events = self.routes.cluster.as_ref().map(|link| Box::pin(link.events()));
+        let cluster_queue = self.routes.cluster.as_ref().map(ClusterLink::events);
         loop {
             let wake = poll_fn(|cx| {
                 if let Poll::Ready(Some(message)) = messages.as_mut().poll_next(cx) {
@@ -204,6 +205,14 @@ impl Driver {
                 match self.inbox.try_recv() {
                     Ok(message) => self.handle(message),
                     Err(_) => break,
+                }
+            }
+            // Cluster events get their share of every pass: behind a busy inbox they would
+            // wait, and a full event queue holds up the link's threads (and heartbeats).
+            if let Some(queue) = &cluster_queue {
+                for _ in 0..MAX_DRAIN {
+                    let Ok(event) = queue.try_recv() else { break };
+                    self.on_cluster_event(event);
                 }
             }
             if self.wake_at.is_some_and(|at| self.now() >= at) {
