@@ -425,14 +425,26 @@ fn validate_cluster(cluster: &super::ClusterConfig, c: &mut Checker) {
 /// shell's business).
 fn redis_url_problem(url: &str) -> Result<(), &'static str> {
     let rest = url.strip_prefix("redis://").ok_or("not a redis:// URL")?;
+    // Query parameters (`?protocol=resp3`) are the client library's to judge.
+    let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let (authority, db) = match rest.split_once('/') {
         Some((authority, db)) => (authority, Some(db)),
         None => (rest, None),
     };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
+    let (host, port) = match authority.strip_prefix('[') {
+        // An IPv6 address: `[::1]` or `[::1]:6379`.
+        Some(bracketed) => {
+            let (host, after) = bracketed.split_once(']').ok_or("an IPv6 host without its closing ]")?;
+            match after {
+                "" => (host, None),
+                _ => (host, Some(after.strip_prefix(':').ok_or("text after the IPv6 host's ]")?)),
+            }
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
     };
     if host.is_empty() {
         return Err("no host");
@@ -664,11 +676,31 @@ mod tests {
     fn cluster_keys_name_what_is_accepted() {
         let mut config = Config::default();
         assert!(config.validate().is_ok());
-        for good in ["redis://127.0.0.1:6379", "redis://localhost", "redis://u:p@h:1/3", "redis://h:6379/"] {
+        for good in [
+            "redis://127.0.0.1:6379",
+            "redis://localhost",
+            "redis://u:p@h:1/3",
+            "redis://h:6379/",
+            "redis://[::1]:6379",
+            "redis://[::1]",
+            "redis://u:p@[::1]:6379/2",
+            "redis://h:6379/0?protocol=resp3",
+        ] {
             config.cluster.redis_url = Some(good.to_owned());
             assert!(config.validate().is_ok(), "{good}");
         }
-        for bad in ["http://h:1", "redis://", "redis://h:0", "redis://h:99999", "redis://h:1/x", "h:6379"] {
+        for bad in [
+            "http://h:1",
+            "redis://",
+            "redis://h:0",
+            "redis://h:99999",
+            "redis://h:1/x",
+            "h:6379",
+            "redis://[::1",
+            "redis://[::1]6379",
+            "redis://[]:6379",
+            "redis://[::1]:0",
+        ] {
             config.cluster.redis_url = Some(bad.to_owned());
             let errors = errors_of(&config);
             assert_eq!(errors.len(), 1, "{bad}");
