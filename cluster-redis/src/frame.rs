@@ -64,6 +64,8 @@ pub fn decode(bytes: &[u8]) -> Option<Frame<'_>> {
         return None;
     }
     let from = std::str::from_utf8(&rest[..n]).ok()?;
+    // Only a name a node could have: junk would start a link of its own.
+    validate_node_id(from).ok()?;
     let incarnation = u64::from_be_bytes(rest[n..n + 8].try_into().ok()?);
     let seq = u64::from_be_bytes(rest[n + 8..n + 16].try_into().ok()?);
     if seq == 0 {
@@ -175,6 +177,11 @@ mod tests {
         let mut bad = f.clone();
         bad[1] = 0;
         assert!(decode(&bad).is_none());
+        // A sender name no node can have.
+        let mut spaced = f.clone();
+        spaced[3] = b' ';
+        assert!(decode(&spaced).is_none());
+        assert_eq!(decode(&f).map(|frame| frame.from), Some("abc"));
     }
 
     #[test]

@@ -236,6 +236,28 @@ fn a_claim_given_back_by_one_join_stays_with_another_join_waiting_for_it() {
 }
 
 #[test]
+fn spectating_a_name_or_code_no_join_accepts_asks_no_directory() {
+    let mut cluster = SimCluster::new(2, Config::default(), 19, Duration::from_millis(2));
+    cluster.open(1, ConnId(1), [10, 0, 0, 1]).unwrap();
+    let long_code = "Q".repeat(2_000);
+    let bad_code = format!(
+        r#"{{"type":"JoinAsSpectator","data":{{"game_name":"g","room_code":"{long_code}","spectator_name":"Sam"}}}}"#
+    );
+    let bad_game = r#"{"type":"JoinAsSpectator","data":{"game_name":"no/such:game","room_code":"ABCDEF","spectator_name":"Sam"}}"#;
+    for request in [bad_code.as_str(), bad_game] {
+        cluster.text(1, ConnId(1), request).unwrap();
+        cluster.advance(Duration::from_millis(20)).unwrap();
+        let answer = cluster.transcript(1, ConnId(1)).messages.last().cloned().unwrap();
+        assert!(answer.contains("SpectatorJoinFailed") && answer.contains("Room not found"), "{answer}");
+    }
+    assert_eq!(cluster.engine(1).cluster_stats().queries, 0);
+    // A code a join could have made is looked up as before.
+    cluster.text(1, ConnId(1), &spectate("ABCDEF", "Sam")).unwrap();
+    cluster.advance(Duration::from_millis(20)).unwrap();
+    assert_eq!(cluster.engine(1).cluster_stats().queries, 1);
+}
+
+#[test]
 fn a_killed_node_closes_its_remote_members_after_the_lease_and_frees_its_codes() {
     let lease = Duration::from_secs(5);
     let mut cluster = SimCluster::new(2, Config::default(), 5, Duration::from_millis(2));

@@ -18,7 +18,7 @@ use crate::protocol::{
     ErrorCode, JoinAsSpectator, ServerMessage, SpectatorInfo, SpectatorJoinedPayload,
     SpectatorStateChangeReason,
 };
-use crate::validation::validate_player_name;
+use crate::validation::{normalize_room_code, validate_game_name, validate_player_name};
 
 impl Engine {
     pub(super) fn on_join_as_spectator(
@@ -53,7 +53,13 @@ impl Engine {
         let (spectator_id, ip) = (c.player_id, c.ip);
         if self.clustered() {
             let code = request.room_code.to_ascii_uppercase();
-            if !self.directory.by_code.contains_key(&(request.game_name.clone(), code.clone())) {
+            // A name or code no join accepts is no room's on any node: nothing to ask (and
+            // no client's junk becomes a Redis key); it is "Room not found" below.
+            let protocol = &self.config.protocol;
+            let could_exist = validate_game_name(&request.game_name, protocol.max_game_name_length).is_ok()
+                && normalize_room_code(&code, protocol.room_code_length).is_ok();
+            if could_exist && !self.directory.by_code.contains_key(&(request.game_name.clone(), code.clone()))
+            {
                 match self.resolution_for(conn) {
                     Some(resolution) => {
                         if let Some(refusal) = Engine::refusal_of(&resolution) {
